@@ -1,0 +1,70 @@
+"""Errors tbtool raises, each carrying the facts a user needs to find the problem.
+
+Every error names the file and, where it applies, the byte offset and record index, so the
+CLI can turn it into one readable line and a script can act on the fields.
+"""
+
+from __future__ import annotations
+
+
+class TbtoolError(Exception):
+    """Base class: something about the input or the request is wrong."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        offset: int | None = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.offset = offset
+        self.index = index
+
+    def __str__(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(str(self.file))
+        if self.offset is not None:
+            where.append(f"byte offset {self.offset}")
+        if self.index is not None:
+            where.append(f"record {self.index}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class RecordError(TbtoolError):
+    """A TFRecord framing problem."""
+
+
+class LengthCrcMismatch(RecordError):
+    """The length field's CRC is wrong: the record boundary is unknown, so nothing after this
+    point in the file can be read (there is no way to resynchronise)."""
+
+
+class RecordTooLarge(RecordError):
+    """The length field is valid but absurd (larger than any record a writer produces)."""
+
+
+class DataCrcMismatch(RecordError):
+    """The payload's CRC is wrong. Record-local: the reader has already moved past it, so the
+    caller can report it and keep reading. ``payload`` holds the (suspect) bytes."""
+
+    def __init__(self, message: str, *, payload: bytes, **where: object) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.payload = payload
+
+
+class TruncatedRecord(RecordError):
+    """The file ends inside a record. Usually a file still being written; raised only by
+    callers that require complete files (the record reader itself treats it as a state)."""
+
+
+class EventDecodeError(TbtoolError):
+    """A record's payload passed its CRC but is not an ``Event`` protobuf."""
+
+
+class PathError(TbtoolError):
+    """A path given by the user does not exist or is not something tbtool can read."""
