@@ -68,3 +68,7 @@ class EventDecodeError(TbtoolError):
 
 class PathError(TbtoolError):
     """A path given by the user does not exist or is not something tbtool can read."""
+
+
+class UsageError(TbtoolError):
+    """A request that cannot be carried out as asked (bad pattern, bad range, ...)."""

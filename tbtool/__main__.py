@@ -1,0 +1,5 @@
+"""``python -m tbtool``."""
+
+from tbtool.cli import main
+
+main()

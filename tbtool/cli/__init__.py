@@ -1,0 +1,11 @@
+"""The ``tbtool`` command line: a thin skin over the library (one module per command)."""
+
+from __future__ import annotations
+
+from tbtool.cli import dump, ls  # noqa: F401 - registers the commands
+from tbtool.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,165 @@
+"""``tbtool dump``: every event / summary value in read order, as text or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from google.protobuf import text_format
+from google.protobuf.json_format import MessageToDict
+
+from tbtool.cli.app import (
+    NoPurgeOption,
+    Paths,
+    RunOption,
+    SkipCorruptOption,
+    TagOption,
+    app,
+    report_problems,
+    reported_errors,
+)
+from tbtool.events import EventRecord
+from tbtool.logdir import Run
+from tbtool.normalize import Normalizer
+from tbtool.reader import LogReader, StepRange, ValueSelector
+from tbtool.values import KINDS, LoggedValue
+
+
+class DumpFormat(str, Enum):
+    text = "text"
+    jsonl = "jsonl"
+
+
+def iso_time(t: float) -> str:
+    try:
+        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
+    except (OverflowError, OSError, ValueError):
+        return repr(t)
+
+
+def value_line(item: LoggedValue) -> str:
+    tag = f" {item.tag}" if item.tag else ""
+    return (
+        f"{iso_time(item.wall_time)}  {item.run}  step {item.step}  {item.kind}{tag}: "
+        f"{item.value.brief()}"
+    )
+
+
+def raw_json(run: Run, record: EventRecord) -> dict[str, Any]:
+    """A whole event as JSON (bytes fields base64, as protobuf's JSON mapping does)."""
+    return {
+        "run": run.name,
+        "file": record.file,
+        "offset": record.offset,
+        "index": record.index,
+        "event": MessageToDict(record.event, preserving_proto_field_name=True),
+    }
+
+
+def raw_text(run: Run, record: EventRecord) -> str:
+    body = text_format.MessageToString(record.event, as_utf8=True).rstrip("\n")
+    header = f"# run {run.name}  file {record.file}  offset {record.offset}  index {record.index}"
+    return f"{header}\n{body}\n"
+
+
+def _write(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+@app.command("dump")
+def dump_command(
+    paths: Paths,
+    run: RunOption = [],  # noqa: B006 - typer needs a literal default
+    tag: TagOption = [],  # noqa: B006
+    kind: Annotated[
+        list[str],
+        typer.Option(
+            "--kind",
+            help=f"Only values of this kind (repeatable): {', '.join(KINDS)}.",
+            show_default=False,
+        ),
+    ] = [],  # noqa: B006
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps",
+            help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[DumpFormat, typer.Option("--format", help="Output format.")] = (
+        DumpFormat.text
+    ),
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Whole events as protobuf text (JSON with --format jsonl), without normalization.",
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep reading as files grow and new files or "
+            "runs appear (Ctrl-C to stop). Shows the raw stream: no purge.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval", help="Seconds between checks for new data with --follow.", min=0.01
+        ),
+    ] = 1.0,
+    no_purge: NoPurgeOption = False,
+    skip_corrupt: SkipCorruptOption = False,
+) -> None:
+    """Print every event / summary value in read order."""
+    with reported_errors():
+        step_range = StepRange.parse(steps) if steps else None
+        reader = LogReader(
+            paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=skip_corrupt
+        )
+        selector = ValueSelector(kind, step_range, reader.tag_ok)
+        jsonl = format is DumpFormat.jsonl
+        try:
+            if follow:
+                _follow(reader, selector, raw, jsonl, interval)
+            elif raw:
+                for run_, record in reader.events():
+                    if step_range is None or record.event.step in step_range:
+                        _write(
+                            json.dumps(raw_json(run_, record)) if jsonl else raw_text(run_, record)
+                        )
+            else:
+                for item in reader.values(kind, step_range):
+                    _write(json.dumps(item.to_json()) if jsonl else value_line(item))
+        finally:
+            report_problems(reader.problems)
+        sys.stdout.flush()
+
+
+def _follow(
+    reader: LogReader, selector: ValueSelector, raw: bool, jsonl: bool, interval: float
+) -> None:
+    normalizers: dict[str, Normalizer] = {}
+    try:
+        for item in reader.follow(poll_interval=interval):
+            if item is None:
+                sys.stdout.flush()
+                continue
+            run, record = item
+            if raw:
+                if selector.steps is None or record.event.step in selector.steps:
+                    _write(json.dumps(raw_json(run, record)) if jsonl else raw_text(run, record))
+                continue
+            normalizer = normalizers.setdefault(run.name, Normalizer())
+            for value in selector.values(run, record, normalizer):
+                _write(json.dumps(value.to_json()) if jsonl else value_line(value))
+    except KeyboardInterrupt:
+        sys.stdout.flush()

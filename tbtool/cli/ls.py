@@ -1,0 +1,107 @@
+"""``tbtool ls``: runs, files, tags by kind, step ranges and last values."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+
+import typer
+from rich.markup import escape
+
+from tbtool.cli.app import (
+    NoPurgeOption,
+    Paths,
+    RunOption,
+    SkipCorruptOption,
+    TagOption,
+    TextOrJson,
+    app,
+    report_problems,
+    reported_errors,
+    stdout_console,
+)
+from tbtool.inventory import Inventory, RunSummary, inventory
+from tbtool.reader import LogReader
+from tbtool.record import ReadState
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_time(t: float | None) -> str:
+    if t is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return repr(t)
+
+
+def _run_lines(run: RunSummary) -> list[str]:
+    header = (
+        f"[bold]{escape(run.name)}[/bold]  {len(run.files)} file(s), {human_size(run.size)}, "
+        f"{human_time(run.first_wall_time)} .. {human_time(run.last_wall_time)} UTC"
+    )
+    if run.restarts:
+        header += f", {run.restarts} restart(s)"
+    lines = [header]
+    for f in run.files:
+        note = ""
+        if f.state == ReadState.TRUNCATED.value:
+            note = f"  truncated tail ({f.pending_bytes} bytes pending; still being written?)"
+        lines.append(
+            f"  {escape(os.path.basename(f.path))}  {human_size(f.size)}  {f.events} events{note}"
+        )
+    for kind, series in run.tags_by_kind().items():
+        lines.append(f"  [cyan]{kind}[/cyan]")
+        width = max(len(s.tag) for s in series)
+        for s in series:
+            steps = (
+                f"step {s.min_step}"
+                if s.min_step == s.max_step
+                else (f"steps {s.min_step}..{s.max_step}")
+            )
+            line = f"    {escape(s.tag):<{width}}  {steps}  {s.count} value(s)"
+            if s.last_value is not None:
+                line += f"  last {s.last_value:.6g}"
+            lines.append(line)
+    return lines
+
+
+def render_text(result: Inventory) -> None:
+    console = stdout_console()
+    if not result.runs:
+        console.print("no runs found")
+    for i, run in enumerate(result.runs):
+        if i:
+            console.print()
+        for line in _run_lines(run):
+            console.print(line)
+
+
+@app.command("ls")
+def ls_command(
+    paths: Paths,
+    run: RunOption = [],  # noqa: B006 - typer needs a literal default
+    tag: TagOption = [],  # noqa: B006
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),  # noqa: B008
+    no_purge: NoPurgeOption = False,
+    skip_corrupt: SkipCorruptOption = False,
+) -> None:
+    """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
+    last value of each scalar."""
+    with reported_errors():
+        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=skip_corrupt)
+        result = inventory(reader)
+        report_problems(reader.problems)
+        if format is TextOrJson.json:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        else:
+            render_text(result)

@@ -1,0 +1,128 @@
+"""Finding runs and their event files, in the order TensorBoard reads them.
+
+A run is a directory that directly holds a file whose basename contains ``tfevents``; its
+name is its path relative to the logdir (``.`` for the logdir itself). Files of a run are read
+in lexicographic order of their basenames (contract.md; format.md §5.4, §6). A PATH may be a
+logdir, a run directory or a single event file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tbtool.errors import PathError, UsageError
+
+EVENT_FILE_INFIX = "tfevents"
+#: Profiler marker files: they make a directory a run but hold no events (format.md §5.4).
+PROFILE_EMPTY_SUFFIX = ".profile-empty"
+
+
+def is_event_file_name(name: str) -> bool:
+    """Does this basename mark an event file (TensorBoard's ``IsTensorFlowEventsFile``)?"""
+    return EVENT_FILE_INFIX in os.path.basename(name)
+
+
+def is_loadable_event_file(name: str) -> bool:
+    """An event file whose events should be read (profiler markers are skipped)."""
+    return is_event_file_name(name) and not name.endswith(PROFILE_EMPTY_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run: its name, its directory and its event files in read order."""
+
+    name: str
+    directory: str
+    files: tuple[str, ...]
+
+
+def _run_files(directory: str, names: Iterable[str]) -> tuple[str, ...]:
+    chosen = sorted(n for n in names if is_loadable_event_file(n))
+    return tuple(os.path.join(directory, n) for n in chosen)
+
+
+def _walk(top: str) -> Iterable[tuple[str, list[str]]]:
+    """(directory, file names) below ``top``, following symlinked directories once each."""
+    seen: set[str] = set()
+    for directory, dirs, files in os.walk(top, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:  # a symlink loop or a second link to the same directory
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        yield directory, files
+
+
+def _relative_name(directory: str, top: str) -> str:
+    rel = os.path.relpath(directory, top)
+    return rel.replace(os.sep, "/")
+
+
+def find_runs(path: str) -> list[Run]:
+    """Runs under one PATH (a logdir, a run directory or one event file), sorted by name.
+
+    A file named explicitly is read whatever its name; a directory holding no event files
+    yields no runs. Raises :class:`PathError` if PATH does not exist.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return [Run(".", os.path.dirname(path) or ".", (path,))]
+    if not os.path.isdir(path):
+        if os.path.lexists(path):
+            raise PathError("not a regular file or directory", file=path)
+        raise PathError("no such file or directory", file=path)
+    runs = []
+    for directory, files in _walk(path):
+        if any(is_event_file_name(f) for f in files):
+            runs.append(
+                Run(_relative_name(directory, path), directory, _run_files(directory, files))
+            )
+    return sorted(runs, key=lambda r: r.name)
+
+
+def _qualified(prefix: str, name: str) -> str:
+    prefix = prefix.rstrip("/") or "/"
+    return prefix if name == "." else f"{prefix}/{name}" if prefix != "/" else f"/{name}"
+
+
+def discover(paths: Sequence[str] | str, run_patterns: Sequence[str] = ()) -> list[Run]:
+    """Runs of every PATH. With several PATHs, run names are prefixed by the PATH as given so
+    they stay distinct. ``run_patterns`` are regular expressions searched in the run name;
+    a run is kept if any matches (all are kept when none are given)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [os.fspath(paths)]
+    several = len(paths) > 1
+    runs: list[Run] = []
+    for path in paths:
+        for run in find_runs(path):
+            if several:
+                run = Run(_qualified(os.fspath(path), run.name), run.directory, run.files)
+            runs.append(run)
+    if run_patterns:
+        regexes = compile_patterns(run_patterns)
+        runs = [r for r in runs if any(rx.search(r.name) for rx in regexes)]
+    return runs
+
+
+def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    """Compile ``--run`` regular expressions, naming the bad one in the error."""
+    compiled = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as e:
+            raise UsageError(f"invalid --run regular expression {pattern!r}: {e}") from None
+    return compiled
+
+
+def tag_matcher(globs: Sequence[str]):  # -> Callable[[str], bool]
+    """A predicate for ``--tag`` glob patterns (any may match; no patterns match all)."""
+    if not globs:
+        return lambda tag: True
+    regexes = [re.compile(fnmatch.translate(g)) for g in globs]
+    return lambda tag: any(rx.match(tag) for rx in regexes)

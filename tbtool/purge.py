@@ -1,0 +1,90 @@
+"""Purge semantics: what a restart (``SessionLog`` START) erases.
+
+A START event at step T (what ``purge_step=T`` writes, and what TF1 supervisors write on a
+restart) discards every summary value of the same run seen *before* it in read order whose
+step is >= T, for every tag and kind; graph and run-metadata events are never purged
+(contract.md "purge semantics"; the writers' documented intent, format.md §5.6).
+
+Because a START erases values *before* it, deciding whether a value survives needs the
+restarts that come after it. :func:`find_restarts` scans a run for them cheaply, and
+:class:`PurgeFilter` answers for any value in O(log R).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from tbtool.errors import RecordError
+from tbtool.proto import event_pb2
+from tbtool.record import RecordReader
+
+START = event_pb2.SessionLog.START
+#: Kinds a restart never erases.
+UNPURGED_KINDS = frozenset({"graph", "run_metadata", "session_log", "file_version", "log_message"})
+#: Field 7 (session_log), wire type 2: the tag byte of ``Event.session_log``.
+_SESSION_LOG_TAG = 0x3A
+
+Position = tuple[int, int]  # (file number in the run's read order, record index)
+
+
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """A SessionLog START: where it is and the step it rewinds to."""
+
+    position: Position
+    step: int
+
+
+def restarts_in_file(path: str, file_number: int) -> list[Restart]:
+    """START events of one file. Only records containing the session_log tag byte are
+    decoded, so this costs little more than reading the bytes. A framing error ends the
+    scan quietly: the main read reports it."""
+    found = []
+    try:
+        with RecordReader(path, check_data_crc=False) as reader:
+            for record in reader:
+                if _SESSION_LOG_TAG not in record.payload:
+                    continue
+                try:
+                    event = event_pb2.Event.FromString(record.payload)
+                except DecodeError:  # undecodable records are reported by the main read
+                    continue
+                if event.WhichOneof("what") == "session_log" and event.session_log.status == START:
+                    found.append(Restart((file_number, record.index), event.step))
+    except (RecordError, OSError):  # the main read of this file reports the real error
+        pass
+    return found
+
+
+def find_restarts(files: Sequence[str]) -> list[Restart]:
+    """START events of a run whose files are given in read order."""
+    restarts: list[Restart] = []
+    for number, path in enumerate(files):
+        restarts.extend(restarts_in_file(path, number))
+    return restarts
+
+
+class PurgeFilter:
+    """Decides whether a value at a position survives the restarts that follow it."""
+
+    def __init__(self, restarts: Sequence[Restart]) -> None:
+        ordered = sorted(restarts, key=lambda r: r.position)
+        self._positions = [r.position for r in ordered]
+        # _min_step_after[i] = smallest START step among restarts i, i+1, ...
+        self._min_step_after = [r.step for r in ordered]
+        for i in range(len(ordered) - 2, -1, -1):
+            self._min_step_after[i] = min(self._min_step_after[i], self._min_step_after[i + 1])
+
+    def __bool__(self) -> bool:
+        return bool(self._positions)
+
+    def keeps(self, position: Position, step: int, kind: str = "scalar") -> bool:
+        """False if a later START at step <= ``step`` erases this value."""
+        if kind in UNPURGED_KINDS or not self._positions:
+            return True
+        i = bisect.bisect_right(self._positions, position)
+        return i == len(self._positions) or step < self._min_step_after[i]

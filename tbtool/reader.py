@@ -1,0 +1,223 @@
+"""The reader object: runs, events and normalized values of one or more PATHs.
+
+Everything that reads (``ls``, ``dump``, the DataFrame functions, exports) goes through
+:class:`LogReader`, so filters, purge semantics and normalization behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from tbtool.errors import TbtoolError, UsageError
+from tbtool.events import EventFileReader, EventRecord
+from tbtool.logdir import Run, discover, tag_matcher
+from tbtool.normalize import Normalizer, event_values
+from tbtool.purge import PurgeFilter, find_restarts
+from tbtool.record import ReadState
+from tbtool.values import KINDS, LoggedValue
+
+
+@dataclass(frozen=True, slots=True)
+class StepRange:
+    """Inclusive-exclusive step filter ``start:stop`` (either end open)."""
+
+    start: int | None = None
+    stop: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> StepRange:
+        """``"A:B"``, ``"A:"``, ``":B"`` or a single step ``"N"``."""
+        try:
+            if ":" not in text:
+                n = int(text)
+                return cls(n, n + 1)
+            a, b = text.split(":", 1)
+            return cls(int(a) if a.strip() else None, int(b) if b.strip() else None)
+        except ValueError:
+            raise UsageError(f"invalid step range {text!r}: expected A:B, A:, :B or N") from None
+
+    def __contains__(self, step: int) -> bool:
+        after_start = self.start is None or step >= self.start
+        return after_start and (self.stop is None or step < self.stop)
+
+
+class LogReader:
+    """Reads the runs found under ``paths``.
+
+    ``runs``: regular expressions on run names; ``tags``: glob patterns on tags; ``purge``:
+    apply purge semantics (contract.md); ``skip_corrupt``: skip unreadable records instead of
+    raising, collecting them in :attr:`problems`.
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike | Sequence[str | os.PathLike],
+        *,
+        runs: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        purge: bool = True,
+        skip_corrupt: bool = False,
+    ) -> None:
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.paths = [os.fspath(p) for p in paths]
+        self.run_patterns = list(runs)
+        self.tag_patterns = list(tags)
+        self.purge = purge
+        self.skip_corrupt = skip_corrupt
+        self.problems: list[TbtoolError] = []
+        self.tag_ok: Callable[[str], bool] = tag_matcher(self.tag_patterns)
+        self._runs: list[Run] | None = None
+        self.file_status: dict[str, FileStatus] = {}
+
+    @property
+    def runs(self) -> list[Run]:
+        """Runs in name order (discovered once, on first use)."""
+        if self._runs is None:
+            self._runs = discover(self.paths, self.run_patterns)
+        return self._runs
+
+    def rediscover(self) -> list[Run]:
+        """Look for new runs and files again (used when following growing logdirs)."""
+        self._runs = None
+        return self.runs
+
+    # -- events -------------------------------------------------------------------------------
+    def file_events(self, path: str) -> Iterator[EventRecord]:
+        """Events of one file, honouring ``skip_corrupt``; records how reading ended in
+        :attr:`file_status`."""
+        with EventFileReader(path, skip_corrupt=self.skip_corrupt) as reader:
+            count = 0
+            for record in reader:
+                count += 1
+                yield record
+            self.problems.extend(reader.problems)
+            self.file_status[path] = FileStatus(
+                count, reader.state, reader.records.offset, reader.records.pending_bytes
+            )
+
+    def run_events(self, run: Run) -> Iterator[tuple[int, EventRecord]]:
+        """``(file number, event)`` of a run's files in read order (no purge)."""
+        for number, path in enumerate(run.files):
+            for record in self.file_events(path):
+                yield number, record
+
+    def events(self) -> Iterator[tuple[Run, EventRecord]]:
+        """Every event of every run, raw (purge does not apply to whole events)."""
+        for run in self.runs:
+            for _, record in self.run_events(run):
+                yield run, record
+
+    # -- values -------------------------------------------------------------------------------
+    def run_values(
+        self,
+        run: Run,
+        kinds: Sequence[str] | None = None,
+        steps: StepRange | None = None,
+    ) -> Iterator[LoggedValue]:
+        """Normalized values of one run in read order, filtered and purged."""
+        purge = PurgeFilter(find_restarts(run.files)) if self.purge else PurgeFilter(())
+        selector = ValueSelector(kinds, steps, self.tag_ok)
+        normalizer = Normalizer()
+        for number, record in self.run_events(run):
+            for item in selector.values(run, record, normalizer):
+                if purge.keeps((number, record.index), item.step, item.kind):
+                    yield item
+
+    def values(
+        self,
+        kinds: Sequence[str] | None = None,
+        steps: StepRange | None = None,
+    ) -> Iterator[LoggedValue]:
+        """Normalized values of every run (runs in name order, each in read order)."""
+        for run in self.runs:
+            yield from self.run_values(run, kinds, steps)
+
+    def follow(
+        self,
+        poll_interval: float = 1.0,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[tuple[Run, EventRecord] | None]:
+        """Events as files grow, like ``tail -f``: everything present, then new records of
+        existing files and new files and runs as they appear. Yields ``None`` each time it is
+        about to wait, so a caller can flush output or decide to stop. Purge semantics cannot
+        apply to a stream that has not ended, so events come raw.
+        """
+        readers: dict[str, EventFileReader] = {}
+        try:
+            while True:
+                for run in self.rediscover():
+                    for path in run.files:
+                        reader = readers.get(path)
+                        if reader is None:
+                            reader = readers[path] = EventFileReader(
+                                path, skip_corrupt=self.skip_corrupt
+                            )
+                        while (record := reader.read()) is not None:
+                            yield run, record
+                yield None
+                if stop():
+                    return
+                time.sleep(poll_interval)
+        finally:
+            for reader in readers.values():
+                self.problems.extend(reader.problems)
+                reader.close()
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """How reading a file ended: events read, final state, where it stopped."""
+
+    events: int
+    state: ReadState
+    end_offset: int
+    pending_bytes: int
+
+
+class ValueSelector:
+    """Turns events into the :class:`LoggedValue` s a request asks for (kinds, steps, tags)."""
+
+    def __init__(
+        self,
+        kinds: Sequence[str] | None = None,
+        steps: StepRange | None = None,
+        tag_ok: Callable[[str], bool] = lambda tag: True,
+    ) -> None:
+        self.kinds = _check_kinds(kinds)
+        self.steps = steps
+        self.tag_ok = tag_ok
+
+    def values(self, run: Run, record: EventRecord, normalizer: Normalizer) -> list[LoggedValue]:
+        event = record.event
+        items = event_values(event, normalizer)  # always: first metadata must be seen
+        step = event.step
+        if self.steps is not None and step not in self.steps:
+            return []
+        return [
+            LoggedValue(
+                run.name,
+                record.file,
+                record.offset,
+                record.index,
+                event.wall_time,
+                step,
+                tag,
+                value,
+                plugin,
+            )
+            for tag, plugin, value in items
+            if (self.kinds is None or value.kind in self.kinds) and self.tag_ok(tag)
+        ]
+
+
+def _check_kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
+    if kinds is None or not len(kinds):
+        return None
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UsageError(f"unknown kind(s) {unknown}; known kinds: {', '.join(KINDS)}")
+    return frozenset(kinds)
