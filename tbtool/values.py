@@ -50,11 +50,11 @@ def json_float(x: float) -> float | str:
 def json_array(array: np.ndarray) -> Any:
     """Nested lists of JSON-safe elements."""
     if array.dtype == object:
-        return _nested(array, _json_scalar)
+        return _map_nested(array.tolist(), _json_scalar)
     if np.issubdtype(array.dtype, np.floating):
-        return _nested(array, json_float)
+        return _map_nested(array.tolist(), json_float)
     if np.issubdtype(array.dtype, np.complexfloating):
-        return _nested(array, lambda c: [json_float(c.real), json_float(c.imag)])
+        return _map_nested(array.tolist(), lambda c: [json_float(c.real), json_float(c.imag)])
     return array.tolist()
 
 
@@ -67,10 +67,10 @@ def _json_scalar(x: Any) -> Any:
     return x
 
 
-def _nested(array: np.ndarray, convert: Any) -> Any:
-    if array.ndim == 0:
-        return convert(array.item() if array.dtype != object else array[()])
-    return [_nested(sub, convert) for sub in array]
+def _map_nested(x: Any, convert: Any) -> Any:
+    if isinstance(x, list):
+        return [_map_nested(sub, convert) for sub in x]
+    return convert(x)
 
 
 def sniff_format(data: bytes) -> str:
