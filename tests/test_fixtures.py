@@ -96,7 +96,7 @@ def our_values(name: str) -> dict[tuple[str, str], list]:
     return grouped
 
 
-def assert_same_value(item, exp: dict) -> None:  # noqa: C901 - one branch per kind
+def assert_same_value(item, exp: dict) -> None:
     value, plugin = item.value, exp.get("plugin_name", "")
     where = f"{item.run} {item.tag}@{item.step}"
     if exp.get("data_class") == "DATA_CLASS_SCALAR":
@@ -110,11 +110,15 @@ def assert_same_value(item, exp: dict) -> None:  # noqa: C901 - one branch per k
         assert isinstance(value, Image), where
         assert (value.width, value.height) == (int(exp["value"][0]), int(exp["value"][1]))
         assert len(value.images) == len(exp["value"]) - 2, where
-        assert all(blob_matches(b, d) for b, d in zip(value.images, exp["value"][2:])), where
+        assert all(
+            blob_matches(b, d) for b, d in zip(value.images, exp["value"][2:], strict=True)
+        ), where
     elif plugin == "audio":
         assert isinstance(value, Audio), where
         assert len(value.clips) == len(exp["value"])
-        assert all(blob_matches(c, d) for c, d in zip(value.clips, exp["value"])), where
+        assert all(blob_matches(c, d) for c, d in zip(value.clips, exp["value"], strict=True)), (
+            where
+        )
     elif plugin == "text" or (isinstance(value, Text) and exp.get("dtype") == "DT_STRING"):
         assert isinstance(value, Text), where
         assert value.to_json() == exp["value"], where
@@ -164,7 +168,7 @@ def test_every_value_matches_tensorboard(name):
             want = loaded_values(name, run, basename)
             got = ours.get((run, basename), [])
             assert [v.tag for v in got] == [w["tag"] for w in want], (run, basename)
-            for item, exp in zip(got, want):
+            for item, exp in zip(got, want, strict=True):
                 assert item.step == exp["step"], (item.tag, item.step)
                 assert item.wall_time == json_number(exp["wall_time"]), item.tag
                 assert_same_value(item, exp)
@@ -205,7 +209,10 @@ def accumulator_scalars(name: str, run: str) -> dict[str, list]:
 
 def frame_series(df, run: str, tag: str) -> list[list]:
     rows = df[(df.run == run) & (df.tag == tag)]
-    return [[int(s), float(w), float(v)] for s, w, v in zip(rows.step, rows.wall_time, rows.value)]
+    return [
+        [int(s), float(w), float(v)]
+        for s, w, v in zip(rows.step, rows.wall_time, rows.value, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("name", ["torch_purge", "tbx_purge", "tf1_legacy"])
@@ -221,7 +228,10 @@ def test_torch_purge_semantics():
     df = tbtool.read_scalars(logdir("torch_purge"))
 
     def series(tag):
-        return [(int(s), float(v)) for s, v in zip(df[df.tag == tag].step, df[df.tag == tag].value)]
+        return [
+            (int(s), float(v))
+            for s, v in zip(df[df.tag == tag].step, df[df.tag == tag].value, strict=True)
+        ]
 
     assert series("loss") == [(s, 10.0 - s) for s in range(5)] + [
         (s, 1000.0 + s) for s in (5, 6, 7)
