@@ -34,6 +34,7 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 
 _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
+_HEADER = struct.Struct("<QI")
 
 RecordSource = str | os.PathLike | BinaryIO | bytes | bytearray | memoryview
 
@@ -165,17 +166,18 @@ class RecordReader:
         """
         if self._failure is not None:
             raise self._failure
-        if not self._fill(HEADER_SIZE):
-            return self._end_of_data()
         buf, pos = self._buf, self._pos
-        length_bytes = buf[pos : pos + 8]
-        (length,) = _LENGTH.unpack(length_bytes)
-        (length_crc,) = _CRC.unpack_from(buf, pos + 8)
-        if masked_crc32c(length_bytes) != length_crc:
+        if len(buf) - pos < HEADER_SIZE:
+            if not self._fill(HEADER_SIZE):
+                return self._end_of_data()
+            buf, pos = self._buf, self._pos
+        length, length_crc = _HEADER.unpack_from(buf, pos)
+        computed = masked_crc32c(buf[pos : pos + 8])
+        if computed != length_crc:
             self._fail(
                 LengthCrcMismatch(
                     f"length CRC mismatch (stored 0x{length_crc:08x}, computed "
-                    f"0x{masked_crc32c(length_bytes):08x}); the rest of the file cannot be read",
+                    f"0x{computed:08x}); the rest of the file cannot be read",
                     file=self.name,
                     offset=self.offset,
                     index=self._index,
@@ -190,13 +192,16 @@ class RecordReader:
                     index=self._index,
                 )
             )
-        if not self._fill(RECORD_OVERHEAD + length):
-            return self._end_of_data()
-        buf, pos = self._buf, self._pos
+        end = pos + RECORD_OVERHEAD + length
+        if len(buf) < end:
+            if not self._fill(RECORD_OVERHEAD + length):
+                return self._end_of_data()
+            buf, pos = self._buf, self._pos
+            end = pos + RECORD_OVERHEAD + length
         start = pos + HEADER_SIZE
         payload = buf[start : start + length]
-        record = Record(payload, self.offset, self._index)
-        self._pos = start + length + FOOTER_SIZE
+        record = Record(payload, self._buf_offset + pos, self._index)
+        self._pos = end
         self._index += 1
         self.state = ReadState.READING
         if self.check_data_crc:
