@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,9 @@ def _base_frame(rows: dict[str, list], columns: list[str]) -> pd.DataFrame:
     return frame.astype({"run": "string", "tag": "string", "step": "int64", "wall_time": "float64"})
 
 
-def _collect(values: Sequence[LoggedValue] | Any, columns: list[str], extra) -> pd.DataFrame:
+def _collect(
+    values: Iterable[LoggedValue], columns: list[str], extra: Callable[[Any], dict[str, Any]]
+) -> pd.DataFrame:
     rows: dict[str, list] = {c: [] for c in columns}
     for item in values:
         rows["run"].append(item.run)

@@ -143,6 +143,7 @@ def test_usage_errors_exit_2():
     assert run_cli("dump", logdir("torch_all"), "--steps", "x:y").exit_code == 2
     assert run_cli("ls", logdir("torch_all"), "--run", "(").exit_code == 2
     assert run_cli("ls").exit_code == 2
+    assert run_cli("dump", logdir("torch_all"), "--raw", "--kind", "scalar").exit_code == 2
     assert run_cli("nope").exit_code == 2
 
 

@@ -22,6 +22,7 @@ from tbtool.cli.app import (
     report_problems,
     reported_errors,
 )
+from tbtool.errors import UsageError
 from tbtool.events import EventRecord
 from tbtool.logdir import Run
 from tbtool.normalize import Normalizer
@@ -122,6 +123,8 @@ def dump_command(
     """Print every event / summary value in read order."""
     with reported_errors():
         step_range = StepRange.parse(steps) if steps else None
+        if raw and (kind or tag):
+            raise UsageError("--kind and --tag select values; --raw prints whole events")
         reader = LogReader(
             paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=skip_corrupt
         )
