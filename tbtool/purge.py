@@ -41,6 +41,7 @@ class Restart:
 
     position: Position
     step: int
+    offset: int | None = None  # byte offset of the START record in its file
 
 
 def may_hold_a_start(path: str) -> bool:
@@ -74,7 +75,7 @@ def restarts_in_file(path: str, file_number: int) -> list[Restart]:
                 except DecodeError:  # undecodable records are reported by the main read
                     continue
                 if event.WhichOneof("what") == "session_log" and event.session_log.status == START:
-                    found.append(Restart((file_number, record.index), event.step))
+                    found.append(Restart((file_number, record.index), event.step, record.offset))
     except (RecordError, OSError):  # the main read of this file reports the real error
         pass
     return found
