@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tbtool.cli import check, dump, ls, validate  # noqa: F401 - registers the commands
+from tbtool.cli import check, dump, ls, merge, purge, validate  # noqa: F401 - registers the commands
 from tbtool.cli.app import app
 
 

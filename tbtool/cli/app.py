@@ -132,3 +132,19 @@ def report_problems(problems: list[TbtoolError]) -> None:
     """Warn on stderr about records skipped with ``--skip-corrupt``."""
     for problem in problems:
         typer.echo(f"tbtool: warning: skipped: {problem}", err=True)
+
+
+def confirm_plan(*, yes: bool, dry_run: bool, action: str) -> bool:
+    """The plan-first policy of commands that rewrite or delete: ``--dry-run`` never acts,
+    ``--yes`` always does, a terminal asks, and without a terminal (CI, scripts) tbtool
+    refuses and exits 1, so nothing is ever changed unattended by accident."""
+    if dry_run:
+        return False
+    if yes:
+        return True
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return typer.confirm(f"{action}?", default=False)
+    typer.echo(
+        f"tbtool: not confirmed: {action} needs --yes when there is no terminal to ask", err=True
+    )
+    raise typer.Exit(EXIT_PROBLEMS)
