@@ -1,188 +1,129 @@
-"""pandas DataFrames per kind, in the long form of contract.md.
+"""pandas DataFrames and Arrow tables per kind, in the long form of contract.md.
 
 ``read_scalars("runs")`` gives columns ``run, tag, step, wall_time, value``; rows are in read
 order (runs by name, then each run's files and records in order), after purge semantics.
+Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogReader`, the
+reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (``"A:B"`` or a
+:class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
+``"events"``: the per-event iterator; both give identical frames). :func:`read_table` gives
+the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from tbtool.reader import LogReader
-from tbtool.values import Histogram, HParams, LoggedValue, Scalar, Text
+from tbtool.errors import UsageError
+from tbtool.reader import LogReader, StepRange
+from tbtool.tables import check_kinds, read_tables
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
-HISTOGRAM_COLUMNS = [
-    "run",
-    "tag",
-    "step",
-    "wall_time",
-    "min",
-    "max",
-    "num",
-    "sum",
-    "sum_squares",
-    "bucket_left",
-    "bucket_right",
-    "bucket_count",
-]
-TEXT_COLUMNS = ["run", "tag", "step", "wall_time", "text"]
+_READER_OPTIONS = ("runs", "tags", "purge", "skip_corrupt")
 
 
 def _reader(path: PathArg | LogReader, options: dict[str, Any]) -> LogReader:
-    return path if isinstance(path, LogReader) else LogReader(path, **options)
+    if isinstance(path, LogReader):
+        return path
+    return LogReader(path, **{k: options.pop(k) for k in _READER_OPTIONS if k in options})
 
 
-def _base_frame(rows: dict[str, list], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame({c: rows[c] for c in columns}, columns=columns)
-    return frame.astype({"run": "string", "tag": "string", "step": "int64", "wall_time": "float64"})
+def read_table(
+    path: PathArg | LogReader,
+    kind: str = "scalars",
+    *,
+    steps: str | StepRange | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    **options: Any,
+) -> pa.Table:
+    """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
+    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``."""
+    if kind == "all":
+        raise UsageError("read_table reads one kind; use tbtool.tables.read_tables for several")
+    (kind,) = check_kinds([kind])
+    reader = _reader(path, options)
+    if options:
+        raise TypeError(f"unexpected options: {', '.join(options)}")
+    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    tables = read_tables(reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg)
+    return tables[kind]
 
 
-def _collect(
-    values: Iterable[LoggedValue], columns: list[str], extra: Callable[[Any], dict[str, Any]]
-) -> pd.DataFrame:
-    rows: dict[str, list] = {c: [] for c in columns}
-    for item in values:
-        rows["run"].append(item.run)
-        rows["tag"].append(item.tag)
-        rows["step"].append(item.step)
-        rows["wall_time"].append(item.wall_time)
-        for name, value in extra(item.value).items():
-            rows[name].append(value)
-    return _base_frame(rows, columns)
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """A pandas DataFrame of an export table: strings as the ``string`` dtype, numbers as
+    numpy dtypes, list columns as numpy arrays, binary columns as ``bytes``."""
+    mapping = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def _frame(kind: str, path: PathArg | LogReader, options: dict[str, Any]) -> pd.DataFrame:
+    return to_frame(read_table(path, kind, **options))
 
 
 def read_scalars(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
-    """Scalars as ``run, tag, step, wall_time, value`` (float64).
-
-    ``options`` are :class:`~tbtool.reader.LogReader`'s: ``runs``, ``tags``, ``purge``,
-    ``skip_corrupt``.
-    """
-    reader = _reader(path, options)
-
-    def extra(value: Scalar) -> dict[str, Any]:
-        return {"value": value.value}
-
-    frame = _collect(reader.values(["scalar"]), SCALAR_COLUMNS, extra)
-    return frame.astype({"value": "float64"})
-
-
-def histogram_stats(h: Histogram) -> dict[str, Any]:
-    """Row fields of one histogram; statistics a ``[k, 3]`` tensor lacks are derived from its
-    buckets (min, max, num) or NaN (sum, sum_squares)."""
-    empty = not len(h.count)
-    return {
-        "min": h.min if h.min is not None else (math.nan if empty else float(h.left[0])),
-        "max": h.max if h.max is not None else (math.nan if empty else float(h.right[-1])),
-        "num": h.num if h.num is not None else h.total,
-        "sum": h.sum if h.sum is not None else math.nan,
-        "sum_squares": h.sum_squares if h.sum_squares is not None else math.nan,
-        "bucket_left": h.left.tolist(),
-        "bucket_right": h.right.tolist(),
-        "bucket_count": h.count.tolist(),
-    }
+    """Scalars as ``run, tag, step, wall_time, value`` (float64)."""
+    return _frame("scalars", path, options)
 
 
 def read_histograms(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
-    """Histograms: ``run, tag, step, wall_time, min, max, num, sum, sum_squares`` and list
-    columns ``bucket_left, bucket_right, bucket_count``."""
-    reader = _reader(path, options)
-    frame = _collect(reader.values(["histogram"]), HISTOGRAM_COLUMNS, histogram_stats)
-    return frame.astype({c: "float64" for c in ("min", "max", "num", "sum", "sum_squares")})
-
-
-def text_of(value: Text) -> str:
-    """One string for a text value: the string itself, or JSON of a table/list."""
-    if value.array.size == 1:
-        return str(value.array.reshape(-1)[0])
-    return json.dumps(value.array.tolist(), ensure_ascii=False)
+    """Histograms: ``run, tag, step, wall_time, min, max, num, sum, sum_squares`` and the
+    buckets as arrays ``bucket_left, bucket_right, bucket_count``."""
+    return _frame("histograms", path, options)
 
 
 def read_text(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """Text values: ``run, tag, step, wall_time, text`` (tables and lists as JSON)."""
-    reader = _reader(path, options)
-    frame = _collect(reader.values(["text"]), TEXT_COLUMNS, lambda v: {"text": text_of(v)})
-    return frame.astype({"text": "string"})
-
-
-def _metric_column(name: dict[str, Any]) -> str:
-    group, tag = name.get("group", ""), name.get("tag", "")
-    return f"{group}/{tag}" if group else tag
-
-
-def _session_of(run: str, sessions: list[str]) -> str | None:
-    """The session run a run belongs to: itself or its nearest ancestor (hparams "group")."""
-    best = None
-    for session in sessions:
-        contains = session == "." or run == session or run.startswith(session + "/")
-        if contains and (best is None or len(session) > len(best)):
-            best = session
-    return best
+    return _frame("text", path, options)
 
 
 def read_hparams(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """One row per hparams session: ``run``, a column per hyperparameter (float64, bool or
-    string), a column per metric (its final value, taken from the session run and its
-    sub-runs like TensorBoard does) and ``status``."""
-    reader = _reader(path, options)
-    starts: dict[str, dict[str, Any]] = {}
-    status: dict[str, str] = {}
-    metric_names: list[dict[str, Any]] = []
-    last_scalar: dict[tuple[str, str], tuple[int, float]] = {}
-    for item in reader.values(["hparams", "scalar"]):
-        value = item.value
-        if isinstance(value, Scalar):
-            last_scalar[(item.run, item.tag)] = (item.step, value.value)
-        elif isinstance(value, HParams):
-            if value.part == "session_start_info":
-                starts[item.run] = value.hparams
-            elif value.part == "session_end_info":
-                status[item.run] = value.data.get("status", "STATUS_UNKNOWN")
-            elif value.part == "experiment":
-                for info in value.data.get("metric_infos", []):
-                    if info.get("name") not in metric_names:
-                        metric_names.append(info.get("name", {}))
-    sessions = sorted(starts)
-    if not metric_names:  # no experiment: every scalar tag of the sessions is a metric
-        tags = {tag for run, tag in last_scalar if _session_of(run, sessions) is not None}
-        metric_names = [{"tag": t} for t in sorted(tags)]
-    rows = []
-    for session in sessions:
-        row: dict[str, Any] = {"run": session, **starts[session]}
-        for name in metric_names:
-            row[_metric_column(name)] = _final_metric(session, name, sessions, last_scalar)
-        row["status"] = status.get(session, "STATUS_UNKNOWN")
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    string), a column per metric (``metric_agg``: ``last`` value, or ``min``, ``max``,
+    ``mean``), ``status``, ``start_time``, ``end_time``."""
+    return _frame("hparams", path, options)
+
+
+def read_images(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+    """One row per image: ``run, tag, step, wall_time, sample, width, height, format,
+    data`` (the encoded bytes)."""
+    return _frame("images", path, options)
+
+
+def read_audio(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+    """One row per clip: ``run, tag, step, wall_time, sample, sample_rate, frames, channels,
+    content_type, label, format, data`` (the encoded bytes)."""
+    return _frame("audio", path, options)
+
+
+def read_tensors(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+    """Tensors no other kind claims: ``run, tag, step, wall_time, plugin_name, dtype, shape``,
+    ``values`` (flattened, float64), ``strings`` (for string tensors), ``error``."""
+    return _frame("tensors", path, options)
+
+
+def read_pr_curves(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+    """One row per threshold: ``run, tag, step, wall_time, threshold, true_positives,
+    false_positives, true_negatives, false_negatives, precision, recall``."""
+    return _frame("pr_curves", path, options)
+
+
+def wide_scalars(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, step), one column per tag (the last value logged at that step),
+    and ``wall_time``: the latest wall time among them."""
     if frame.empty:
-        return pd.DataFrame({"run": pd.Series(dtype="string"), "status": pd.Series(dtype="string")})
-    return frame.astype({"run": "string", "status": "string"})
-
-
-def _final_metric(
-    session: str,
-    name: dict[str, Any],
-    sessions: list[str],
-    last_scalar: dict[tuple[str, str], tuple[int, float]],
-) -> float:
-    group, tag = name.get("group", ""), name.get("tag", "")
-    run = session if not group else (group if session == "." else f"{session}/{group}")
-    found = last_scalar.get((run, tag))
-    if found is None and not group:
-        # Metric logged in a sub-run of the session (e.g. Keras train/ and validation/).
-        candidates = [
-            (step, v)
-            for (r, t), (step, v) in last_scalar.items()
-            if t == tag and _session_of(r, sessions) == session
-        ]
-        found = max(candidates) if candidates else None
-    return found[1] if found is not None else np.nan
+        return pd.DataFrame({"run": frame["run"], "step": frame["step"]})
+    keyed = frame.groupby(["run", "step", "tag"], sort=False, observed=True).last()
+    values = keyed["value"].unstack("tag")
+    tags = [t for t in pd.unique(frame["tag"]) if t in values.columns]
+    wall = frame.groupby(["run", "step"], sort=False, observed=True)["wall_time"].max()
+    out = values[tags].join(wall).reset_index()
+    out = out.sort_values(["run", "step"], kind="stable", ignore_index=True)
+    out.columns.name = None
+    return out[["run", "step", "wall_time", *tags]]

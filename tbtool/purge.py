@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -109,3 +110,19 @@ class PurgeFilter:
             return True
         i = bisect.bisect_right(self._positions, position)
         return i == len(self._positions) or step < self._min_step_after[i]
+
+    def keeps_many(self, file_number: int, indices: Any, steps: Any) -> Any:
+        """:meth:`keeps` for many values of one file at once (numpy arrays of record indices
+        and steps of purgeable kinds); a boolean array."""
+        import numpy as np
+
+        indices = np.asarray(indices, dtype=np.int64)
+        steps = np.asarray(steps, dtype=np.int64)
+        if not self._positions:
+            return np.ones(len(indices), dtype=bool)
+        before = bisect.bisect_left(self._positions, (file_number, -1))
+        after = bisect.bisect_left(self._positions, (file_number + 1, -1))
+        same_file = np.array([p[1] for p in self._positions[before:after]], dtype=np.int64)
+        i = before + np.searchsorted(same_file, indices, side="right")
+        limits = np.array([*self._min_step_after, np.iinfo(np.int64).max], dtype=np.int64)
+        return (i == len(self._positions)) | (steps < limits[i])

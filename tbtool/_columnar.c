@@ -1,0 +1,961 @@
+/*
+ * tbtool._columnar: frames TFRecord records, verifies both CRCs and decodes the Event /
+ * Summary wire format of a whole buffer into column arrays, in one call without the GIL.
+ *
+ * It is an accelerator for tbtool.columnar.index.IndexBuilder and must produce exactly the
+ * same index (tests compare them). It only decodes what it fully understands: any record
+ * holding something else (unknown fields, a field twice, session_log / log_message /
+ * tagged_run_metadata events, malformed bytes, bad UTF-8) stops the scan with STOP_PYTHON
+ * at that record, after both CRCs were checked, and the Python side decodes it with protobuf.
+ * So the protobuf runtime stays the judge of what is valid.
+ *
+ * Wire format: https://protobuf.dev/programming-guides/encoding/ ; field numbers: format.md §2.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define HAVE_SSE42_PATH 1
+#endif
+
+enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
+enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2 };
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+/* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
+static uint32_t crc_table[8][256];
+static int crc_hw = 0;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+#ifdef HAVE_SSE42_PATH
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n) {
+    while (n >= 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24);
+        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+            crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^
+            crc_table[2][p[5]] ^ crc_table[1][p[6]] ^ crc_table[0][p[7]];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xFF];
+    return c;
+}
+
+#ifdef HAVE_SSE42_PATH
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *p,
+                                                             size_t n) {
+    uint64_t c64 = c;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c64 = _mm_crc32_u64(c64, v);
+        p += 8;
+        n -= 8;
+    }
+    c = (uint32_t)c64;
+    while (n--) c = _mm_crc32_u8(c, *p++);
+    return c;
+}
+#endif
+
+static uint32_t masked_crc(const uint8_t *p, size_t n) {
+    uint32_t c;
+#ifdef HAVE_SSE42_PATH
+    if (crc_hw)
+        c = crc_sse42(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+    else
+#endif
+        c = crc_sw(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+    return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
+}
+
+static uint32_t load_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t load_u64(const uint8_t *p) {
+    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
+}
+
+static double load_f64(const uint8_t *p) {
+    uint64_t u = load_u64(p);
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static float load_f32(const uint8_t *p) {
+    uint32_t u = load_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---- growable output columns ------------------------------------------------------------- */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->n + extra) cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) return -1;
+    b->p = q;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *v, size_t size) {
+    if (buf_reserve(b, size)) return -1;
+    memcpy(b->p + b->n, v, size);
+    b->n += size;
+    return 0;
+}
+
+#define PUT(b, T, v)                                     \
+    do {                                                 \
+        T _tmp = (v);                                    \
+        if (buf_put(&(b), &_tmp, sizeof(T))) return -1;  \
+    } while (0)
+
+/* ---- interning of tags and metadata (open addressing over copies of the bytes) ------------ */
+typedef struct {
+    uint64_t hash;
+    char *data;
+    size_t len;
+    int32_t id;
+} Slot;
+
+typedef struct {
+    Slot *slots;
+    size_t cap, count;
+    Slot **order; /* by id */
+    size_t order_cap;
+} Intern;
+
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static void intern_free(Intern *t) {
+    for (size_t i = 0; i < t->cap; i++) free(t->slots[i].data);
+    free(t->slots);
+    free(t->order);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Empty slots have data == NULL; zero-length keys are stored as a 1-byte allocation. */
+static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
+    if ((t->count + 1) * 2 > t->cap) {
+        if (t->order_cap < t->count + 1) {
+            size_t oc = t->order_cap ? t->order_cap * 2 : 64;
+            Slot **o = realloc(t->order, oc * sizeof(Slot *));
+            if (!o) return -1;
+            t->order = o;
+            t->order_cap = oc;
+        }
+        /* grow: rehash only occupied slots */
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        Slot *slots = calloc(cap, sizeof(Slot));
+        if (!slots) return -1;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].data) continue;
+            size_t j = t->slots[i].hash & (cap - 1);
+            while (slots[j].data) j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+        for (size_t i = 0; i < cap; i++)
+            if (slots[i].data) t->order[slots[i].id] = &slots[i];
+    }
+    uint64_t h = fnv1a(p, n);
+    size_t j = h & (t->cap - 1);
+    while (t->slots[j].data) {
+        Slot *s = &t->slots[j];
+        if (s->hash == h && s->len == n && memcmp(s->data, p, n) == 0) return s->id;
+        j = (j + 1) & (t->cap - 1);
+    }
+    if (t->order_cap < t->count + 1) {
+        size_t oc = t->order_cap ? t->order_cap * 2 : 64;
+        Slot **o = realloc(t->order, oc * sizeof(Slot *));
+        if (!o) return -1;
+        t->order = o;
+        t->order_cap = oc;
+    }
+    char *copy = malloc(n ? n : 1);
+    if (!copy) return -1;
+    memcpy(copy, p, n);
+    Slot *s = &t->slots[j];
+    s->hash = h;
+    s->data = copy;
+    s->len = n;
+    s->id = (int32_t)t->count;
+    t->order[t->count] = s;
+    t->count++;
+    return s->id;
+}
+
+/* ---- wire-format reading ----------------------------------------------------------------- */
+typedef struct {
+    const uint8_t *p, *end;
+} Rd;
+
+static int rd_varint(Rd *r, uint64_t *out) {
+    uint64_t x = 0;
+    for (int i = 0; i < 10; i++) {
+        if (r->p >= r->end) return -1;
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            if (i == 9 && b > 1) return -1; /* let protobuf judge */
+            *out = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int rd_key(Rd *r, uint32_t *field, int *wt) {
+    uint64_t k;
+    if (rd_varint(r, &k) || k > 0xFFFFFFFFu) return -1;
+    *field = (uint32_t)(k >> 3);
+    *wt = (int)(k & 7);
+    return *field == 0 ? -1 : 0;
+}
+
+static int rd_len(Rd *r, Rd *sub) {
+    uint64_t n;
+    if (rd_varint(r, &n) || n > (uint64_t)(r->end - r->p)) return -1;
+    sub->p = r->p;
+    sub->end = r->p + n;
+    r->p += n;
+    return 0;
+}
+
+static int rd_fixed(Rd *r, size_t n, const uint8_t **at) {
+    if ((size_t)(r->end - r->p) < n) return -1;
+    *at = r->p;
+    r->p += n;
+    return 0;
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or values above U+10FFFF), as protobuf requires
+ * of proto3 string fields. */
+static int utf8_ok(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (v & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        } else
+            return 0;
+        if (i + need >= n) return 0;
+        for (size_t k = 1; k <= need; k++) {
+            uint8_t d = s[i + k];
+            if ((d & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+static int rd_string(Rd *r, Rd *sub) {
+    if (rd_len(r, sub)) return -1;
+    return utf8_ok(sub->p, (size_t)(sub->end - sub->p)) ? 0 : -1;
+}
+
+/* Skip a field of a known-valid wire type (only used for repeated/packed scalar fields). */
+static int skip_varints(Rd *r) {
+    uint64_t v;
+    while (r->p < r->end)
+        if (rd_varint(r, &v)) return -1;
+    return 0;
+}
+
+#define ONCE(flag)               \
+    do {                         \
+        if (seen & (1u << (flag))) return -1; \
+        seen |= 1u << (flag);    \
+    } while (0)
+
+/* ---- messages ---------------------------------------------------------------------------- */
+static int check_plugin_data(Rd r) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f == 1 && wt == WT_LEN) {
+            ONCE(1);
+            if (rd_string(&r, &s)) return -1;
+        } else if (f == 2 && wt == WT_LEN) {
+            ONCE(2);
+            if (rd_len(&r, &s)) return -1;
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+static int check_metadata(Rd r) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s;
+    uint64_t v;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f == 1 && wt == WT_LEN) {
+            ONCE(1);
+            if (rd_len(&r, &s) || check_plugin_data(s)) return -1;
+        } else if ((f == 2 || f == 3) && wt == WT_LEN) {
+            ONCE(f);
+            if (rd_string(&r, &s)) return -1;
+        } else if (f == 4 && wt == WT_VARINT) {
+            ONCE(4);
+            if (rd_varint(&r, &v)) return -1;
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+static int check_image(Rd r) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s;
+    uint64_t v;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f >= 1 && f <= 3 && wt == WT_VARINT) {
+            ONCE(f);
+            if (rd_varint(&r, &v)) return -1;
+        } else if (f == 4 && wt == WT_LEN) {
+            ONCE(4);
+            if (rd_len(&r, &s)) return -1;
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+static int check_audio(Rd r) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s;
+    uint64_t v;
+    const uint8_t *at;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f == 1 && wt == WT_I32) {
+            ONCE(1);
+            if (rd_fixed(&r, 4, &at)) return -1;
+        } else if ((f == 2 || f == 3) && wt == WT_VARINT) {
+            ONCE(f);
+            if (rd_varint(&r, &v)) return -1;
+        } else if (f == 4 && wt == WT_LEN) {
+            ONCE(4);
+            if (rd_len(&r, &s)) return -1;
+        } else if (f == 5 && wt == WT_LEN) {
+            ONCE(5);
+            if (rd_string(&r, &s)) return -1;
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+/* HistogramProto: validates, counts bucket_limit (6) and bucket (7) elements; with `out`
+ * non-NULL also appends them. */
+typedef struct {
+    double stats[5];
+    size_t nlimits, nbuckets;
+} Histo;
+
+static int read_histo(Rd r, Histo *h, Buf *limits, Buf *buckets) {
+    uint32_t seen = 0, f;
+    int wt;
+    const uint8_t *at;
+    Rd s;
+    memset(h, 0, sizeof(*h));
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f >= 1 && f <= 5 && wt == WT_I64) {
+            ONCE(f);
+            if (rd_fixed(&r, 8, &at)) return -1;
+            h->stats[f - 1] = load_f64(at);
+        } else if ((f == 6 || f == 7) && (wt == WT_LEN || wt == WT_I64)) {
+            Buf *out = f == 6 ? limits : buckets;
+            size_t *count = f == 6 ? &h->nlimits : &h->nbuckets;
+            if (wt == WT_LEN) {
+                if (rd_len(&r, &s) || (s.end - s.p) % 8) return -1;
+            } else {
+                if (rd_fixed(&r, 8, &at)) return -1;
+                s.p = at;
+                s.end = at + 8;
+            }
+            size_t k = (size_t)(s.end - s.p) / 8;
+            *count += k;
+            if (out) {
+                if (buf_reserve(out, k * 8)) return -2;
+                for (size_t i = 0; i < k; i++) {
+                    double d = load_f64(s.p + 8 * i);
+                    memcpy(out->p + out->n, &d, 8);
+                    out->n += 8;
+                }
+            }
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+/* TensorShapeProto: all dims known and of size 1 -> *ones = 1. */
+static int read_shape(Rd r, int *ones) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s, d;
+    uint64_t v;
+    *ones = 1;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (f == 2 && wt == WT_LEN) {
+            if (rd_len(&r, &d)) return -1;
+            uint32_t dseen = 0, df;
+            int64_t size = 0;
+            while (d.p < d.end) {
+                if (rd_key(&d, &df, &wt)) return -1;
+                if (df == 1 && wt == WT_VARINT) {
+                    if (dseen & 2u) return -1;
+                    dseen |= 2u;
+                    if (rd_varint(&d, &v)) return -1;
+                    size = (int64_t)v;
+                } else if (df == 2 && wt == WT_LEN) {
+                    if (dseen & 4u) return -1;
+                    dseen |= 4u;
+                    if (rd_string(&d, &s)) return -1;
+                } else
+                    return -1;
+            }
+            if (size != 1) *ones = 0;
+        } else if (f == 3 && wt == WT_VARINT) {
+            ONCE(3);
+            if (rd_varint(&r, &v)) return -1;
+            if (v) *ones = 0;
+        } else
+            return -1;
+    }
+    return 0;
+}
+
+/* TensorProto: validates; a one-element DT_FLOAT/DT_DOUBLE tensor in its plainest encodings
+ * gives *is_scalar = 1 and *value (the rule of index._simple_tensor_scalar). */
+static int read_tensor(Rd r, int *is_scalar, double *value) {
+    uint32_t seen = 0, f;
+    int wt;
+    Rd s;
+    uint64_t v;
+    const uint8_t *at;
+    int32_t dtype = 0;
+    int ones = 1;
+    const uint8_t *content = NULL;
+    size_t content_len = 0;
+    size_t nfloat = 0, ndouble = 0;
+    const uint8_t *first_float = NULL, *first_double = NULL;
+    *is_scalar = 0;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        switch (f) {
+        case 1: /* dtype */
+        case 3: /* version_number */
+            if (wt != WT_VARINT) return -1;
+            ONCE(f);
+            if (rd_varint(&r, &v)) return -1;
+            if (f == 1) dtype = (int32_t)(uint32_t)v;
+            break;
+        case 2:
+            if (wt != WT_LEN) return -1;
+            ONCE(2);
+            if (rd_len(&r, &s) || read_shape(s, &ones)) return -1;
+            break;
+        case 4:
+        case 18: /* tensor_content, float8_val */
+            if (wt != WT_LEN) return -1;
+            ONCE(f);
+            if (rd_len(&r, &s)) return -1;
+            if (f == 4) {
+                content = s.p;
+                content_len = (size_t)(s.end - s.p);
+            }
+            break;
+        case 5:
+        case 9: /* float_val, scomplex_val */
+            if (wt == WT_LEN) {
+                if (rd_len(&r, &s) || (s.end - s.p) % 4) return -1;
+                if (f == 5) {
+                    if (!nfloat && s.end > s.p) first_float = s.p;
+                    nfloat += (size_t)(s.end - s.p) / 4;
+                }
+            } else if (wt == WT_I32) {
+                if (rd_fixed(&r, 4, &at)) return -1;
+                if (f == 5) {
+                    if (!nfloat) first_float = at;
+                    nfloat++;
+                }
+            } else
+                return -1;
+            break;
+        case 6:
+        case 12: /* double_val, dcomplex_val */
+            if (wt == WT_LEN) {
+                if (rd_len(&r, &s) || (s.end - s.p) % 8) return -1;
+                if (f == 6) {
+                    if (!ndouble && s.end > s.p) first_double = s.p;
+                    ndouble += (size_t)(s.end - s.p) / 8;
+                }
+            } else if (wt == WT_I64) {
+                if (rd_fixed(&r, 8, &at)) return -1;
+                if (f == 6) {
+                    if (!ndouble) first_double = at;
+                    ndouble++;
+                }
+            } else
+                return -1;
+            break;
+        case 7:
+        case 10:
+        case 11:
+        case 13:
+        case 16:
+        case 17: /* int_val, int64_val, bool_val, half_val, uint32_val, uint64_val */
+            if (wt == WT_LEN) {
+                if (rd_len(&r, &s) || skip_varints(&s)) return -1;
+            } else if (wt == WT_VARINT) {
+                if (rd_varint(&r, &v)) return -1;
+            } else
+                return -1;
+            break;
+        case 8: /* string_val */
+            if (wt != WT_LEN || rd_len(&r, &s)) return -1;
+            break;
+        default:
+            return -1;
+        }
+    }
+    if ((dtype == 1 || dtype == 2) && ones) {
+        if (content_len) {
+            if (dtype == 1 && content_len == 4) {
+                *is_scalar = 1;
+                *value = (double)load_f32(content);
+            } else if (dtype == 2 && content_len == 8) {
+                *is_scalar = 1;
+                *value = load_f64(content);
+            }
+        } else if (dtype == 1 && nfloat == 1) {
+            *is_scalar = 1;
+            *value = (double)load_f32(first_float);
+        } else if (dtype == 2 && ndouble == 1) {
+            *is_scalar = 1;
+            *value = load_f64(first_double);
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    const uint8_t *tag;
+    size_t tag_len;
+    const uint8_t *meta;
+    size_t meta_len; /* meta == NULL: absent */
+    uint8_t oneof, col;
+    double scalar;
+    Rd histo;
+} Value;
+
+typedef struct {
+    Value *items;
+    size_t n, cap;
+} Values;
+
+static int read_value(Rd r, Value *out) {
+    uint32_t seen = 0, f;
+    int wt, oneofs = 0;
+    Rd s, tag = {NULL, NULL}, node = {NULL, NULL};
+    const uint8_t *at;
+    memset(out, 0, sizeof(*out));
+    out->scalar = __builtin_nan("");
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        switch (f) {
+        case 1:
+        case 7:
+            if (wt != WT_LEN) return -1;
+            ONCE(f);
+            if (rd_string(&r, f == 1 ? &tag : &node)) return -1;
+            break;
+        case 9:
+            if (wt != WT_LEN) return -1;
+            ONCE(9);
+            if (rd_len(&r, &s) || check_metadata(s)) return -1;
+            out->meta = s.p;
+            out->meta_len = (size_t)(s.end - s.p);
+            break;
+        case 2:
+            if (wt != WT_I32 || rd_fixed(&r, 4, &at)) return -1;
+            oneofs++;
+            out->oneof = ONEOF_SIMPLE;
+            out->col = COL_SCALAR;
+            out->scalar = (double)load_f32(at);
+            break;
+        case 3:
+        case 4:
+        case 5:
+        case 6:
+        case 8: {
+            if (wt != WT_LEN || rd_len(&r, &s)) return -1;
+            oneofs++;
+            if (f == 3) {
+                out->oneof = ONEOF_OBSOLETE;
+            } else if (f == 4) {
+                out->oneof = ONEOF_IMAGE;
+                if (check_image(s)) return -1;
+            } else if (f == 6) {
+                out->oneof = ONEOF_AUDIO;
+                if (check_audio(s)) return -1;
+            } else if (f == 5) {
+                Histo h;
+                out->oneof = ONEOF_HISTO;
+                if (read_histo(s, &h, NULL, NULL)) return -1;
+                out->histo = s;
+                out->col = h.nlimits == h.nbuckets ? COL_HISTO : COL_NONE;
+            } else {
+                int is_scalar = 0;
+                double value = 0;
+                out->oneof = ONEOF_TENSOR;
+                if (read_tensor(s, &is_scalar, &value)) return -1;
+                if (is_scalar) {
+                    out->col = COL_SCALAR;
+                    out->scalar = value;
+                }
+            }
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    if (oneofs > 1) return -1; /* a oneof set twice: protobuf keeps the last; let it decide */
+    if (tag.p && tag.end > tag.p) {
+        out->tag = tag.p;
+        out->tag_len = (size_t)(tag.end - tag.p);
+    } else if (node.p) {
+        out->tag = node.p;
+        out->tag_len = (size_t)(node.end - node.p);
+    } else {
+        out->tag = (const uint8_t *)"";
+        out->tag_len = 0;
+    }
+    return 0;
+}
+
+typedef struct {
+    double wall_time;
+    int64_t step;
+    uint8_t what;
+} EventInfo;
+
+static int read_event(Rd r, EventInfo *ev, Values *values) {
+    uint32_t seen = 0, f;
+    int wt, whats = 0;
+    Rd s, m, w;
+    const uint8_t *at;
+    uint64_t v;
+    ev->wall_time = 0;
+    ev->step = 0;
+    ev->what = 0;
+    values->n = 0;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        switch (f) {
+        case 1:
+            if (wt != WT_I64 || rd_fixed(&r, 8, &at)) return -1;
+            ev->wall_time = load_f64(at);
+            break;
+        case 2:
+            if (wt != WT_VARINT || rd_varint(&r, &v)) return -1;
+            ev->step = (int64_t)v;
+            break;
+        case 3:
+            if (wt != WT_LEN || rd_string(&r, &s)) return -1;
+            whats++;
+            ev->what = 1;
+            break;
+        case 4:
+        case 9:
+            if (wt != WT_LEN || rd_len(&r, &s)) return -1;
+            whats++;
+            ev->what = f == 4 ? 2 : 7;
+            break;
+        case 5:
+            if (wt != WT_LEN || rd_len(&r, &s)) return -1;
+            whats++;
+            ev->what = 3;
+            while (s.p < s.end) {
+                uint32_t sf;
+                if (rd_key(&s, &sf, &wt) || sf != 1 || wt != WT_LEN || rd_len(&s, &m)) return -1;
+                if (values->n == values->cap) {
+                    size_t cap = values->cap ? values->cap * 2 : 16;
+                    Value *items = realloc(values->items, cap * sizeof(Value));
+                    if (!items) return -2;
+                    values->items = items;
+                    values->cap = cap;
+                }
+                if (read_value(m, &values->items[values->n])) return -1;
+                values->n++;
+            }
+            break;
+        case 10:
+            if (wt != WT_LEN) return -1;
+            ONCE(10);
+            if (rd_len(&r, &s)) return -1;
+            while (s.p < s.end) {
+                uint32_t sf;
+                if (rd_key(&s, &sf, &wt) || sf != 1 || wt != WT_LEN || rd_string(&s, &w))
+                    return -1;
+            }
+            break;
+        default:
+            return -1; /* session_log, log_message, tagged_run_metadata, unknown fields */
+        }
+    }
+    return whats > 1 ? -1 : 0;
+}
+
+/* ---- the scan ---------------------------------------------------------------------------- */
+enum {
+    R_OFFSET, R_LENGTH, R_WALL, R_STEP, R_WHAT,
+    V_REC, V_WIDX, V_TAG, V_META, V_ONEOF, V_COL, V_SCALAR,
+    H_MIN, H_MAX, H_NUM, H_SUM, H_SUMSQ, H_COUNT, H_LIMITS, H_BUCKETS,
+    NCOLS
+};
+
+typedef struct {
+    Buf col[NCOLS];
+    Intern tags, metas;
+    Values values;
+} Scan;
+
+static void scan_free(Scan *sc) {
+    for (int i = 0; i < NCOLS; i++) free(sc->col[i].p);
+    intern_free(&sc->tags);
+    intern_free(&sc->metas);
+    free(sc->values.items);
+}
+
+static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo *ev,
+                       int64_t rec) {
+    Buf *c = sc->col;
+    PUT(c[R_OFFSET], int64_t, offset);
+    PUT(c[R_LENGTH], int64_t, length);
+    PUT(c[R_WALL], double, ev->wall_time);
+    PUT(c[R_STEP], int64_t, ev->step);
+    PUT(c[R_WHAT], uint8_t, ev->what);
+    for (size_t i = 0; i < sc->values.n; i++) {
+        Value *v = &sc->values.items[i];
+        int32_t tag = intern_get(&sc->tags, v->tag, v->tag_len);
+        int32_t meta = -1;
+        if (tag < 0) return -1;
+        if (v->meta && v->meta_len) {
+            meta = intern_get(&sc->metas, v->meta, v->meta_len);
+            if (meta < 0) return -1;
+        }
+        PUT(c[V_REC], int64_t, rec);
+        PUT(c[V_WIDX], int32_t, (int32_t)i);
+        PUT(c[V_TAG], int32_t, tag);
+        PUT(c[V_META], int32_t, meta);
+        PUT(c[V_ONEOF], uint8_t, v->oneof);
+        PUT(c[V_COL], uint8_t, v->col);
+        PUT(c[V_SCALAR], double, v->scalar);
+        if (v->col == COL_HISTO) {
+            Histo h;
+            if (read_histo(v->histo, &h, &c[H_LIMITS], &c[H_BUCKETS])) return -1;
+            PUT(c[H_MIN], double, h.stats[0]);
+            PUT(c[H_MAX], double, h.stats[1]);
+            PUT(c[H_NUM], double, h.stats[2]);
+            PUT(c[H_SUM], double, h.stats[3]);
+            PUT(c[H_SUMSQ], double, h.stats[4]);
+            PUT(c[H_COUNT], int64_t, (int64_t)h.nbuckets);
+        }
+    }
+    return 0;
+}
+
+static PyObject *intern_list(Intern *t, int as_str) {
+    PyObject *list = PyList_New((Py_ssize_t)t->count);
+    if (!list) return NULL;
+    for (size_t i = 0; i < t->count; i++) {
+        Slot *s = t->order[i];
+        PyObject *o = as_str ? PyUnicode_DecodeUTF8(s->data, (Py_ssize_t)s->len, "strict")
+                             : PyBytes_FromStringAndSize(s->data, (Py_ssize_t)s->len);
+        if (!o) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, o);
+    }
+    return list;
+}
+
+PyDoc_STRVAR(scan_doc,
+"scan(buffer, pos, base, max_record_length) -> (pos, stop, columns, tags, metas)\n\n"
+"Frame, CRC-check and decode the complete records of buffer from pos. base is the file\n"
+"offset of buffer[0]. columns is a tuple of bytes objects (see tbtool.columnar.native).");
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    long long base, max_len;
+    if (!PyArg_ParseTuple(args, "y*nLL", &view, &pos, &base, &max_len)) return NULL;
+    const uint8_t *data = view.buf;
+    size_t n = (size_t)view.len;
+    size_t p = pos < 0 ? 0 : (size_t)pos;
+    int stop = STOP_END, failed = 0;
+    int64_t rec = 0;
+    Scan sc;
+    memset(&sc, 0, sizeof(sc));
+    Py_BEGIN_ALLOW_THREADS
+    while (p + 12 <= n) {
+        uint64_t length = load_u64(data + p);
+        if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
+            stop = STOP_LENGTH_CRC;
+            break;
+        }
+        if (length > (uint64_t)max_len) {
+            stop = STOP_TOO_LARGE;
+            break;
+        }
+        if (length + 16 > n - p) break;
+        const uint8_t *payload = data + p + 12;
+        if (masked_crc(payload, (size_t)length) != load_u32(payload + length)) {
+            stop = STOP_DATA_CRC;
+            break;
+        }
+        EventInfo ev;
+        Rd r = {payload, payload + length};
+        int rc = read_event(r, &ev, &sc.values);
+        if (rc == -2) {
+            failed = 1;
+            break;
+        }
+        if (rc) {
+            stop = STOP_PYTHON;
+            break;
+        }
+        if (push_record(&sc, base + (int64_t)p, (int64_t)length, &ev, rec)) {
+            failed = 1;
+            break;
+        }
+        rec++;
+        p += 16 + (size_t)length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (failed) {
+        scan_free(&sc);
+        return PyErr_NoMemory();
+    }
+    PyObject *cols = PyTuple_New(NCOLS);
+    PyObject *tags = intern_list(&sc.tags, 1);
+    PyObject *metas = intern_list(&sc.metas, 0);
+    if (!cols || !tags || !metas) goto error;
+    for (int i = 0; i < NCOLS; i++) {
+        PyObject *b = PyBytes_FromStringAndSize(sc.col[i].p ? sc.col[i].p : "",
+                                                (Py_ssize_t)sc.col[i].n);
+        if (!b) goto error;
+        PyTuple_SET_ITEM(cols, i, b);
+    }
+    scan_free(&sc);
+    return Py_BuildValue("(niNNN)", (Py_ssize_t)p, stop, cols, tags, metas);
+error:
+    Py_XDECREF(cols);
+    Py_XDECREF(tags);
+    Py_XDECREF(metas);
+    scan_free(&sc);
+    return NULL;
+}
+
+static PyObject *masked_crc32c(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    uint32_t c = masked_crc(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(c);
+}
+
+static PyObject *hardware_crc(PyObject *self, PyObject *noargs) { return PyBool_FromLong(crc_hw); }
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, scan_doc},
+    {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
+    {"hardware_crc", hardware_crc, METH_NOARGS, "Whether CRC-32C uses the SSE4.2 instruction."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_columnar",
+    "Bulk decoder of TensorBoard event records (see tbtool.columnar).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__columnar(void) {
+    crc_init();
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,323 @@
+"""The value index of a chunk of records: one row per summary value, as numpy columns.
+
+This is the hand-over point between the decoders (the C extension ``tbtool._columnar`` and
+the pure-Python builder below, which must produce the same index) and everything downstream
+(classification, purge, tables). A row says where a value is (record, position in the
+event), its tag and first-sight metadata, which oneof case it holds, and, for the two cases
+worth decoding in bulk, its contents: a scalar (``simple_value`` or a one-element float/double
+tensor) or a ``HistogramProto``'s statistics and buckets. Everything else (images, text, most
+tensors) is decoded later, one value at a time, by the general normalizer, from the record's
+payload.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tbtool.proto import event_pb2
+
+# Event.what oneof, as codes (0 = not set).
+WHAT_CODES = {
+    None: 0,
+    "file_version": 1,
+    "graph_def": 2,
+    "summary": 3,
+    "log_message": 4,
+    "session_log": 5,
+    "tagged_run_metadata": 6,
+    "meta_graph_def": 7,
+}
+# Summary.Value.value oneof, as codes.
+ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR = 0, 1, 2, 3, 4, 5
+ONEOF_OBSOLETE = 6
+ONEOF_CODES = {
+    None: ONEOF_NONE,
+    "simple_value": ONEOF_SIMPLE,
+    "histo": ONEOF_HISTO,
+    "image": ONEOF_IMAGE,
+    "audio": ONEOF_AUDIO,
+    "tensor": ONEOF_TENSOR,
+    "obsolete_old_style_histogram": ONEOF_OBSOLETE,
+}
+# What the index decoded of a value: nothing (decode later), a scalar, a histogram.
+COL_NONE, COL_SCALAR, COL_HISTO = 0, 1, 2
+
+DT_FLOAT, DT_DOUBLE = 1, 2
+
+
+@dataclass(eq=False)
+class ChunkIndex:
+    """Records ``r_*`` and summary values ``v_*`` of consecutive records of one file.
+
+    ``v_rec`` points into the record columns. Histogram columns ``h_*`` hold one entry per
+    value whose ``v_col`` is ``COL_HISTO``, in value order; ``h_count[i]`` buckets of
+    ``h_limits``/``h_buckets`` belong to entry ``i``. ``v_tag`` indexes ``tags`` and
+    ``v_meta`` indexes ``metas`` (serialized ``SummaryMetadata``; -1: none). ``payloads``
+    maps record positions to payload bytes when ``buffer`` (the bytes the offsets point
+    into) is not kept.
+    """
+
+    file: str
+    r_index: np.ndarray  # int64 record number in the file
+    r_offset: np.ndarray  # int64 byte offset of the record (its header) in the file
+    r_length: np.ndarray  # int64 payload length
+    r_wall_time: np.ndarray  # float64
+    r_step: np.ndarray  # int64
+    r_what: np.ndarray  # uint8, WHAT_CODES
+    v_rec: np.ndarray  # int64
+    v_widx: np.ndarray  # int32 position of the value in Event.summary.value
+    v_tag: np.ndarray  # int32
+    v_meta: np.ndarray  # int32
+    v_oneof: np.ndarray  # uint8, ONEOF_*
+    v_col: np.ndarray  # uint8, COL_*
+    v_scalar: np.ndarray  # float64 (NaN unless COL_SCALAR)
+    h_min: np.ndarray
+    h_max: np.ndarray
+    h_num: np.ndarray
+    h_sum: np.ndarray
+    h_sum_squares: np.ndarray
+    h_count: np.ndarray  # int64
+    h_limits: np.ndarray
+    h_buckets: np.ndarray
+    tags: list[str]
+    metas: list[bytes]
+    buffer: Any = None  # bytes-like holding the payloads; offsets are relative to base
+    base: int = 0  # file offset of buffer[0]
+    payloads: dict[int, bytes] = field(default_factory=dict)
+    events: dict[int, Any] = field(default_factory=dict)  # decoded Events by record position
+
+    @property
+    def records(self) -> int:
+        return len(self.r_index)
+
+    @property
+    def values(self) -> int:
+        return len(self.v_rec)
+
+    def payload(self, rec: int) -> bytes:
+        """The payload of record position ``rec`` (12 bytes past the record's start)."""
+        found = self.payloads.get(rec)
+        if found is not None:
+            return found
+        start = int(self.r_offset[rec]) - self.base + 12
+        return bytes(self.buffer[start : start + int(self.r_length[rec])])
+
+    def event(self, rec: int) -> Any:
+        """The decoded ``Event`` of record position ``rec``."""
+        found = self.events.get(rec)
+        if found is None:
+            found = self.events[rec] = Event.FromString(self.payload(rec))
+        return found
+
+    def detach(self, recs: np.ndarray | None = None) -> ChunkIndex:
+        """Keep the payloads of records ``recs`` (default: those holding a value the index
+        did not decode) and drop the buffer, so the index can travel between processes."""
+        if self.buffer is not None:
+            if recs is None:
+                recs = np.unique(self.v_rec[self.v_col == COL_NONE])
+            for rec in recs.tolist():
+                if rec not in self.events:
+                    self.payloads.setdefault(rec, self.payload(rec))
+        self.buffer = None
+        return self
+
+
+def empty_index(file: str) -> ChunkIndex:
+    return IndexBuilder().finish(file)
+
+
+def _simple_tensor_scalar(tensor: Any) -> float | None:
+    """The value of a one-element DT_FLOAT/DT_DOUBLE tensor in its plainest encodings, else
+    ``None`` (the C decoder applies exactly this rule; anything else is decoded later)."""
+    dtype = tensor.dtype
+    if dtype != DT_FLOAT and dtype != DT_DOUBLE:
+        return None
+    shape = tensor.tensor_shape
+    if shape.unknown_rank or any(d.size != 1 for d in shape.dim):
+        return None
+    content = tensor.tensor_content
+    if content:
+        if dtype == DT_FLOAT:
+            return float(np.frombuffer(content, "<f4")[0]) if len(content) == 4 else None
+        return float(np.frombuffer(content, "<f8")[0]) if len(content) == 8 else None
+    values = tensor.float_val if dtype == DT_FLOAT else tensor.double_val
+    return float(values[0]) if len(values) == 1 else None
+
+
+class IndexBuilder:
+    """Builds a :class:`ChunkIndex` from decoded ``Event`` messages (the pure-Python path)."""
+
+    def __init__(self) -> None:
+        self.r_index = array("q")
+        self.r_offset = array("q")
+        self.r_length = array("q")
+        self.r_wall_time = array("d")
+        self.r_step = array("q")
+        self.r_what = array("B")
+        self.v_rec = array("q")
+        self.v_widx = array("i")
+        self.v_tag = array("i")
+        self.v_meta = array("i")
+        self.v_oneof = array("B")
+        self.v_col = array("B")
+        self.v_scalar = array("d")
+        self.h_stats = [array("d") for _ in range(5)]
+        self.h_count = array("q")
+        self.h_limits = array("d")
+        self.h_buckets = array("d")
+        self.tags: list[str] = []
+        self.tag_ids: dict[str, int] = {}
+        self.metas: list[bytes] = []
+        self.meta_ids: dict[bytes, int] = {}
+        self.payloads: dict[int, bytes] = {}
+        self.events: dict[int, Any] = {}
+
+    def add(self, event: Any, index: int, offset: int, length: int) -> None:
+        """Index one decoded event (record ``index`` at byte ``offset``)."""
+        rec = len(self.r_index)
+        self.r_index.append(index)
+        self.r_offset.append(offset)
+        self.r_length.append(length)
+        self.r_wall_time.append(event.wall_time)
+        self.r_step.append(event.step)
+        what = event.WhichOneof("what")
+        self.r_what.append(WHAT_CODES[what])
+        if what != "summary":
+            return
+        nan = float("nan")
+        for widx, value in enumerate(event.summary.value):
+            tag = value.tag or value.node_name
+            tag_id = self.tag_ids.get(tag)
+            if tag_id is None:
+                tag_id = self.tag_ids[tag] = len(self.tags)
+                self.tags.append(tag)
+            meta_id = -1
+            if value.HasField("metadata"):
+                data = value.metadata.SerializeToString()
+                if data:
+                    meta_id = self.meta_ids.get(data, -1)
+                    if meta_id < 0:
+                        meta_id = self.meta_ids[data] = len(self.metas)
+                        self.metas.append(data)
+            case = value.WhichOneof("value")
+            col, scalar = COL_NONE, nan
+            if case == "simple_value":
+                col, scalar = COL_SCALAR, value.simple_value
+            elif case == "tensor":
+                found = _simple_tensor_scalar(value.tensor)
+                if found is not None:
+                    col, scalar = COL_SCALAR, found
+            elif case == "histo":
+                h = value.histo
+                if len(h.bucket_limit) == len(h.bucket):
+                    col = COL_HISTO
+                    for column, x in zip(
+                        self.h_stats, (h.min, h.max, h.num, h.sum, h.sum_squares), strict=True
+                    ):
+                        column.append(x)
+                    self.h_count.append(len(h.bucket))
+                    self.h_limits.extend(h.bucket_limit)
+                    self.h_buckets.extend(h.bucket)
+            if col == COL_NONE:
+                self.events[rec] = event
+            self.v_rec.append(rec)
+            self.v_widx.append(widx)
+            self.v_tag.append(tag_id)
+            self.v_meta.append(meta_id)
+            self.v_oneof.append(ONEOF_CODES[case])
+            self.v_col.append(col)
+            self.v_scalar.append(scalar)
+
+    def finish(self, file: str, buffer: Any = None, base: int = 0) -> ChunkIndex:
+        def np_(a: array, dtype: Any) -> np.ndarray:
+            return np.frombuffer(a, dtype=dtype).copy() if len(a) else np.zeros(0, dtype)
+
+        h = self.h_stats
+        return ChunkIndex(
+            file=file,
+            r_index=np_(self.r_index, np.int64),
+            r_offset=np_(self.r_offset, np.int64),
+            r_length=np_(self.r_length, np.int64),
+            r_wall_time=np_(self.r_wall_time, np.float64),
+            r_step=np_(self.r_step, np.int64),
+            r_what=np_(self.r_what, np.uint8),
+            v_rec=np_(self.v_rec, np.int64),
+            v_widx=np_(self.v_widx, np.int32),
+            v_tag=np_(self.v_tag, np.int32),
+            v_meta=np_(self.v_meta, np.int32),
+            v_oneof=np_(self.v_oneof, np.uint8),
+            v_col=np_(self.v_col, np.uint8),
+            v_scalar=np_(self.v_scalar, np.float64),
+            h_min=np_(h[0], np.float64),
+            h_max=np_(h[1], np.float64),
+            h_num=np_(h[2], np.float64),
+            h_sum=np_(h[3], np.float64),
+            h_sum_squares=np_(h[4], np.float64),
+            h_count=np_(self.h_count, np.int64),
+            h_limits=np_(self.h_limits, np.float64),
+            h_buckets=np_(self.h_buckets, np.float64),
+            tags=self.tags,
+            metas=self.metas,
+            buffer=buffer,
+            base=base,
+            events=self.events,
+        )
+
+
+Event = event_pb2.Event
+
+
+_PLAIN_COLUMNS = (
+    *("r_index", "r_offset", "r_length", "r_wall_time", "r_step", "r_what"),
+    *("v_widx", "v_oneof", "v_col", "v_scalar"),
+    *("h_min", "h_max", "h_num", "h_sum", "h_sum_squares", "h_count", "h_limits", "h_buckets"),
+)
+
+
+def concat_indexes(parts: list[ChunkIndex]) -> ChunkIndex:
+    """One index of consecutive parts of the same buffer (tags and metadata re-numbered)."""
+    if len(parts) == 1:
+        return parts[0]
+    tag_ids: dict[str, int] = {}
+    meta_ids: dict[bytes, int] = {}
+    v_tag, v_meta, v_rec = [], [], []
+    payloads: dict[int, bytes] = {}
+    events: dict[int, Any] = {}
+    shift = 0
+    for part in parts:
+        tag_map = np.array(
+            [tag_ids.setdefault(t, len(tag_ids)) for t in part.tags] or [0], dtype=np.int32
+        )
+        meta_map = np.array(
+            [meta_ids.setdefault(m, len(meta_ids)) for m in part.metas] + [-1], dtype=np.int32
+        )
+        v_tag.append(tag_map[part.v_tag] if part.values else part.v_tag)
+        v_meta.append(meta_map[part.v_meta])  # -1 indexes the trailing -1
+        v_rec.append(part.v_rec + shift)
+        payloads.update({rec + shift: p for rec, p in part.payloads.items()})
+        events.update({rec + shift: e for rec, e in part.events.items()})
+        shift += part.records
+    tags = list(tag_ids)
+    metas = list(meta_ids)
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    first = parts[0]
+    return ChunkIndex(
+        file=first.file,
+        **{name: cat(name) for name in _PLAIN_COLUMNS},
+        v_rec=np.concatenate(v_rec),
+        v_tag=np.concatenate(v_tag).astype(np.int32),
+        v_meta=np.concatenate(v_meta).astype(np.int32),
+        tags=tags,
+        metas=metas,
+        buffer=first.buffer,
+        base=first.base,
+        payloads=payloads,
+        events=events,
+    )

@@ -1,0 +1,193 @@
+"""The hparams table: one row per session run, its hyperparameters, metrics and status.
+
+A *session* is a run holding a ``_hparams_/session_start_info`` value (torch's and
+tensorboardX's ``add_hparams`` sub-runs, TF's ``hp.hparams``, Keras' hparams callback). Its
+metrics are scalars of the session run and of its sub-runs: an experiment's ``MetricInfo``
+``{group, tag}`` names the scalar ``tag`` of run ``<session>/<group>`` (TensorBoard's
+``backend_context``); without an experiment every scalar tag of the sessions is a metric.
+A metric's value is its last value in read order (``metric_agg="last"``), or the ``min``,
+``max`` or ``mean`` of its values (NaN ignored).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tbtool.errors import UsageError
+from tbtool.normalize import enum_name
+from tbtool.proto import hparams_pb2
+from tbtool.values import HParams, LoggedValue
+
+METRIC_AGGREGATES = ("last", "min", "max", "mean")
+
+
+@dataclass
+class _Series:
+    """Running aggregates of one (run, tag) scalar series."""
+
+    last_step: int = 0
+    last: float = np.nan
+    min: float = np.nan
+    max: float = np.nan
+    total: float = 0.0
+    count: int = 0
+
+    def value(self, agg: str) -> float:
+        if agg == "last":
+            return self.last
+        if agg == "mean":
+            return self.total / self.count if self.count else np.nan
+        return self.min if agg == "min" else self.max
+
+
+def _hparam_value(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return float(value.number_value)
+    if kind == "bool_value":
+        return bool(value.bool_value)
+    if kind == "string_value":
+        return value.string_value
+    if kind in ("list_value", "struct_value"):
+        from google.protobuf.json_format import MessageToJson
+
+        return MessageToJson(value, indent=None)
+    return None
+
+
+@dataclass
+class HParamsCollector:
+    """Fed the hparams values and the scalars of every run, builds the table at the end."""
+
+    metric_agg: str = "last"
+    starts: dict[str, Any] = field(default_factory=dict)  # run -> SessionStartInfo
+    ends: dict[str, Any] = field(default_factory=dict)  # run -> SessionEndInfo
+    experiments: list[Any] = field(default_factory=list)
+    series: dict[tuple[str, str], _Series] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.metric_agg not in METRIC_AGGREGATES:
+            raise UsageError(
+                f"unknown metric aggregate {self.metric_agg!r}; choose from "
+                + ", ".join(METRIC_AGGREGATES)
+            )
+
+    def add_value(self, item: LoggedValue) -> None:
+        value = item.value
+        if not isinstance(value, HParams):
+            return
+        if value.part == "session_start_info":
+            self.starts[item.run] = value.message
+        elif value.part == "session_end_info":
+            self.ends[item.run] = value.message
+        elif value.part == "experiment":
+            self.experiments.append(value.message)
+
+    def add_scalars(self, batch: pa.RecordBatch) -> None:
+        """Fold a ``scalars`` batch (rows in read order) into the per-series aggregates."""
+        if not batch.num_rows:
+            return
+        frame = pa.table(
+            {name: batch.column(name) for name in ("run", "tag", "step", "value")}
+        ).to_pandas()
+        for (run, tag), rows in frame.groupby(["run", "tag"], sort=False):
+            s = self.series.setdefault((run, tag), _Series())
+            values = rows["value"].to_numpy()
+            s.last = float(values[-1])
+            s.last_step = int(rows["step"].iloc[-1])
+            finite = values[~np.isnan(values)]
+            if len(finite):
+                low, high = float(finite.min()), float(finite.max())
+                s.min = low if np.isnan(s.min) else min(s.min, low)
+                s.max = high if np.isnan(s.max) else max(s.max, high)
+                s.total += float(finite.sum())
+                s.count += len(finite)
+
+    # -- the table ----------------------------------------------------------------------------
+    def _session_of(self, run: str) -> str | None:
+        best = None
+        for session in self.starts:
+            inside = session == "." or run == session or run.startswith(session + "/")
+            if inside and (best is None or len(session) > len(best)):
+                best = session
+        return best
+
+    def _metric_names(self) -> list[tuple[str, str]]:
+        names: list[tuple[str, str]] = []
+        for experiment in self.experiments:
+            for info in experiment.metric_infos:
+                name = (info.name.group, info.name.tag)
+                if name not in names:
+                    names.append(name)
+        if names:
+            return names
+        tags = {t for (run, t) in self.series if self._session_of(run) is not None}
+        return [("", t) for t in sorted(tags)]
+
+    def _metric(self, session: str, group: str, tag: str) -> float:
+        run = session if not group else (group if session == "." else f"{session}/{group}")
+        found = self.series.get((run, tag))
+        if found is None and not group:
+            # Logged in a sub-run of the session (e.g. Keras train/ and validation/).
+            candidates = [
+                s
+                for (r, t), s in self.series.items()
+                if t == tag and self._session_of(r) == session
+            ]
+            found = max(candidates, key=lambda s: s.last_step) if candidates else None
+        return found.value(self.metric_agg) if found is not None else np.nan
+
+    def _hparam_names(self) -> list[str]:
+        names: list[str] = []
+        for experiment in self.experiments:
+            names.extend(h.name for h in experiment.hparam_infos if h.name not in names)
+        for start in self.starts.values():
+            names.extend(k for k in sorted(start.hparams) if k not in names)
+        return names
+
+    def table(self) -> pa.Table:
+        sessions = sorted(self.starts)
+        columns: dict[str, pa.Array] = {"run": pa.array(sessions, type=pa.string())}
+        for name in self._hparam_names():
+            raw = [
+                _hparam_value(self.starts[s].hparams[name])
+                if name in self.starts[s].hparams
+                else None
+                for s in sessions
+            ]
+            columns[name] = _typed(raw)
+        for group, tag in self._metric_names():
+            column = f"{group}/{tag}" if group else tag
+            columns[column] = pa.array(
+                [self._metric(s, group, tag) for s in sessions], type=pa.float64()
+            )
+        status, start_time, end_time = [], [], []
+        for s in sessions:
+            end = self.ends.get(s)
+            status.append(
+                enum_name(hparams_pb2.Status, end.status) if end is not None else "STATUS_UNKNOWN"
+            )
+            start_time.append(self.starts[s].start_time_secs or None)
+            end_time.append((end.end_time_secs or None) if end is not None else None)
+        columns["status"] = pa.array(status, type=pa.string())
+        columns["start_time"] = pa.array(start_time, type=pa.float64())
+        columns["end_time"] = pa.array(end_time, type=pa.float64())
+        return pa.table(columns)
+
+
+def _typed(raw: list[Any]) -> pa.Array:
+    """float64, bool or string, whichever fits every non-null value (else strings)."""
+    present = [v for v in raw if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pa.array(raw, type=pa.bool_())
+    if all(isinstance(v, float) and not isinstance(v, bool) for v in present):
+        return pa.array(raw, type=pa.float64())
+    return pa.array(
+        [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in raw],
+        type=pa.string(),
+    )

@@ -1,0 +1,480 @@
+"""Arrow tables per kind, in the schemas of contract.md, streamed a chunk at a time.
+
+One table kind per export kind (``scalars``, ``histograms``, ``text``, ``images``, ``audio``,
+``tensors``, ``pr_curves``; ``hparams`` is built from whole runs in :mod:`tbtool.hparams`).
+Rows come in read order: runs by name, each run's files and records in order, after purge
+semantics and filters. Two engines produce them and must agree exactly (tests compare them):
+
+* ``batch`` (default): files read in chunks and decoded in bulk (:mod:`tbtool.columnar`),
+  by the C extension when built (``TBTOOL_PURE_PYTHON=1`` forces the pure-Python decoder);
+* ``events``: the per-event iterator, ``LogReader.values``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from tbtool.columnar.assemble import Piece, RunAssembler
+from tbtool.columnar.scan import FileScan
+from tbtool.errors import UsageError
+from tbtool.hparams import HParamsCollector
+from tbtool.purge import PurgeFilter, find_restarts
+from tbtool.reader import FileStatus, LogReader, StepRange
+from tbtool.values import (
+    PR_ROWS,
+    Audio,
+    Histogram,
+    Image,
+    LoggedValue,
+    PrCurve,
+    Scalar,
+    Tensor,
+    Text,
+    sniff_format,
+)
+
+#: Export kind -> the value kind its rows come from.
+TABLE_KINDS = {
+    "scalars": "scalar",
+    "histograms": "histogram",
+    "hparams": "hparams",
+    "text": "text",
+    "images": "image",
+    "audio": "audio",
+    "tensors": "tensor",
+    "pr_curves": "pr_curve",
+}
+ENGINES = ("auto", "batch", "events")
+
+_BASE = [
+    ("run", pa.string()),
+    ("tag", pa.string()),
+    ("step", pa.int64()),
+    ("wall_time", pa.float64()),
+]
+_F64 = pa.float64()
+_LIST = pa.list_(pa.float64())
+SCHEMAS: dict[str, pa.Schema] = {
+    "scalars": pa.schema([*_BASE, ("value", _F64)]),
+    "histograms": pa.schema(
+        [
+            *_BASE,
+            *[(c, _F64) for c in ("min", "max", "num", "sum", "sum_squares")],
+            ("bucket_left", _LIST),
+            ("bucket_right", _LIST),
+            ("bucket_count", _LIST),
+        ]
+    ),
+    "text": pa.schema([*_BASE, ("text", pa.string())]),
+    "images": pa.schema(
+        [
+            *_BASE,
+            ("sample", pa.int32()),
+            ("width", pa.int64()),
+            ("height", pa.int64()),
+            ("format", pa.string()),
+            ("data", pa.binary()),
+        ]
+    ),
+    "audio": pa.schema(
+        [
+            *_BASE,
+            ("sample", pa.int32()),
+            ("sample_rate", _F64),
+            ("frames", pa.int64()),
+            ("channels", pa.int64()),
+            ("content_type", pa.string()),
+            ("label", pa.string()),
+            ("format", pa.string()),
+            ("data", pa.binary()),
+        ]
+    ),
+    "tensors": pa.schema(
+        [
+            *_BASE,
+            ("plugin_name", pa.string()),
+            ("dtype", pa.string()),
+            ("shape", pa.list_(pa.int64())),
+            ("values", _LIST),
+            ("strings", pa.list_(pa.string())),
+            ("error", pa.string()),
+        ]
+    ),
+    "pr_curves": pa.schema(
+        [
+            *_BASE,
+            ("threshold", _F64),
+            *[(c, _F64) for c in (*PR_ROWS, "precision", "recall")],
+        ]
+    ),
+}
+
+
+def check_kinds(kinds: Sequence[str]) -> list[str]:
+    """Table kinds in canonical order; ``all`` stands for every kind."""
+    wanted = set()
+    for kind in kinds:
+        if kind == "all":
+            wanted.update(TABLE_KINDS)
+        elif kind in TABLE_KINDS:
+            wanted.add(kind)
+        else:
+            raise UsageError(f"unknown kind {kind!r}; choose from {', '.join(TABLE_KINDS)}, all")
+    return [k for k in TABLE_KINDS if k in wanted]
+
+
+# -- rows of one kind from typed values -------------------------------------------------------
+def _base(item: LoggedValue) -> list[Any]:
+    return [item.run, item.tag, item.step, item.wall_time]
+
+
+def wav_info(data: bytes) -> tuple[float | None, int | None, int | None]:
+    """(sample rate, channels, frames) from a RIFF/WAVE header, else Nones."""
+    if len(data) < 12 or not data.startswith(b"RIFF") or data[8:12] != b"WAVE":
+        return None, None, None
+    pos, rate, channels, block = 12, None, None, None
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        body = pos + 8
+        if chunk_id == b"fmt " and size >= 16 and body + 16 <= len(data):
+            channels, sample_rate, _, block = struct.unpack_from("<HIIH", data, body + 2)
+            rate = float(sample_rate)
+        elif chunk_id == b"data":
+            available = min(size, len(data) - body)
+            frames = available // block if block else None
+            return rate, channels, frames
+        pos = body + size + (size & 1)
+    return rate, channels, None
+
+
+def _histogram_row(h: Histogram) -> list[Any]:
+    empty = not len(h.count)
+    return [
+        h.min if h.min is not None else (np.nan if empty else float(h.left[0])),
+        h.max if h.max is not None else (np.nan if empty else float(h.right[-1])),
+        h.num if h.num is not None else h.total,
+        h.sum if h.sum is not None else np.nan,
+        h.sum_squares if h.sum_squares is not None else np.nan,
+        np.asarray(h.left, dtype=np.float64),
+        np.asarray(h.right, dtype=np.float64),
+        np.asarray(h.count, dtype=np.float64),
+    ]
+
+
+def text_of(value: Text) -> str:
+    """One string for a text value: the string itself, or JSON of a table/list."""
+    if value.array.size == 1:
+        return str(value.array.reshape(-1)[0])
+    return json.dumps(value.array.tolist(), ensure_ascii=False)
+
+
+def _tensor_row(t: Tensor) -> list[Any]:
+    values = strings = None
+    array = t.array
+    if array is not None:
+        if array.dtype == object:
+            strings = [
+                s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
+                for s in array.reshape(-1)
+            ]
+        elif np.iscomplexobj(array):
+            flat = array.reshape(-1)
+            values = np.stack([flat.real, flat.imag], axis=1).reshape(-1).astype(np.float64)
+        else:
+            values = array.reshape(-1).astype(np.float64)
+    shape = list(t.shape) if t.shape is not None else None
+    return [t.plugin_name, t.dtype, shape, values, strings, t.error]
+
+
+def rows_of(kind: str, item: LoggedValue) -> list[list[Any]]:
+    """The rows (without run/tag/step/wall_time) one typed value gives in table ``kind``."""
+    value = item.value
+    if kind == "scalars" and isinstance(value, Scalar):
+        return [[value.value]]
+    if kind == "histograms" and isinstance(value, Histogram):
+        return [_histogram_row(value)]
+    if kind == "text" and isinstance(value, Text):
+        return [[text_of(value)]]
+    if kind == "images" and isinstance(value, Image):
+        return [
+            [i, value.width, value.height, sniff_format(blob), blob]
+            for i, blob in enumerate(value.images)
+        ]
+    if kind == "audio" and isinstance(value, Audio):
+        rows = []
+        for i, clip in enumerate(value.clips):
+            rate, channels, frames = wav_info(clip)
+            fmt = sniff_format(clip)
+            rows.append(
+                [
+                    i,
+                    value.sample_rate if value.sample_rate else rate,
+                    value.length_frames if value.length_frames else frames,
+                    value.num_channels if value.num_channels else channels,
+                    value.content_type or (f"audio/{fmt}" if fmt != "unknown" else None),
+                    value.labels[i] if i < len(value.labels) else "",
+                    fmt,
+                    clip,
+                ]
+            )
+        return rows
+    if kind == "tensors" and isinstance(value, Tensor):
+        return [_tensor_row(value)]
+    if kind == "pr_curves" and isinstance(value, PrCurve):
+        data = value.data
+        return [
+            [float(threshold), *(float(data[r, j]) for r in range(6))]
+            for j, threshold in enumerate(value.thresholds)
+        ]
+    return []
+
+
+def _from_rows(kind: str, rows: list[list[Any]]) -> pa.RecordBatch:
+    schema = SCHEMAS[kind]
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+    arrays = []
+    for column, f in zip(columns, schema, strict=True):
+        if pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type):
+            arrays.append(_list_array(column))
+        else:
+            arrays.append(pa.array(list(column), type=f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _list_array(items: Sequence[Any]) -> pa.Array:
+    """list<double> from numpy arrays / None, without per-element Python objects."""
+    lengths = np.array([0 if x is None else len(x) for x in items], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    parts = [np.asarray(x, dtype=np.float64) for x in items if x is not None and len(x)]
+    flat = np.concatenate(parts) if parts else np.zeros(0)
+    mask = pa.array([x is None for x in items]) if any(x is None for x in items) else None
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
+
+
+def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
+    """Table ``kind`` rows of typed values (the general path, and the events engine)."""
+    rows = [_base(item) + row for item in items for row in rows_of(kind, item)]
+    return _from_rows(kind, rows)
+
+
+# -- rows straight from the bulk columns ------------------------------------------------------
+def _strings(tags: list[str], ids: np.ndarray) -> pa.Array:
+    dictionary = pa.array(tags, type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(ids, type=pa.int32()), dictionary).cast(
+        pa.string()
+    )
+
+
+def _run_column(run: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([run], type=pa.string())
+    ).cast(pa.string())
+
+
+def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
+    cols = piece.scalars if kind == "scalars" else piece.histograms
+    if not cols or not len(cols["row"]):
+        return None
+    n = len(cols["row"])
+    arrays = [
+        _run_column(piece.run, n),
+        _strings(piece.tags, cols["tag"]),
+        pa.array(cols["step"], type=pa.int64()),
+        pa.array(cols["wall_time"], type=pa.float64()),
+    ]
+    if kind == "scalars":
+        arrays.append(pa.array(cols["value"], type=pa.float64()))
+    else:
+        for name in ("min", "max", "num", "sum", "sum_squares"):
+            arrays.append(pa.array(cols[name], type=pa.float64()))
+        offsets = pa.array(cols["offsets"].astype(np.int32))
+        for name in ("left", "right", "count"):
+            arrays.append(pa.ListArray.from_arrays(offsets, pa.array(cols[name])))
+    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMAS[kind]), cols["row"]
+
+
+def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
+    """Table ``kind`` rows of one chunk's piece, in read order (bulk columns and values
+    decoded one by one, merged by their place in the chunk)."""
+    fast = _columns_batch(kind, piece) if kind in ("scalars", "histograms") else None
+    items, rows = [], []
+    value_kind = TABLE_KINDS[kind]
+    for item, row in zip(piece.values, piece.value_rows, strict=True):
+        if item.kind == value_kind:  # one table row per value for scalars and histograms
+            items.append(item)
+            rows.append(row)
+    if not items:
+        return fast[0] if fast else None
+    slow = values_batch(kind, items)
+    if fast is None:
+        return slow
+    table = pa.Table.from_batches([fast[0], slow])
+    order = np.argsort(np.concatenate([fast[1], np.asarray(rows)]), kind="stable")
+    return table.take(pa.array(order)).combine_chunks().to_batches()[0]
+
+
+# -- the driver -------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """Counters a progress display reads: files and bytes read, rows handed out."""
+
+    files: int = 0
+    files_total: int = 0
+    bytes: int = 0
+    bytes_total: int = 0
+    values: int = 0
+    callback: Callable[[Progress], None] | None = field(default=None, repr=False)
+
+    def update(self) -> None:
+        if self.callback is not None:
+            self.callback(self)
+
+
+def resolve_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    return "batch" if engine == "auto" else engine
+
+
+def iter_batches(
+    reader: LogReader,
+    kinds: Sequence[str],
+    *,
+    steps: StepRange | None = None,
+    engine: str = "auto",
+    progress: Progress | None = None,
+    chunk_size: int | None = None,
+    metric_agg: str = "last",
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
+    one file at a time (``hparams``, which needs every run, comes last)."""
+    kinds = check_kinds(kinds)
+    collector = HParamsCollector(metric_agg) if "hparams" in kinds else None
+    out_kinds = [k for k in kinds if k != "hparams"]
+    inner = out_kinds + (["scalars"] if collector and "scalars" not in out_kinds else [])
+    value_kinds = {TABLE_KINDS[k] for k in inner} | ({"hparams"} if collector else set())
+    engine = resolve_engine(engine)
+    progress = progress or Progress()
+    runs = reader.runs
+    progress.files_total = sum(len(r.files) for r in runs)
+    progress.bytes_total = sum(_size(f) for r in runs for f in r.files)
+
+    def emit(batches: Iterator[tuple[str, pa.RecordBatch]]) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for kind, batch in batches:
+            if collector is not None and kind == "scalars":
+                collector.add_scalars(batch)
+            if kind in out_kinds and batch.num_rows:
+                yield kind, batch
+
+    for run in runs:
+        if engine == "events":
+            yield from emit(
+                _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
+            )
+            continue
+        purge = PurgeFilter(find_restarts(run.files)) if reader.purge else PurgeFilter(())
+        assembler = RunAssembler(
+            run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=purge
+        )
+        for number, path in enumerate(run.files):
+            options = {"chunk_size": chunk_size} if chunk_size else {}
+            scan = FileScan(path, skip_corrupt=reader.skip_corrupt, **options)
+            done = 0
+            try:
+                for chunk in scan:
+                    piece = assembler.feed(number, chunk)
+                    if collector is not None:
+                        for item in piece.values:
+                            collector.add_value(item)
+                    yield from emit(
+                        (kind, batch)
+                        for kind in inner
+                        if (batch := piece_batch(kind, piece)) is not None
+                    )
+                    progress.values += piece.count
+                    progress.bytes += scan.bytes_read - done
+                    done = scan.bytes_read
+                    progress.update()
+            finally:
+                reader.problems.extend(scan.problems)
+                reader.file_status[path] = FileStatus(
+                    scan.events, scan.state, scan.end_offset, scan.pending_bytes
+                )
+            progress.bytes += scan.bytes_read - done
+            progress.files += 1
+            progress.update()
+    if collector is not None:
+        for batch in collector.table().to_batches():
+            yield "hparams", batch
+
+
+def _events_engine(
+    reader: LogReader,
+    run: Any,
+    kinds: list[str],
+    value_kinds: set[str],
+    steps: StepRange | None,
+    progress: Progress,
+    collector: HParamsCollector | None,
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    pending: list[LoggedValue] = []
+
+    def flush() -> Iterator[tuple[str, pa.RecordBatch]]:
+        if collector is not None:
+            for item in pending:
+                collector.add_value(item)
+        for kind in kinds:
+            batch = values_batch(kind, [v for v in pending if v.kind == TABLE_KINDS[kind]])
+            if batch.num_rows:
+                yield kind, batch
+        progress.values += len(pending)
+        progress.update()
+        pending.clear()
+
+    for item in reader.run_values(run, sorted(value_kinds), steps):
+        pending.append(item)
+        if len(pending) >= 65536:
+            yield from flush()
+    yield from flush()
+    progress.files += len(run.files)
+    progress.bytes += sum(_size(f) for f in run.files)
+    progress.update()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def read_tables(
+    reader: LogReader,
+    kinds: Sequence[str],
+    *,
+    steps: StepRange | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+) -> dict[str, pa.Table]:
+    """Whole tables per kind."""
+    kinds = check_kinds(kinds)
+    batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
+    for kind, batch in iter_batches(
+        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg
+    ):
+        batches[kind].append(batch)
+    out = {}
+    for kind, parts in batches.items():
+        if kind == "hparams":
+            out[kind] = pa.Table.from_batches(parts) if parts else HParamsCollector().table()
+        else:
+            out[kind] = pa.Table.from_batches(parts, schema=SCHEMAS[kind])
+    return out
