@@ -45,10 +45,11 @@ def _run_files(directory: str, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(os.path.join(directory, n) for n in chosen)
 
 
-def _walk(top: str) -> Iterable[tuple[str, list[str]]]:
-    """(directory, file names) below ``top``, following symlinked directories once each."""
+def walk_files(top: str, *, follow_symlinks: bool = True) -> Iterable[tuple[str, list[str]]]:
+    """(directory, file names) below ``top``, sorted; symlinked directories are followed once
+    each, or not at all with ``follow_symlinks=False`` (what commands that delete use)."""
     seen: set[str] = set()
-    for directory, dirs, files in os.walk(top, followlinks=True):
+    for directory, dirs, files in os.walk(top, followlinks=follow_symlinks):
         real = os.path.realpath(directory)
         if real in seen:  # a symlink loop or a second link to the same directory
             dirs[:] = []
@@ -63,7 +64,7 @@ def _relative_name(directory: str, top: str) -> str:
     return rel.replace(os.sep, "/")
 
 
-def find_runs(path: str) -> list[Run]:
+def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
     """Runs under one PATH (a logdir, a run directory or one event file), sorted by name.
 
     A file named explicitly is read whatever its name; a directory holding no event files
@@ -77,7 +78,7 @@ def find_runs(path: str) -> list[Run]:
             raise PathError("not a regular file or directory", file=path)
         raise PathError("no such file or directory", file=path)
     runs = []
-    for directory, files in _walk(path):
+    for directory, files in walk_files(path, follow_symlinks=follow_symlinks):
         if any(is_event_file_name(f) for f in files):
             runs.append(
                 Run(_relative_name(directory, path), directory, _run_files(directory, files))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tbtool.cli import check, dump, ls, merge, purge, validate  # noqa: F401 - registers the commands
+# Importing a command module registers its command on the app.
+from tbtool.cli import check, clean, dump, ls, merge, purge, validate  # noqa: F401
 from tbtool.cli.app import app
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tbtool.duration import parse_duration
 from tbtool.errors import UsageError
 from tbtool.logdir import compile_patterns, tag_matcher
 from tbtool.ops.findings import Finding, Report
@@ -45,19 +46,7 @@ CODES: dict[str, str] = {
     "check-duration": "the run's wall-clock duration is out of bounds",
 }
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _STAT_KEYS = ("final", "min", "max", "mean")
-
-
-def parse_duration(value: Any, key: str) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"1w"``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise UsageError(f"{key}: {value!r} is not a duration like 90, '15m', '2h' or '1d'")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 @dataclass(frozen=True, slots=True)

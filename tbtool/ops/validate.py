@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError
 
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordTooLarge
 from tbtool.image_header import image_size
-from tbtool.logdir import Run, _walk, discover, is_event_file_name, tag_matcher
+from tbtool.logdir import Run, discover, is_event_file_name, tag_matcher, walk_files
 from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.proto import event_pb2
@@ -417,7 +417,7 @@ def _unrecognized_event_files(paths: Sequence[str], collector: FindingCollector)
     for path in paths:
         if not os.path.isdir(path):
             continue
-        for directory, files in _walk(path):
+        for directory, files in walk_files(path):
             for name in sorted(files):
                 if is_event_file_name(name):
                     continue

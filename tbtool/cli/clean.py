@@ -1,0 +1,166 @@
+"""``tbtool clean``: remove old, empty or abandoned runs' event data (plan first)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tbtool.cli.app import (
+    RunOption,
+    TextOrJson,
+    app,
+    confirm_plan,
+    reported_errors,
+    stdout_console,
+)
+from tbtool.cli.ls import human_size
+from tbtool.duration import parse_duration
+from tbtool.ops import clean as clean_op
+from tbtool.ops.clean import CleanPlan
+
+
+class AgeBy(str, Enum):
+    wall_time = "wall_time"
+    mtime = "mtime"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def render_plan(plan: CleanPlan) -> None:
+    console = stdout_console()
+    if not plan.selected:
+        console.print("no run matches the selection; nothing to remove")
+        return
+    table = Table(
+        "run",
+        "age",
+        "last step",
+        "values",
+        "size",
+        "remove",
+        "keep",
+        "why",
+        box=None,
+        header_style="bold",
+    )
+    for action in plan.selected:
+        f = action.facts
+        table.add_row(
+            escape(f.run.name),
+            _age(f.age(plan.now, plan.by)),
+            "-" if f.max_step is None else str(f.max_step),
+            str(f.summary_values),
+            human_size(f.size),
+            f"{len(action.remove)} file(s)",
+            f"{len(action.keep)} file(s)",
+            escape("; ".join(action.reasons)),
+        )
+    console.print(table)
+    kept = [path for a in plan.selected for path in a.keep]
+    if kept:
+        console.print(
+            f"kept (not event data; --all-files removes them): "
+            f"{escape(', '.join(kept[:10]))}{' ...' if len(kept) > 10 else ''}"
+        )
+    console.print(f"{len(plan.selected)} run(s), {human_size(plan.bytes)} to free")
+
+
+@app.command("clean")
+def clean_command(
+    path: Annotated[str, typer.Argument(help="A logdir (or run directory).")],
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Runs whose newest event is older than this (s, m, h, d, w; e.g. 30d).",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        AgeBy,
+        typer.Option(
+            "--by", help="Age from the newest event's wall_time or from file modification times."
+        ),
+    ] = AgeBy.wall_time,
+    empty: Annotated[bool, typer.Option("--empty", help="Runs without summary values.")] = False,
+    min_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--min-steps",
+            help="Runs whose last step is below N (abandoned early).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    keep_last: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-last",
+            help="Never select the N newest runs of each parent directory.",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    run: RunOption = [],  # noqa: B006 - typer needs a literal default
+    all_files: Annotated[
+        bool,
+        typer.Option(
+            "--all-files",
+            help="Also remove non-event files in selected runs (checkpoints, configs).",
+        ),
+    ] = False,
+    trash: Annotated[
+        str | None,
+        typer.Option(
+            "--trash", help="Move into this directory instead of deleting.", show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
+    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
+        TextOrJson.text
+    ),
+) -> None:
+    """Remove selected runs' event data. Selections (--older-than, --empty, --min-steps,
+    --keep-last, --run) combine with AND. Shows the plan first; without a terminal it needs
+    --yes."""
+    with reported_errors():
+        plan = clean_op.plan(
+            path,
+            older_than=parse_duration(older_than, "--older-than") if older_than else None,
+            by=by.value,
+            empty=empty,
+            min_steps=min_steps,
+            keep_last=keep_last,
+            runs=run,
+            all_files=all_files,
+        )
+        if format is TextOrJson.text:
+            render_plan(plan)
+        if plan.selected and confirm_plan(yes=yes, dry_run=dry_run, action="remove this data"):
+            clean_op.apply(plan, trash=trash)
+            if format is TextOrJson.text:
+                where = f" (moved to {plan.trash})" if plan.trash else ""
+                typer.echo(
+                    f"removed {len(plan.removed)} file(s) and "
+                    f"{len(plan.removed_dirs)} empty director(ies){where}"
+                )
+            for error in plan.errors:
+                typer.echo(f"tbtool: warning: {error}", err=True)
+        if format is TextOrJson.json:
+            typer.echo(json.dumps(plan.to_json(), indent=2))
+        if plan.errors:
+            raise typer.Exit(1)

@@ -1,0 +1,295 @@
+"""clean: remove old, empty or abandoned runs' event data from a logdir, safely.
+
+Selections combine with AND. What goes: a selected run's event files and the projector /
+embedding files TensorBoard writers leave in it (``projector_config.pbtxt`` and
+``<step>/<tag>/{tensors,metadata}.tsv, sprite.png``); directories left empty are removed.
+Anything else (checkpoints, configs) stays unless ``all_files``. Never follows symlinks,
+never touches anything outside PATH, and refuses ``/`` and the home directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tbtool.errors import TbtoolError, UsageError
+from tbtool.logdir import Run, compile_patterns, find_runs, walk_files
+from tbtool.ops.rewrite import BACKUP_DIR, real_inside
+from tbtool.reader import LogReader
+
+#: Files TensorBoard writers put in runs besides event files (torch/tbx add_embedding).
+PROJECTOR_FILES = frozenset(
+    {"projector_config.pbtxt", "tensors.tsv", "metadata.tsv", "sprite.png", "bookmarks.txt"}
+)
+
+
+@dataclass(slots=True)
+class RunFacts:
+    """What selection looks at: newest event time, highest step, summary count, size."""
+
+    run: Run
+    newest_wall_time: float | None = None
+    newest_mtime: float | None = None
+    max_step: int | None = None
+    summary_values: int = 0
+    size: int = 0
+    unreadable: str | None = None
+
+    def age(self, now: float, by: str) -> float | None:
+        newest = self.newest_wall_time if by == "wall_time" else self.newest_mtime
+        return None if newest is None else now - newest
+
+
+@dataclass(slots=True)
+class RunAction:
+    facts: RunFacts
+    remove: list[str] = field(default_factory=list)  # files
+    keep: list[str] = field(default_factory=list)  # files that stay (not tbtool's to remove)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        total = 0
+        for path in self.remove:
+            with contextlib.suppress(OSError):
+                total += os.lstat(path).st_size
+        return total
+
+
+@dataclass(slots=True)
+class CleanPlan:
+    root: str
+    by: str
+    now: float
+    selected: list[RunAction]
+    kept_runs: list[RunFacts]
+    removed: list[str] = field(default_factory=list)
+    removed_dirs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    trash: str | None = None
+
+    @property
+    def bytes(self) -> int:
+        return sum(a.bytes for a in self.selected)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "age_by": self.by,
+            "bytes": self.bytes,
+            "runs": [
+                {
+                    "run": a.facts.run.name,
+                    "age_seconds": a.facts.age(self.now, self.by),
+                    "max_step": a.facts.max_step,
+                    "summary_values": a.facts.summary_values,
+                    "size": a.facts.size,
+                    "reasons": a.reasons,
+                    "remove": a.remove,
+                    "keep": a.keep,
+                }
+                for a in self.selected
+            ],
+            "removed": self.removed,
+            "removed_dirs": self.removed_dirs,
+            "errors": self.errors,
+            "trash": self.trash,
+        }
+
+
+def _check_root(path: str) -> str:
+    root = os.path.abspath(path)
+    if not os.path.isdir(root):
+        raise UsageError(f"{path}: clean needs a directory (a logdir or run directory)")
+    real = os.path.realpath(root)
+    if real == os.path.realpath(os.sep) or real == os.path.realpath(os.path.expanduser("~")):
+        raise UsageError(f"refusing to clean {path}: it is / or your home directory")
+    return root
+
+
+def _facts(run: Run) -> RunFacts:
+    facts = RunFacts(run)
+    for path in run.files:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        facts.size += st.st_size
+        facts.newest_mtime = max(facts.newest_mtime or st.st_mtime, st.st_mtime)
+    reader = LogReader(run.files, purge=False, skip_corrupt=True) if run.files else None
+    if reader is None:
+        return facts
+    try:
+        for _, record in reader.events():
+            event = record.event
+            if event.wall_time == event.wall_time:  # not NaN
+                facts.newest_wall_time = max(
+                    facts.newest_wall_time or event.wall_time, event.wall_time
+                )
+            if event.HasField("summary"):
+                facts.summary_values += len(event.summary.value)
+                facts.max_step = max(
+                    facts.max_step if facts.max_step is not None else event.step, event.step
+                )
+    except (TbtoolError, OSError) as e:
+        facts.unreadable = str(e)
+    return facts
+
+
+def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[list, list]:
+    """(files to remove, files kept) of one run, below its directory but not in sub-runs."""
+    other_runs = [
+        r.directory
+        for r in runs
+        if r.directory != run.directory
+        and os.path.abspath(r.directory).startswith(os.path.abspath(run.directory) + os.sep)
+    ]
+    remove, keep = [], []
+    for directory, files in walk_files(run.directory, follow_symlinks=False):
+        absolute = os.path.abspath(directory)
+        if any(
+            absolute == d or absolute.startswith(d + os.sep)
+            for d in map(os.path.abspath, other_runs)
+        ):
+            continue
+        top_level = absolute == os.path.abspath(run.directory)
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            if (
+                os.path.islink(path)
+                or not real_inside(path, root)
+                or BACKUP_DIR in os.path.relpath(path, root).split(os.sep)
+            ):
+                keep.append(path)
+            elif (
+                (top_level and path in run.files)
+                or (top_level and "tfevents" in name)
+                or name in PROJECTOR_FILES
+                or all_files
+            ):
+                remove.append(path)
+            else:
+                keep.append(path)
+    return remove, keep
+
+
+def plan(
+    path: str | os.PathLike,
+    *,
+    older_than: float | None = None,
+    by: str = "wall_time",
+    empty: bool = False,
+    min_steps: int | None = None,
+    keep_last: int | None = None,
+    runs: Sequence[str] = (),
+    all_files: bool = False,
+    now: float | None = None,
+) -> CleanPlan:
+    """Select runs (criteria combine with AND) and list what would be removed."""
+    if older_than is None and not empty and min_steps is None and keep_last is None:
+        raise UsageError(
+            "nothing selects runs: give --older-than, --empty, --min-steps or "
+            "--keep-last (they combine with AND)"
+        )
+    if by not in ("wall_time", "mtime"):
+        raise UsageError(f"--by must be wall_time or mtime, not {by!r}")
+    root = _check_root(os.fspath(path))
+    now = time.time() if now is None else now
+    all_runs = find_runs(root, follow_symlinks=False)
+    regexes = compile_patterns(runs)
+    candidates = [r for r in all_runs if not regexes or any(rx.search(r.name) for rx in regexes)]
+    facts = {r.name: _facts(r) for r in candidates}
+    protected: set[str] = set()
+    if keep_last is not None:
+        groups: dict[str, list[RunFacts]] = {}
+        for f in facts.values():
+            parent = f.run.name.rsplit("/", 1)[0] if "/" in f.run.name else ""
+            groups.setdefault(parent, []).append(f)
+        for group in groups.values():
+            ages = [(f.age(now, by), f.run.name) for f in group]
+            ordered = sorted(ages, key=lambda a: float("inf") if a[0] is None else a[0])
+            protected.update(name for _, name in ordered[:keep_last])
+    selected, kept = [], []
+    for name, f in facts.items():
+        reasons = []
+        ok = name not in protected
+        if keep_last is not None and ok:
+            reasons.append(f"not among the {keep_last} newest of its directory")
+        if older_than is not None:
+            age = f.age(now, by)
+            old = age is not None and age > older_than
+            ok = ok and old
+            if old:
+                reasons.append(f"{age / 86400:.1f} days old")
+        if empty:
+            ok = ok and f.summary_values == 0
+            if f.summary_values == 0:
+                reasons.append("no summary values")
+        if min_steps is not None:
+            short = (f.max_step if f.max_step is not None else -1) < min_steps
+            ok = ok and short
+            if short:
+                reasons.append(f"last step {f.max_step} < {min_steps}")
+        if ok:
+            remove, keep = _run_files(f.run, root, all_runs, all_files)
+            selected.append(RunAction(f, remove, keep, reasons))
+        else:
+            kept.append(f)
+    return CleanPlan(root, by, now, selected, kept)
+
+
+def apply(plan_: CleanPlan, *, trash: str | None = None) -> CleanPlan:
+    """Remove (or move to ``trash``) what the plan lists; per-file errors are collected, not
+    raised, and files that vanished meanwhile are skipped."""
+    if trash is not None:
+        trash_dir = os.path.abspath(trash)
+        if real_inside(trash_dir, plan_.root) or os.path.realpath(trash_dir).startswith(
+            os.path.realpath(plan_.root) + os.sep
+        ):
+            raise UsageError(
+                "--trash must be outside the cleaned directory (events in it would be read as runs)"
+            )
+        plan_.trash = os.path.join(trash_dir, time.strftime("clean-%Y%m%dT%H%M%SZ", time.gmtime()))
+    dirs: set[str] = set()
+    for action in plan_.selected:
+        for path in action.remove:
+            try:
+                if not real_inside(path, plan_.root):
+                    plan_.errors.append(f"{path}: skipped, it is a symlink or outside the root")
+                    continue
+                if plan_.trash is not None:
+                    target = os.path.join(plan_.trash, os.path.relpath(path, plan_.root))
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    shutil.move(path, target)
+                else:
+                    os.unlink(path)
+                plan_.removed.append(path)
+                dirs.add(os.path.dirname(path))
+            except FileNotFoundError:
+                continue  # vanished meanwhile: nothing to do
+            except OSError as e:
+                plan_.errors.append(f"{path}: {e.strerror or e}")
+    for directory in sorted(dirs, key=len, reverse=True):
+        _remove_empty_parents(directory, plan_)
+    return plan_
+
+
+def _remove_empty_parents(directory: str, plan_: CleanPlan) -> None:
+    root = os.path.abspath(plan_.root)
+    current = os.path.abspath(directory)
+    while current != root and current.startswith(root + os.sep):
+        try:
+            if os.path.islink(current) or os.listdir(current):
+                return
+            os.rmdir(current)
+            plan_.removed_dirs.append(current)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        current = os.path.dirname(current)
