@@ -5,7 +5,17 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from tbtool.errors import TbtoolError
-from tbtool.frames import read_histograms, read_hparams, read_scalars, read_text
+from tbtool.frames import (
+    read_audio,
+    read_histograms,
+    read_hparams,
+    read_images,
+    read_pr_curves,
+    read_scalars,
+    read_table,
+    read_tensors,
+    read_text,
+)
 from tbtool.reader import LogReader
 from tbtool.writer import FileWriter, SummaryWriter
 
@@ -15,8 +25,13 @@ __all__ = [
     "SummaryWriter",
     "TbtoolError",
     "__version__",
+    "read_audio",
     "read_histograms",
     "read_hparams",
+    "read_images",
+    "read_pr_curves",
     "read_scalars",
+    "read_table",
+    "read_tensors",
     "read_text",
 ]

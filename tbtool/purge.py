@@ -16,7 +16,7 @@ import bisect
 import mmap
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,31 @@ def may_hold_a_start(path: str) -> bool:
         return True  # let the record scan (and then the main read) report the problem
 
 
-def restarts_in_file(path: str, file_number: int) -> list[Restart]:
+def may_hold_a_start_streamed(path: str, chunk_size: int = 1 << 22) -> bool:
+    """:func:`may_hold_a_start` reading the file a chunk at a time instead of mapping it, so
+    a scan of a large file does not count its pages in the process's memory (exports that
+    promise bounded memory use this)."""
+    overlap = 4  # a match is at most 5 bytes long
+    try:
+        with open(path, "rb") as f:
+            tail = b""
+            while chunk := f.read(chunk_size):
+                if _START_PATTERN.search(tail + chunk) is not None:
+                    return True
+                tail = chunk[-overlap:]
+    except OSError:
+        return True  # let the record scan (and then the main read) report the problem
+    return False
+
+
+def restarts_in_file(
+    path: str, file_number: int, precheck: Callable[[str], bool] | None = None
+) -> list[Restart]:
     """START events of one file. Only records containing the session_log tag byte are
-    decoded. A framing error ends the scan quietly: the main read reports it."""
+    decoded. A framing error ends the scan quietly: the main read reports it. ``precheck``
+    replaces :func:`may_hold_a_start` as the quick test."""
     found: list[Restart] = []
-    if not may_hold_a_start(path):
+    if not (precheck or may_hold_a_start)(path):
         return found
     try:
         with RecordReader(path, check_data_crc=False) as reader:
@@ -82,11 +102,13 @@ def restarts_in_file(path: str, file_number: int) -> list[Restart]:
     return found
 
 
-def find_restarts(files: Sequence[str]) -> list[Restart]:
+def find_restarts(
+    files: Sequence[str], precheck: Callable[[str], bool] | None = None
+) -> list[Restart]:
     """START events of a run whose files are given in read order."""
     restarts: list[Restart] = []
     for number, path in enumerate(files):
-        restarts.extend(restarts_in_file(path, number))
+        restarts.extend(restarts_in_file(path, number, precheck))
     return restarts
 
 

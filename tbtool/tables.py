@@ -23,10 +23,10 @@ import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar.assemble import Piece, RunAssembler
-from tbtool.columnar.scan import FileScan
+from tbtool.columnar.parallel import Prefetcher
 from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
-from tbtool.purge import PurgeFilter, find_restarts
+from tbtool.purge import PurgeFilter, find_restarts, may_hold_a_start_streamed
 from tbtool.reader import FileStatus, LogReader, StepRange
 from tbtool.values import (
     PR_ROWS,
@@ -267,16 +267,11 @@ def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
 
 # -- rows straight from the bulk columns ------------------------------------------------------
 def _strings(tags: list[str], ids: np.ndarray) -> pa.Array:
-    dictionary = pa.array(tags, type=pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(ids, type=pa.int32()), dictionary).cast(
-        pa.string()
-    )
+    return pa.array(tags, type=pa.string()).take(pa.array(ids, type=pa.int32()))
 
 
 def _run_column(run: str, n: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([run], type=pa.string())
-    ).cast(pa.string())
+    return pa.repeat(pa.scalar(run, type=pa.string()), n)
 
 
 def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
@@ -353,9 +348,11 @@ def iter_batches(
     progress: Progress | None = None,
     chunk_size: int | None = None,
     metric_agg: str = "last",
+    jobs: int = 1,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
-    one file at a time (``hparams``, which needs every run, comes last)."""
+    one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
+    files ahead in that many processes."""
     kinds = check_kinds(kinds)
     collector = HParamsCollector(metric_agg) if "hparams" in kinds else None
     out_kinds = [k for k in kinds if k != "hparams"]
@@ -374,43 +371,52 @@ def iter_batches(
             if kind in out_kinds and batch.num_rows:
                 yield kind, batch
 
-    for run in runs:
-        if engine == "events":
-            yield from emit(
-                _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
-            )
-            continue
-        purge = PurgeFilter(find_restarts(run.files)) if reader.purge else PurgeFilter(())
-        assembler = RunAssembler(
-            run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=purge
-        )
-        for number, path in enumerate(run.files):
-            options = {"chunk_size": chunk_size} if chunk_size else {}
-            scan = FileScan(path, skip_corrupt=reader.skip_corrupt, **options)
-            done = 0
-            try:
-                for chunk in scan:
-                    piece = assembler.feed(number, chunk)
-                    if collector is not None:
-                        for item in piece.values:
-                            collector.add_value(item)
-                    yield from emit(
-                        (kind, batch)
-                        for kind in inner
-                        if (batch := piece_batch(kind, piece)) is not None
-                    )
-                    progress.values += piece.count
-                    progress.bytes += scan.bytes_read - done
-                    done = scan.bytes_read
-                    progress.update()
-            finally:
-                reader.problems.extend(scan.problems)
-                reader.file_status[path] = FileStatus(
-                    scan.events, scan.state, scan.end_offset, scan.pending_bytes
+    options = {"chunk_size": chunk_size} if chunk_size else {}
+    files = [f for r in runs for f in r.files] if engine == "batch" else []
+    prefetch = Prefetcher(files, jobs, reader.skip_corrupt, options)
+    try:
+        for run in runs:
+            if engine == "events":
+                yield from emit(
+                    _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
                 )
-            progress.bytes += scan.bytes_read - done
-            progress.files += 1
-            progress.update()
+                continue
+            purge = (
+                PurgeFilter(find_restarts(run.files, may_hold_a_start_streamed))
+                if reader.purge
+                else PurgeFilter(())
+            )
+            assembler = RunAssembler(
+                run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=purge
+            )
+            for number, path in enumerate(run.files):
+                scan = prefetch.take(path)
+                done = 0
+                try:
+                    for chunk in scan:
+                        piece = assembler.feed(number, chunk)
+                        if collector is not None:
+                            for item in piece.values:
+                                collector.add_value(item)
+                        yield from emit(
+                            (kind, batch)
+                            for kind in inner
+                            if (batch := piece_batch(kind, piece)) is not None
+                        )
+                        progress.values += piece.count
+                        progress.bytes += scan.bytes_read - done
+                        done = scan.bytes_read
+                        progress.update()
+                finally:
+                    reader.problems.extend(scan.problems)
+                    reader.file_status[path] = FileStatus(
+                        scan.events, scan.state, scan.end_offset, scan.pending_bytes
+                    )
+                progress.bytes += scan.bytes_read - done
+                progress.files += 1
+                progress.update()
+    finally:
+        prefetch.close()
     if collector is not None:
         for batch in collector.table().to_batches():
             yield "hparams", batch

@@ -22,7 +22,7 @@ from tbtool.errors import DataCrcMismatch, EventDecodeError, RecordError, Tbtool
 from tbtool.events import decode_event
 from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, HEADER_SIZE, ReadState, RecordReader
 
-DEFAULT_CHUNK_SIZE = 8 << 20
+DEFAULT_CHUNK_SIZE = 4 << 20
 #: Records decoded per protobuf call by the pure-Python decoder.
 PARSE_BATCH = 2048
 

@@ -1,0 +1,187 @@
+"""``tbtool export``: logged data to Parquet, CSV or JSON lines (a skin over ops.export)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tbtool.cli.app import (
+    EXIT_PROBLEMS,
+    NoPurgeOption,
+    Paths,
+    RunOption,
+    SkipCorruptOption,
+    TagOption,
+    app,
+    report_problems,
+    reported_errors,
+)
+from tbtool.hparams import METRIC_AGGREGATES
+from tbtool.ops.export import export
+from tbtool.tables import TABLE_KINDS
+from tbtool.tables import Progress as Counters
+
+KIND_CHOICES = [*TABLE_KINDS, "all"]
+
+
+class ExportFormat(str, Enum):
+    parquet = "parquet"
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+class MetricAgg(str, Enum):
+    last = "last"
+    min = "min"
+    max = "max"
+    mean = "mean"
+
+
+assert [m.value for m in MetricAgg] == list(METRIC_AGGREGATES)
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Counters | None]:
+    """A rich progress bar (files, bytes, values) on stderr when it is a terminal."""
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[files]} files, {task.fields[values]:,} values"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("exporting", total=None, files="0/0", values=0)
+
+        def update(c: Counters) -> None:
+            bar.update(
+                task,
+                completed=c.bytes,
+                total=c.bytes_total or None,
+                files=f"{c.files}/{c.files_total}",
+                values=c.values,
+            )
+
+        yield Counters(callback=update)
+
+
+@app.command("export")
+def export_command(
+    paths: Paths,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file, directory (several kinds, images/audio, --partition-by) or - "
+            "for stdout (CSV/JSON lines).",
+            show_default=False,
+        ),
+    ],
+    kind: Annotated[
+        list[str],
+        typer.Option(
+            "--kind",
+            help=f"What to export (repeatable): {', '.join(KIND_CHOICES)}.",
+            show_default="scalars",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    format: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format",
+            help="Output format [default: from the output's extension, else parquet; csv for -].",
+            show_default=False,
+        ),
+    ] = None,
+    run: RunOption = [],  # noqa: B006
+    tag: TagOption = [],  # noqa: B006
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps",
+            help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
+            show_default=False,
+        ),
+    ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Scalars: one row per (run, step), a column per tag.")
+    ] = False,
+    explode: Annotated[
+        bool, typer.Option("--explode", help="Histograms: one row per bucket.")
+    ] = False,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="Write a Hive-partitioned Parquet dataset by this column (run).",
+            show_default=False,
+        ),
+    ] = None,
+    metric_agg: Annotated[
+        MetricAgg,
+        typer.Option("--metric-agg", help="hparams: how a metric's values become one number."),
+    ] = MetricAgg.last,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", help="Read files in this many processes.", min=1)
+    ] = 1,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
+    ] = False,
+    no_purge: NoPurgeOption = False,
+    skip_corrupt: SkipCorruptOption = False,
+) -> None:
+    """Export scalars, histograms, hparams, text, images, audio, tensors or PR curves to
+    Parquet, CSV or JSON lines. Exits 1 when nothing matched."""
+    with reported_errors():
+        with progress_bar(not quiet and output != "-") as counters:
+            result = export(
+                paths,
+                output,
+                kinds=kind or ["scalars"],
+                format=format.value if format is not None else None,
+                runs=run,
+                tags=tag,
+                steps=steps,
+                purge=not no_purge,
+                skip_corrupt=skip_corrupt,
+                wide=wide,
+                explode=explode,
+                partition_by=partition_by,
+                metric_agg=metric_agg.value,
+                overwrite=overwrite,
+                jobs=jobs,
+                progress=counters,
+            )
+        report_problems(result.problems)
+        if not quiet and output != "-":
+            parts = ", ".join(f"{n:,} {k}" for k, n in result.rows.items())
+            media = f", {result.media_files:,} media files" if result.media_files else ""
+            typer.echo(f"exported {parts}{media} to {output}", err=True)
+        if not result.total_rows:
+            typer.echo("tbtool: nothing matched: no values exported", err=True)
+            raise typer.Exit(EXIT_PROBLEMS)
+        sys.stdout.flush()

@@ -1,0 +1,2 @@
+"""Drop-in replacements for other tools' readers, built on tbtool's reader
+(``tbtool.compat.tbparse.SummaryReader``)."""

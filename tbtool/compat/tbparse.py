@@ -1,0 +1,470 @@
+"""A drop-in for tbparse's ``SummaryReader``: swap ``from tbparse import SummaryReader`` for
+``from tbtool.compat.tbparse import SummaryReader`` and get the same DataFrames.
+
+tbparse (j3soon/tbparse) reads each event file with TensorBoard's *legacy*
+``EventAccumulator`` (format.md §5.2) and builds its frames from what that keeps, so this
+module reproduces those rules per file, not tbtool's own normalization:
+
+* ``scalars`` are ``simple_value`` s only; ``tensors`` are tensor values except the tags of the
+  ``hparams`` and ``text`` plugins; ``histograms`` are ``HistogramProto`` s (``limits`` and
+  ``counts`` as arrays); ``text`` is the ``text`` plugin's tags, ``/text_summary`` removed;
+  ``hparams`` the ``session_start_info`` of each file, one row per hyperparameter;
+* each file is its own accumulator: a ``SessionLog`` START purges earlier values of the same
+  file with a larger or equal step (scalars, histograms, images, audio; never tensors);
+  files without ``file_version >= 2`` use the out-of-order rule per tag instead;
+* directories: every entry in sorted order, recursively; ``dir_name`` is the file's directory
+  relative to ``log_path`` (``""`` at the top), ``file_name`` its basename; rows are sorted by
+  (``dir_name``, ``file_name``, ``tag``, ``step``) as present; ``pivot=True`` gives one column
+  per tag, several values of one step merged into a list.
+
+Differences: tensors tbparse cannot decode (torch's half/bfloat16 and uint8, format.md §4.4)
+come back decoded instead of raising; ``images`` and ``audio`` need no TensorFlow (PNG/GIF
+via Pillow, WAV via the standard library); event files are read with tbtool's reader (CRCs
+verified; a damaged record raises a :class:`~tbtool.errors.TbtoolError`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import wave
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tbtool.events import EventFileReader
+from tbtool.logdir import is_event_file_name
+from tbtool.proto import event_pb2, hparams_pb2
+from tbtool.tensor import TensorDecodeError, decode_tensor
+
+SCALARS, TENSORS, HISTOGRAMS, IMAGES, AUDIO = "scalars", "tensors", "histograms", "images", "audio"
+HPARAMS, TEXT = "hparams", "text"
+ALL_EVENT_TYPES = {SCALARS, TENSORS, HISTOGRAMS, IMAGES, AUDIO, HPARAMS, TEXT}
+REDUCED_EVENT_TYPES = ALL_EVENT_TYPES - {IMAGES, AUDIO}
+ALL_EXTRA_COLUMNS = {
+    "dir_name",
+    "file_name",
+    "wall_time",
+    "min",
+    "max",
+    "num",
+    "sum",
+    "sum_squares",
+    "width",
+    "height",
+    "content_type",
+    "length_frames",
+    "sample_rate",
+}
+_TYPE_ORDER = (IMAGES, AUDIO, HISTOGRAMS, SCALARS, TENSORS, HPARAMS, TEXT)
+_SSI_TAG = "_hparams_/session_start_info"
+_TEXT_SUFFIX = "/text_summary"
+_START = event_pb2.SessionLog.START
+_PURGED = ("scalars", "histograms", "images", "audio")  # the legacy accumulator's reservoirs
+
+
+def _file_version(text: str) -> float:
+    try:
+        return float(text.split("brain.Event:", 1)[1])
+    except (IndexError, ValueError):
+        return -1.0
+
+
+class _Accumulated:
+    """What the legacy ``EventAccumulator`` keeps of one file (everything, in order)."""
+
+    def __init__(self, path: str, keep_one_tensor: bool) -> None:
+        self.series: dict[str, dict[str, list[tuple]]] = {
+            name: {} for name in (*_PURGED, "tensors")
+        }
+        self.plugin_content: dict[str, dict[str, bytes]] = defaultdict(dict)
+        self._metadata_tags: set[str] = set()
+        self._keep_one_tensor = keep_one_tensor
+        self._file_version: float | None = None
+        self._most_recent_step = -1
+        with EventFileReader(path) as reader:
+            for record in reader:
+                self._add(record.event)
+
+    def _purge(self, step: int, tags: list[str] | None) -> None:
+        for name in _PURGED:
+            for tag, items in self.series[name].items():
+                if tags is None or tag in tags:
+                    items[:] = [i for i in items if i[1] < step]
+        if tags is not None:  # the out-of-order rule purges tensors by tag too
+            for tag in tags:
+                items = self.series["tensors"].get(tag)
+                if items is not None:
+                    items[:] = [i for i in items if i[1] < step]
+
+    def _add(self, event: Any) -> None:
+        if event.HasField("file_version"):
+            self._file_version = _file_version(event.file_version)
+        if self._file_version and self._file_version >= 2:
+            if event.HasField("session_log") and event.session_log.status == _START:
+                self._purge(event.step, None)
+        elif event.step < self._most_recent_step and event.HasField("summary"):
+            self._purge(event.step, [v.tag for v in event.summary.value])
+        else:
+            self._most_recent_step = event.step
+        if not event.HasField("summary"):
+            return
+        for value in event.summary.value:
+            if value.HasField("metadata") and value.tag not in self._metadata_tags:
+                self._metadata_tags.add(value.tag)
+                plugin = value.metadata.plugin_data
+                if plugin.plugin_name:
+                    self.plugin_content[plugin.plugin_name][value.tag] = plugin.content
+            case = value.WhichOneof("value")
+            if case == "simple_value":
+                self._item("scalars", value.tag, event, value.simple_value)
+            elif case == "histo":
+                self._item("histograms", value.tag, event, value.histo)
+            elif case == "image":
+                self._item("images", value.tag, event, value.image)
+            elif case == "audio":
+                self._item("audio", value.tag, event, value.audio)
+            elif case == "tensor":
+                self._item("tensors", value.tag or value.node_name, event, value.tensor)
+
+    def _item(self, name: str, tag: str, event: Any, datum: Any) -> None:
+        items = self.series[name].setdefault(tag, [])
+        if name == "tensors" and self._keep_one_tensor and items:
+            items[-1] = (event.wall_time, event.step, datum)  # a reservoir of size 1
+        else:
+            items.append((event.wall_time, event.step, datum))
+
+
+def _ndarray(tensor: Any) -> Any:
+    try:
+        array, _ = decode_tensor(tensor)
+    except TensorDecodeError:
+        return np.nan
+    return array.item() if array.shape == () else array
+
+
+def _text(tensor: Any) -> Any:
+    """One string (tbparse raises for text tables; here they are arrays of strings)."""
+    array, _ = decode_tensor(tensor)
+    if array.size == 1:
+        return array.item().decode("utf-8")
+    out = np.empty(array.shape, dtype=object)
+    out.reshape(-1)[:] = [b.decode("utf-8", "replace") for b in array.reshape(-1)]
+    return out
+
+
+def _decode_image(data: bytes) -> Any:
+    try:
+        from PIL import Image, ImageSequence
+    except ImportError:  # without Pillow: the encoded bytes
+        return data
+    with Image.open(io.BytesIO(data)) as img:
+        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(img)]
+    if len(frames) > 1 or getattr(img, "format", "") == "GIF":
+        return np.stack(frames)
+    return frames[0] if frames else data
+
+
+def _decode_wav(data: bytes) -> Any:
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            raw = w.readframes(w.getnframes())
+            width, channels = w.getsampwidth(), w.getnchannels()
+    except (wave.Error, EOFError):
+        return data
+    if width != 2:
+        return data
+    return (np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0).reshape(-1, channels)
+
+
+class SummaryReader:
+    """tbparse's ``SummaryReader``: a file or a directory tree of event files.
+
+    ``log_path`` (alias ``log_dir``): a directory or an event file; ``pivot``: wide frames;
+    ``extra_columns``: a set from ``dir_name, file_name, wall_time, min, max, num, sum,
+    sum_squares, width, height, content_type, length_frames, sample_rate``; ``event_types``:
+    a set from ``scalars, tensors, histograms, images, audio, hparams, text`` (default: all
+    but images and audio, as tbparse without TensorFlow).
+    """
+
+    def __init__(
+        self,
+        log_path: str | os.PathLike | None = None,
+        *,
+        pivot: bool = False,
+        extra_columns: set[str] | None = None,
+        event_types: set[str] | None = None,
+        log_dir: str | os.PathLike | None = None,
+    ) -> None:
+        if log_path is None:
+            log_path = log_dir
+        if log_path is None:
+            raise TypeError("SummaryReader needs log_path")
+        self._log_path = os.fspath(log_path)
+        self._extra_columns = set(extra_columns or set())
+        if not isinstance(extra_columns or set(), set):
+            raise ValueError(f"`columns` should be a {set} instead of {type(extra_columns)}")
+        unknown = self._extra_columns - ALL_EXTRA_COLUMNS
+        if unknown:
+            raise KeyError(f"Invalid columns entries: {unknown}")
+        self._pivot = pivot
+        if event_types is not None and not isinstance(event_types, set):
+            raise ValueError(f"`event_types` should be a {set} instead of {type(event_types)}")
+        self._event_types = set(event_types or REDUCED_EVENT_TYPES)
+        unknown = self._event_types - ALL_EVENT_TYPES
+        if unknown:
+            raise KeyError(f"Invalid event types: {unknown}")
+        if not os.path.exists(self._log_path):
+            raise ValueError(f"File or directory not found: {self._log_path}")
+        self._children: dict[str, SummaryReader] = {}
+        self._events: dict[str, pd.DataFrame] = {}
+        self._tags: dict[str, list[str]] | None = None
+        if os.path.isfile(self._log_path):
+            self._load_file()
+        else:
+            for name in sorted(os.listdir(self._log_path)):
+                self._children[name] = SummaryReader(
+                    os.path.join(self._log_path, name),
+                    pivot=pivot,
+                    extra_columns=self._extra_columns,
+                    event_types=self._event_types,
+                )
+
+    # -- properties ----------------------------------------------------------------------------
+    @property
+    def log_path(self) -> str:
+        return self._log_path
+
+    @property
+    def children(self) -> dict[str, SummaryReader]:
+        return dict(self._children)
+
+    def __getitem__(self, child: str) -> SummaryReader:
+        return self._children[child]
+
+    def __repr__(self) -> str:
+        return f"SummaryReader(log_path='{self._log_path}')"
+
+    @property
+    def tags(self) -> dict[str, list[str]]:
+        return self.get_tags()  # type: ignore[return-value]
+
+    def get_tags(self, event_type: str | None = None) -> list[str] | dict[str, list[str]]:
+        """Tag names per event type (deduplicated across files, in order)."""
+        if event_type is not None and event_type not in ALL_EVENT_TYPES:
+            raise ValueError(f"Unknown event_type: {event_type}")
+        if self._tags is not None:
+            return list(self._tags[event_type]) if event_type else {
+                k: list(v) for k, v in self._tags.items()
+            }  # fmt: skip
+        wanted = [event_type] if event_type else list(_TYPE_ORDER)
+        tags: dict[str, list[str]] = {}
+        for kind in wanted:
+            merged: list[str] = []
+            for child in self._children.values():
+                merged += child.get_tags(kind)  # type: ignore[operator]
+            tags[kind] = list(dict.fromkeys(merged))
+        return tags[event_type] if event_type else tags
+
+    @property
+    def scalars(self) -> pd.DataFrame:
+        return self.get_events(SCALARS)
+
+    @property
+    def tensors(self) -> pd.DataFrame:
+        return self.get_events(TENSORS)
+
+    @property
+    def histograms(self) -> pd.DataFrame:
+        return self.get_events(HISTOGRAMS)
+
+    @property
+    def images(self) -> pd.DataFrame:
+        return self.get_events(IMAGES)
+
+    @property
+    def audio(self) -> pd.DataFrame:
+        return self.get_events(AUDIO)
+
+    @property
+    def hparams(self) -> pd.DataFrame:
+        return self.get_events(HPARAMS)
+
+    @property
+    def text(self) -> pd.DataFrame:
+        return self.get_events(TEXT)
+
+    # -- one file -----------------------------------------------------------------------------
+    def _load_file(self) -> None:
+        self._tags = {kind: [] for kind in ALL_EVENT_TYPES}
+        name = os.path.basename(self._log_path)
+        if not is_event_file_name(name):  # tbparse's reader finds no events in other files
+            for kind in self._event_types:
+                self._events[kind] = pd.DataFrame()
+            return
+        acc = _Accumulated(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
+        for kind in self._event_types:
+            self._tags[kind], self._events[kind] = self._parse(kind, acc)
+
+    def _parse(self, kind: str, acc: _Accumulated) -> tuple[list[str], pd.DataFrame]:
+        plugin_tags = {t for p in (HPARAMS, TEXT) for t in acc.plugin_content.get(p, {})}
+        if kind == HPARAMS:
+            return self._hparams(acc)
+        if kind == TEXT:
+            series = acc.series["tensors"]
+            tags = [t for t in acc.plugin_content.get(TEXT, {}) if t in series]
+            by_tag = {(t[: -len(_TEXT_SUFFIX)] if t.endswith(_TEXT_SUFFIX) else t): series[t]
+                      for t in tags}  # fmt: skip
+            rows = [(tag, w, s, _text(d)) for tag, items in by_tag.items() for w, s, d in items]
+            return tags, self._frame(by_tag, rows, {})
+        series = acc.series[kind]
+        tags = list(series)
+        if kind == TENSORS:
+            tags = [t for t in tags if t not in plugin_tags]
+        rows, extras = [], {}
+        for tag in tags:
+            for w, s, d in series[tag]:
+                if kind == SCALARS:
+                    rows.append((tag, w, s, d))
+                elif kind == TENSORS:
+                    rows.append((tag, w, s, _ndarray(d)))
+                elif kind == HISTOGRAMS:
+                    columns = {
+                        "counts": np.array(d.bucket, dtype=np.float64),
+                        "limits": np.array(d.bucket_limit, dtype=np.float64),
+                        "max": d.max,
+                        "min": d.min,
+                        "num": d.num,
+                        "sum": d.sum,
+                        "sum_squares": d.sum_squares,
+                    }
+                    rows.append((tag, w, s, columns))
+                elif kind == IMAGES:
+                    rows.append((tag, w, s, _decode_image(d.encoded_image_string)))
+                    extras.setdefault(len(rows) - 1, {"height": d.height, "width": d.width})
+                else:
+                    rows.append((tag, w, s, _decode_wav(d.encoded_audio_string)))
+                    extras[len(rows) - 1] = {
+                        "content_type": d.content_type,
+                        "length_frames": d.length_frames,
+                        "sample_rate": d.sample_rate,
+                    }
+        by_tag = {t: series[t] for t in tags}
+        return tags, self._frame(by_tag, rows, extras, histograms=kind == HISTOGRAMS)
+
+    def _base_columns(self, length: int, wall_times: list[float] | None) -> dict[str, list]:
+        cols: dict[str, list] = defaultdict(lambda: [np.nan] * length)
+        if "dir_name" in self._extra_columns:
+            cols["dir_name"] = [""] * length
+        if "file_name" in self._extra_columns:
+            cols["file_name"] = [os.path.basename(self._log_path)] * length
+        if "wall_time" in self._extra_columns and wall_times is not None:
+            cols["wall_time"] = wall_times
+        return cols
+
+    def _frame(
+        self, by_tag: dict, rows: list[tuple], extras: dict, histograms: bool = False
+    ) -> pd.DataFrame:
+        cols = self._base_columns(len(rows), [r[1] for r in rows])
+        for i, (tag, _w, step, value) in enumerate(rows):
+            cols["step"][i] = step
+            if histograms:
+                if not self._pivot:
+                    cols["tag"][i] = tag
+                wanted = self._extra_columns | {"limits", "counts"}
+                for k, v in value.items():
+                    if k in wanted:
+                        cols[k if not self._pivot else f"{tag}/{k}"][i] = v
+                continue
+            if self._pivot:
+                cols[tag][i] = value
+            else:
+                cols["tag"][i] = tag
+                cols["value"][i] = value
+            for k, v in extras.get(i, {}).items():
+                if k in self._extra_columns:
+                    cols[k if not self._pivot else f"{tag}/{k}"][i] = v
+        return self._finish(cols)
+
+    def _finish(self, cols: dict[str, list]) -> pd.DataFrame:
+        for name in ("wall_time", "dir_name", "file_name"):
+            if name in cols:
+                cols[name] = cols.pop(name)
+        return pd.DataFrame.from_dict(dict(cols))
+
+    def _hparams(self, acc: _Accumulated) -> tuple[list[str], pd.DataFrame]:
+        content = acc.plugin_content.get(HPARAMS, {}).get(_SSI_TAG)
+        if content is None:
+            return [], self._finish(self._base_columns(0, None))
+        ssi = hparams_pb2.HParamsPluginData.FromString(content).session_start_info
+        tags = list(ssi.hparams.keys())
+        values = {tag: ssi.hparams[tag].ListFields()[0][1] for tag in tags}
+        cols = self._base_columns(len(tags), None)
+        for i, tag in enumerate(tags):
+            if self._pivot:
+                cols[tag][i] = values[tag]
+            else:
+                cols["tag"][i] = tag
+                cols["value"][i] = values[tag]
+        return tags, self._finish(cols)
+
+    # -- the tree -----------------------------------------------------------------------------
+    @staticmethod
+    def _merge_values(s: pd.Series) -> Any:
+        """Several values of one step and tag: NaNs dropped, the rest in a list."""
+        if len(s) == 1:
+            return s
+        merged: list[Any] = []
+        for x in s:
+            if isinstance(x, list):
+                merged.extend(x)
+            elif np.isscalar(x):
+                if not pd.isnull(x):
+                    merged.append(x)
+            else:
+                merged.append(x)
+        if not merged:
+            return np.nan
+        return merged[0] if len(merged) == 1 else merged
+
+    def get_events(self, event_type: str) -> pd.DataFrame:
+        """All ``event_type`` events under ``log_path`` as one DataFrame."""
+        if event_type not in ALL_EVENT_TYPES:
+            raise ValueError(f"Unknown event_type: {event_type}")
+        if event_type not in self._event_types:
+            raise ValueError(f"event_type is ignored by user: {event_type}")
+        group = [c for c in ("dir_name", "file_name") if c in self._extra_columns]
+        frames = []
+        if os.path.isfile(self._log_path):
+            frames.append(self._events[event_type].copy())
+        else:
+            for child in self._children.values():
+                df = child.get_events(event_type)
+                if "dir_name" in df and os.path.isdir(child.log_path):
+                    name = os.path.basename(child.log_path)
+                    top = df["dir_name"] == ""
+                    df.loc[top, "dir_name"] = name
+                    df.loc[~top, "dir_name"] = name + "/" + df.loc[~top, "dir_name"]
+                frames.append(df)
+        frames = [f for f in frames if f is not None]
+        if not frames:
+            return pd.DataFrame()
+        stacked = pd.concat(frames, ignore_index=True)
+        if stacked.empty:
+            return pd.DataFrame()
+        if not self._pivot:
+            group.append("tag")
+        group = [c for c in [*group, "step"] if c in stacked.columns]
+        stacked = stacked.sort_values(group, ignore_index=True)
+        if not self._pivot:
+            return stacked
+        keys: Any = group if group else [True] * len(stacked)
+        df = stacked.groupby(keys, sort=False).aggregate(self._merge_values)
+        df = df.reset_index()
+        middle = sorted(
+            c for c in stacked.columns if c not in ("step", "wall_time", "dir_name", "file_name")
+        )
+        order = ["step", *middle, "wall_time", "dir_name", "file_name"]
+        return df[[c for c in order if c in stacked.columns]]

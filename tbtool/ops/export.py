@@ -1,0 +1,232 @@
+"""Export: every kind of logged data to Parquet, CSV or JSON lines, streamed.
+
+:func:`export` is what ``tbtool export`` runs. Where the output goes:
+
+* one table kind (not images/audio) and ``output`` a file name: that file
+  (``-``: stdout, CSV or JSON lines);
+* several kinds, ``all``, images or audio, or ``output`` an existing directory (or ending in
+  ``/``): a directory with ``<kind>.<ext>`` per kind; images and audio files under
+  ``<kind>/<run>/<tag>/<step>_<sample>.<ext>``, their index in ``<kind>.<ext>``;
+* ``partition_by="run"`` (Parquet): Hive-partitioned datasets (``run=<run>/part-0.parquet``)
+  at ``output`` itself for one kind, else at ``<kind>.parquet/`` in ``output``.
+
+Rows are read, converted and written a chunk at a time, so memory stays bounded whatever the
+size of the logdir (``--wide`` scalars and ``hparams`` are the exceptions: both need every
+row before the first can be written).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tbtool.errors import TbtoolError, UsageError
+from tbtool.frames import to_frame, wide_scalars
+from tbtool.hparams import HParamsCollector
+from tbtool.ops.export_media import MediaWriter, index_schema
+from tbtool.ops.export_sinks import (
+    EXTENSIONS,
+    FORMATS,
+    PartitionedSink,
+    Sink,
+    file_sink,
+    format_of_path,
+)
+from tbtool.reader import LogReader, StepRange
+from tbtool.tables import SCHEMAS, Progress, check_kinds, iter_batches
+
+MEDIA_KINDS = ("images", "audio")
+PARTITION_KEYS = ("run",)
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: per kind its output path and row count, media files written,
+    and the records skipped with ``skip_corrupt``."""
+
+    output: str
+    format: str
+    paths: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    media_files: int = 0
+    problems: list[TbtoolError] = field(default_factory=list)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def exploded_histograms(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One row per bucket: ``bucket`` (its number) and scalar ``bucket_left``,
+    ``bucket_right``, ``bucket_count`` beside the histogram's other columns."""
+    lists = batch.column("bucket_left")
+    parents = pc.list_parent_indices(lists)
+    offsets = lists.offsets.to_numpy()
+    first = offsets[parents.to_numpy()] - offsets[0]  # each bucket's histogram's first bucket
+    number = np.arange(len(parents)) - first
+    head = batch.select(
+        ["run", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares"]
+    )
+    table = pa.Table.from_batches([head]).take(parents)
+    table = table.append_column("bucket", pa.array(number, type=pa.int32()))
+    for name in ("bucket_left", "bucket_right", "bucket_count"):
+        table = table.append_column(name, pc.list_flatten(batch.column(name)))
+    return table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table.schema)
+
+
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+EXPLODED_SCHEMA = exploded_histograms(_empty(SCHEMAS["histograms"])).schema
+
+
+class _Layout:
+    """Decides the path of each kind's table and the media directories."""
+
+    def __init__(
+        self, output: str, kinds: list[str], fmt: str, partition_by: str | None, overwrite: bool
+    ) -> None:
+        self.output = output
+        self.fmt = fmt
+        self.partition_by = partition_by
+        self.overwrite = overwrite
+        is_dir = output.endswith(("/", os.sep)) or os.path.isdir(output)
+        self.single = len(kinds) == 1 and kinds[0] not in MEDIA_KINDS and not is_dir
+        if output == "-":
+            if fmt == "parquet" or partition_by:
+                raise UsageError("-o - writes CSV or JSON lines: add --format csv or jsonl")
+            if len(kinds) != 1 or kinds[0] in MEDIA_KINDS:
+                raise UsageError("-o - writes one table: choose one --kind (not images/audio)")
+            self.single = True
+        if partition_by and len(kinds) == 1 and kinds[0] not in MEDIA_KINDS:
+            self.single = True  # the dataset directory is OUT itself
+        self.directory = output if not self.single else os.path.dirname(output) or "."
+
+    def table_path(self, kind: str) -> str:
+        if self.single:
+            return self.output
+        suffix = EXTENSIONS["parquet"] if self.partition_by else EXTENSIONS[self.fmt]
+        return os.path.join(self.output, kind + suffix)
+
+    def sink(self, kind: str, schema: pa.Schema) -> Sink:
+        path = self.table_path(kind)
+        if self.partition_by:
+            self._prepare_dataset(path)
+            return PartitionedSink(path, schema)
+        if path != "-" and os.path.isdir(path):
+            raise UsageError(f"{path} is a directory; give a file name or add a trailing /")
+        return file_sink(path, self.fmt, schema)
+
+    def _prepare_dataset(self, path: str) -> None:
+        if not os.path.isdir(path):
+            if os.path.exists(path):
+                raise UsageError(f"{path} exists and is not a directory")
+            os.makedirs(path)
+            return
+        stale = [e for e in os.listdir(path) if e.startswith("run=")]
+        if stale and not self.overwrite:
+            raise UsageError(
+                f"{path} already holds a partitioned dataset; choose a new directory or "
+                "--overwrite to replace its partitions"
+            )
+        for entry in stale:
+            shutil.rmtree(os.path.join(path, entry))
+
+
+def export(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    output: str,
+    *,
+    kinds: Sequence[str] = ("scalars",),
+    format: str | None = None,
+    runs: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    steps: str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    wide: bool = False,
+    explode: bool = False,
+    partition_by: str | None = None,
+    metric_agg: str = "last",
+    overwrite: bool = False,
+    jobs: int = 1,
+    engine: str = "auto",
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Export the ``kinds`` of PATHs to ``output`` (see the module docs for the layout)."""
+    kinds = check_kinds(kinds)
+    output = os.fspath(output)
+    fmt = format or (None if output == "-" else format_of_path(output))
+    fmt = fmt or ("csv" if output == "-" else "parquet")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if partition_by is not None and partition_by not in PARTITION_KEYS:
+        raise UsageError(f"--partition-by takes {', '.join(PARTITION_KEYS)}, not {partition_by!r}")
+    if partition_by and fmt != "parquet":
+        raise UsageError("--partition-by writes a Parquet dataset: use --format parquet")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    layout = _Layout(output, kinds, fmt, partition_by, overwrite)
+    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    result = ExportResult(output, fmt)
+    media = {kind: MediaWriter(layout.directory, kind) for kind in kinds if kind in MEDIA_KINDS}
+    sinks: dict[str, Sink] = {}
+    wide_parts: list[pa.RecordBatch] = []
+
+    def write(kind: str, batch: pa.RecordBatch) -> None:
+        sink = sinks.get(kind)
+        if sink is None:
+            sink = sinks[kind] = layout.sink(kind, batch.schema)
+            result.paths[kind] = layout.table_path(kind)
+        sink.write(batch)
+        result.rows[kind] = result.rows.get(kind, 0) + batch.num_rows
+
+    try:
+        for kind, batch in iter_batches(
+            reader, kinds, steps=step_range, engine=engine, progress=progress,
+            metric_agg=metric_agg, jobs=jobs,
+        ):  # fmt: skip
+            if kind in media:
+                batch = media[kind].convert(kind, batch)
+            elif kind == "histograms" and explode:
+                batch = exploded_histograms(batch)
+            elif kind == "scalars" and wide:
+                wide_parts.append(batch)
+                continue
+            write(kind, batch)
+        if wide and "scalars" in kinds:
+            table = pa.Table.from_batches(wide_parts, schema=SCHEMAS["scalars"])
+            pivot = pa.Table.from_pandas(wide_scalars(to_frame(table)), preserve_index=False)
+            for batch in pivot.to_batches() or [_empty(pivot.schema)]:
+                write("scalars", batch)
+        for kind in kinds:  # every kind asked for gets its (maybe empty) table
+            if kind not in sinks:
+                write(kind, _empty(_schema(kind, explode)))
+    finally:
+        for sink in sinks.values():
+            sink.close()
+    result.media_files = sum(m.files for m in media.values())
+    result.problems = reader.problems
+    for kind in kinds:
+        result.rows.setdefault(kind, 0)
+    return result
+
+
+def _schema(kind: str, explode: bool) -> pa.Schema:
+    if kind == "hparams":
+        return HParamsCollector().table().schema
+    if kind in MEDIA_KINDS:
+        return index_schema(kind)
+    if kind == "histograms" and explode:
+        return EXPLODED_SCHEMA
+    if kind == "scalars":
+        return SCHEMAS["scalars"]
+    return SCHEMAS[kind]
