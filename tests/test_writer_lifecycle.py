@@ -69,6 +69,24 @@ def test_counter_is_process_wide_and_names_never_collide(tmp_path):
         writer.close()
 
 
+def test_new_files_sort_after_existing_ones(tmp_path, monkeypatch):
+    """Readers order files by name; within one second torch's names can sort against
+    creation order (counter "10" < "9", or a smaller pid as text). Ours never do."""
+    import itertools
+
+    monkeypatch.setattr(event_file_module, "_counter", itertools.count(9))
+    first, second = FileWriter(tmp_path), FileWriter(tmp_path)
+    names = [os.path.basename(first.path), os.path.basename(second.path)]
+    assert names == sorted(names)
+    assert names[0].endswith(".9") and names[1].endswith(".10")
+    future = int(time.time()) + 100
+    (tmp_path / f"events.out.tfevents.{future:010d}.zzz").write_bytes(b"")
+    third = FileWriter(tmp_path)
+    assert NAME.match(os.path.basename(third.path)).group(1) == f"{future + 1:010d}"
+    for w in (first, second, third):
+        w.close()
+
+
 def test_purge_step_events_only_in_the_main_file(tmp_path):
     w = SummaryWriter(tmp_path, purge_step=7)
     w.add_scalars("m", {"a": 1.0}, 8)

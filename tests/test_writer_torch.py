@@ -208,3 +208,43 @@ def test_torch_half_and_uint8_tensors_are_fixed(logdirs):
     assert (tensor_util.make_ndarray(tensors["tensor/uint8"]) == [0, 1, 255]).all()
     assert list(tensors["tensor/uint8"].int_val) == [0, 1, 255]
     assert not tensors["tensor/uint8"].uint32_val
+
+
+def _public_methods(cls) -> dict:
+    import inspect
+
+    return {
+        name: inspect.signature(member)
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_") or name in ("__init__", "__enter__", "__exit__")
+    }
+
+
+def _parameters(signature) -> list[tuple[str, object, object]]:
+    return [(p.name, p.default, p.kind) for p in signature.parameters.values()]
+
+
+def test_same_methods_arguments_and_defaults():
+    from torch.utils.tensorboard.writer import FileWriter as TorchFileWriter
+
+    from tbtool.writer import FileWriter
+
+    for theirs_cls, ours_cls in ((TorchWriter, SummaryWriter), (TorchFileWriter, FileWriter)):
+        theirs, ours = _public_methods(theirs_cls), _public_methods(ours_cls)
+        assert set(theirs) <= set(ours), set(theirs) - set(ours)
+        for name, signature in theirs.items():
+            expected = _parameters(signature)
+            # keyword-only extras (tbtool's own options) may follow torch's parameters
+            got = [p for p in _parameters(ours[name]) if p[2] is not p[2].KEYWORD_ONLY]
+            assert got == expected, name
+
+
+def test_same_attributes(tmp_path):
+    theirs = TorchWriter(tmp_path / "t", purge_step=None, max_queue=3, flush_secs=7)
+    ours = SummaryWriter(tmp_path / "o", purge_step=None, max_queue=3, flush_secs=7)
+    for name in ("log_dir", "purge_step", "max_queue", "flush_secs", "filename_suffix"):
+        assert getattr(ours, name) == getattr(theirs, name) or name == "log_dir"
+    assert list(ours.all_writers) == [str(tmp_path / "o")]
+    assert ours.file_writer.get_logdir() == str(tmp_path / "o")
+    theirs.close()
+    ours.close()

@@ -1,7 +1,8 @@
 """Turning what users log (numbers, lists, numpy, torch and JAX arrays) into numpy.
 
-torch and JAX are never imported here: an object can only be one of their tensors if the
-caller already imported the library, so ``sys.modules`` tells us whether to look.
+torch is never imported here: an object can only be a torch tensor if the caller already
+imported torch, so ``sys.modules`` tells us whether to look. JAX arrays (and anything else
+with ``__array__``) go through ``numpy.asarray``; their bfloat16 is ml_dtypes' numpy type.
 Errors name the argument they are about, so ``add_image(..., img_tensor=x)`` failing says
 ``img_tensor`` rather than something about numpy.
 """
@@ -22,11 +23,6 @@ REAL_KINDS = "biuf"
 def is_torch_tensor(value: Any) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(value, torch.Tensor)
-
-
-def _is_jax_array(value: Any) -> bool:
-    jax = sys.modules.get("jax")
-    return jax is not None and isinstance(value, getattr(jax, "Array", ()))
 
 
 def _torch_to_numpy(value: Any, name: str, *, keep_bits: bool = False) -> np.ndarray:

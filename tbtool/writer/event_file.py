@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import re
 import socket
 import struct
 import sys
@@ -53,6 +54,9 @@ SMALL_PAYLOAD = 1024
 MAX_PENDING_ITEMS = 32768
 #: Bytes of large payloads that may wait for the writer thread.
 DEFAULT_MAX_PENDING_BYTES = 32 << 20
+#: Seconds the writer thread waits for more events before it goes idle (an idle thread
+#: costs the next producer a wake-up).
+LINGER = 0.005
 #: Bytes framed per ``write`` call.
 WRITE_CHUNK = 1 << 20
 
@@ -80,17 +84,35 @@ class WriterClosedError(TbtoolError, OSError):
     """The low-level event file writer was closed."""
 
 
-def event_file_name(logdir: str, suffix: str = "", counter: int | None = None) -> str:
+def event_file_name(
+    logdir: str, suffix: str = "", counter: int | None = None, seconds: float | None = None
+) -> str:
     """``<logdir>/events.out.tfevents.<secs %010d>.<host>.<pid>.<counter><suffix>``."""
     if counter is None:
         counter = next(_counter)
     name = "events.out.tfevents.%010d.%s.%s.%s" % (  # noqa: UP031 - TensorBoard's format
-        time.time(),
+        time.time() if seconds is None else seconds,
         socket.gethostname(),
         os.getpid(),
         counter,
     )
     return os.path.join(logdir, name) + suffix
+
+
+_SECONDS = re.compile(r"events\.out\.tfevents\.(\d{10})")
+
+
+def _seconds_after_existing(logdir: str, name: str) -> int | None:
+    """Readers order a run's files by name, so a new file must sort after the files already
+    there. Names only differ after the seconds when files are made within one second, and
+    then pid and counter compare as text ("10" < "9"): in that case the new name takes the
+    next second after the last existing file's."""
+    existing = [n for n in os.listdir(logdir) if "tfevents" in n]
+    latest = max(existing, default="")
+    if os.path.basename(name) > latest:
+        return None
+    match = _SECONDS.match(latest)
+    return int(match.group(1)) + 1 if match else None
 
 
 def frame(payloads: list[bytes]) -> bytes:
@@ -331,8 +353,17 @@ class EventFileWriter:
                 if not queue:
                     self._sync()
                     continue
-                if self._drain():
-                    return
+                while True:
+                    if self._drain():
+                        return
+                    # Linger before going idle: while events keep coming, producers find
+                    # the thread busy and never pay for waking it (flush and close still
+                    # cut the wait short).
+                    with cond:
+                        if not queue:
+                            cond.wait(LINGER)
+                    if not queue:
+                        break
         except BaseException as e:
             self._fail(e)
 
@@ -443,9 +474,14 @@ class EventFileWriter:
 
 
 def _create(logdir: str, suffix: str) -> tuple[str, Any]:
-    """Create a new event file exclusively (never reuse or truncate an existing one)."""
+    """Create a new event file exclusively (never reuse or truncate an existing one), named
+    to sort after the event files already in ``logdir``."""
     for _ in range(1000):
-        path = event_file_name(logdir, suffix)
+        counter = next(_counter)
+        path = event_file_name(logdir, suffix, counter)
+        seconds = _seconds_after_existing(logdir, path)
+        if seconds is not None:
+            path = event_file_name(logdir, suffix, counter, seconds)
         try:
             return path, open(path, "xb", buffering=0)
         except FileExistsError:
