@@ -29,7 +29,7 @@ from tbtool.writer import (
     WriterClosedError,
     WriterForkedError,
 )
-from tbtool.writer import event_file as event_file_module
+from tbtool.writer import file_names as event_file_module
 
 REPO = Path(__file__).resolve().parent.parent
 NAME = re.compile(r"events\.out\.tfevents\.(\d{10})\.(.+)\.(\d+)\.(\d+)(.*)$")

@@ -17,18 +17,14 @@ Guarantees:
 * A failure of the writer thread (disk full, file deleted) is stored and raised by the next
   call, ``flush()`` or ``close()``; queued data is dropped from then on, since it cannot be
   written.
-* File names follow TensorBoard's ``EventFileWriter`` (format.md §4.1) and are created
-  exclusively, so two writers can never share or truncate a file.
+* File names follow TensorBoard's ``EventFileWriter`` (format.md §4.1; ``file_names``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import os
-import re
-import socket
 import struct
 import sys
 import threading
@@ -41,7 +37,7 @@ import numpy as np
 
 from tbtool.errors import TbtoolError
 from tbtool.masked_crc import masked_crc32c
-from tbtool.writer import wire
+from tbtool.writer import file_names, wire
 
 #: ``Event.file_version`` of every file (format.md §2.2).
 FILE_VERSION = "brain.Event:2"
@@ -65,10 +61,6 @@ _U32 = 0xFFFFFFFF
 _pack_u32 = struct.Struct("<I").pack
 _pack_u64 = struct.Struct("<Q").pack
 
-# Process-wide file counter, the ``<counter>`` of the file name (TensorBoard shares one
-# counter among all writers of a process in the same way).
-_counter = itertools.count()
-
 
 class EventWriteError(TbtoolError, OSError):
     """The writer thread could not write the event file (disk full, file deleted, ...).
@@ -82,37 +74,6 @@ class WriterForkedError(TbtoolError, RuntimeError):
 
 class WriterClosedError(TbtoolError, OSError):
     """The low-level event file writer was closed."""
-
-
-def event_file_name(
-    logdir: str, suffix: str = "", counter: int | None = None, seconds: float | None = None
-) -> str:
-    """``<logdir>/events.out.tfevents.<secs %010d>.<host>.<pid>.<counter><suffix>``."""
-    if counter is None:
-        counter = next(_counter)
-    name = "events.out.tfevents.%010d.%s.%s.%s" % (  # noqa: UP031 - TensorBoard's format
-        time.time() if seconds is None else seconds,
-        socket.gethostname(),
-        os.getpid(),
-        counter,
-    )
-    return os.path.join(logdir, name) + suffix
-
-
-_SECONDS = re.compile(r"events\.out\.tfevents\.(\d{10})")
-
-
-def _seconds_after_existing(logdir: str, name: str) -> int | None:
-    """Readers order a run's files by name, so a new file must sort after the files already
-    there. Names only differ after the seconds when files are made within one second, and
-    then pid and counter compare as text ("10" < "9"): in that case the new name takes the
-    next second after the last existing file's."""
-    existing = [n for n in os.listdir(logdir) if "tfevents" in n]
-    latest = max(existing, default="")
-    if os.path.basename(name) > latest:
-        return None
-    match = _SECONDS.match(latest)
-    return int(match.group(1)) + 1 if match else None
 
 
 def frame(payloads: list[bytes]) -> bytes:
@@ -180,7 +141,7 @@ class EventFileWriter:
         self._max_items = MAX_PENDING_ITEMS
         self._max_bytes = max(int(max_pending_bytes), SMALL_PAYLOAD)
         os.makedirs(logdir, exist_ok=True)
-        self.path, self._file = _create(logdir, filename_suffix)
+        self.path, self._file = file_names.create(logdir, filename_suffix)
         # Producers append; the writer thread takes a prefix with one slice and one del
         # (each atomic in CPython), so producers never take a lock.
         self._queue: list[Any] = []
@@ -471,22 +432,6 @@ class EventFileWriter:
         self._closed = True
         with contextlib.suppress(OSError):
             self._file.close()
-
-
-def _create(logdir: str, suffix: str) -> tuple[str, Any]:
-    """Create a new event file exclusively (never reuse or truncate an existing one), named
-    to sort after the event files already in ``logdir``."""
-    for _ in range(1000):
-        counter = next(_counter)
-        path = event_file_name(logdir, suffix, counter)
-        seconds = _seconds_after_existing(logdir, path)
-        if seconds is not None:
-            path = event_file_name(logdir, suffix, counter, seconds)
-        try:
-            return path, open(path, "xb", buffering=0)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not find a free event file name in {logdir}")
 
 
 _open_writers: weakref.WeakSet[EventFileWriter] = weakref.WeakSet()

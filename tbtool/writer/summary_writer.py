@@ -1,22 +1,20 @@
 """``SummaryWriter``: a drop-in for ``torch.utils.tensorboard.SummaryWriter``.
 
 Same constructor, methods, argument names and defaults, same files and events on disk
-(format.md §3.4, §4), minus torch's bugs (docs/writer.md lists every difference). The
-calling thread only encodes: each ``add_*`` builds the ``Event`` bytes and queues them for
-the event file's background thread. ``add_scalar`` builds its bytes from a per-tag prefix
-(``scalar``) with ``struct``, which is what makes it cheap.
+(format.md §3.4, §4), minus torch's bugs (docs/writer.md lists every difference). This
+module holds the ``add_*`` methods; which file an event goes to, and closing, live in
+``run_files``. The calling thread only encodes: each ``add_*`` builds the ``Event`` bytes
+and queues them for the event file's background thread. ``add_scalar`` builds its bytes
+from a per-tag prefix (``scalar``) with ``struct``, which is what makes it cheap.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import socket
 import struct
-import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from tbtool.writer import wire
@@ -24,15 +22,14 @@ from tbtool.writer.audio import audio_value
 from tbtool.writer.convert import check_tag, to_float, to_step, to_walltime
 from tbtool.writer.custom_scalars import custom_scalars_value
 from tbtool.writer.embedding import write_embedding
-from tbtool.writer.event_file import EventFileWriter
 from tbtool.writer.figure import figure_to_image
-from tbtool.writer.file_writer import FileWriter
 from tbtool.writer.graph import onnx_graph, torch_graph
 from tbtool.writer.histogram import DEFAULT_BINS, histogram_raw_value, histogram_value
 from tbtool.writer.hparams import hparams_values
 from tbtool.writer.image import check_boxes, image_value
 from tbtool.writer.mesh import mesh_values
 from tbtool.writer.pr_curve import pr_curve_raw_value, pr_curve_value
+from tbtool.writer.run_files import RunFiles
 from tbtool.writer.scalar import (
     ScalarPackers,
     float32_bytes,
@@ -50,16 +47,6 @@ _pack_f32 = struct.Struct("<f").pack
 _pack_wall_time = struct.Struct("<Bd").pack  # Event.wall_time: key 0x09, double
 
 
-class _Closed:
-    """Stands in for the event file while the writer is closed, so that the hot path's
-    single ``_error`` check sends the next call to :meth:`SummaryWriter._events_for_write`."""
-
-    _error = True
-
-
-_CLOSED = _Closed()
-
-
 def _number32(value: Any) -> bytes:
     """float32 bytes of any real scalar (overflowing values become ±inf)."""
     try:
@@ -68,7 +55,7 @@ def _number32(value: Any) -> bytes:
         return float32_bytes(float("inf") if value > 0 else float("-inf"))
 
 
-class SummaryWriter:
+class SummaryWriter(RunFiles):
     """Writes entries directly to event files in ``log_dir`` to be consumed by TensorBoard.
 
     ``log_dir`` defaults to ``runs/<MonDD_HH-MM-SS>_<hostname><comment>``. ``purge_step``
@@ -86,64 +73,12 @@ class SummaryWriter:
         flush_secs: float = 120,
         filename_suffix: str = "",
     ) -> None:
-        if not log_dir:
-            current_time = datetime.now().strftime("%b%d_%H-%M-%S")
-            log_dir = os.path.join("runs", current_time + "_" + socket.gethostname() + comment)
-        if purge_step is not None:
-            purge_step = to_step(purge_step, "purge_step")
-        self.log_dir = log_dir
-        self.purge_step = purge_step
-        self.max_queue = max_queue
-        self.flush_secs = flush_secs
-        self.filename_suffix = filename_suffix
-        self.file_writer: FileWriter | None = None
-        self.all_writers: dict[str, FileWriter] | None = None
-        self._events: Any = _CLOSED
-        self._lock = threading.RLock()
         self._scalar_packers: dict[Any, ScalarPackers] = {}
         self._tensor_parts: dict[Any, tuple[bytes, bytes]] = {}
         self._projector_config: Any = None
         self.default_bins = DEFAULT_BINS.tolist()
         self._torch_bins = self.default_bins
-        self._get_file_writer()
-
-    # -- files --------------------------------------------------------------------------------
-    def _get_file_writer(self) -> FileWriter:
-        """The main FileWriter; (re)created if the writer was closed (torch's behaviour)."""
-        with self._lock:
-            if self.all_writers is None or self.file_writer is None:
-                self.file_writer = FileWriter(
-                    self.log_dir,
-                    self.max_queue,
-                    self.flush_secs,
-                    self.filename_suffix,
-                    purge_step=self.purge_step,
-                )
-                self.all_writers = {self.file_writer.get_logdir(): self.file_writer}
-                self.purge_step = None  # a re-created file does not repeat the restart mark
-            self._events = self.file_writer.event_writer
-            return self.file_writer
-
-    def _events_for_write(self) -> EventFileWriter:
-        """Slow path of every write: reopen after close, or raise what stops the file."""
-        events = self._get_file_writer().event_writer
-        if events._error is not None:
-            events.raise_error()
-        return events
-
-    def _queue(self, payload: bytes) -> None:
-        events = self._events
-        if events._error is not None:
-            events = self._events_for_write()
-        events.write(payload)
-
-    def _add_values(self, values: list[bytes], step: int | None, walltime: Any) -> None:
-        wall_time = _now() if walltime is None else walltime
-        self._queue(wire.summary_event(wall_time, step, values))
-
-    def get_logdir(self) -> Any:
-        """The ``log_dir`` this writer was given (or the default it chose)."""
-        return self.log_dir
+        super().__init__(log_dir, comment, purge_step, max_queue, flush_secs, filename_suffix)
 
     # -- scalars ------------------------------------------------------------------------------
     def add_scalar(
@@ -246,17 +181,11 @@ class SummaryWriter:
         step = None if global_step is None else to_step(global_step)
         wall_time = _now() if walltime is None else to_walltime(walltime)
         head = wire.event_bytes(wall_time, step, b"") + prefix
-        with self._lock:
-            fw_logdir = self._get_file_writer().get_logdir()
-            assert self.all_writers is not None
-            writers = []
-            for key, number in numbers:
-                fw_tag = fw_logdir + "/" + main_tag.replace("/", "_") + "_" + key
-                fw = self.all_writers.get(fw_tag)
-                if fw is None:
-                    fw = FileWriter(fw_tag, self.max_queue, self.flush_secs, self.filename_suffix)
-                    self.all_writers[fw_tag] = fw
-                writers.append((fw, number))
+        fw_logdir = self._get_file_writer().get_logdir()
+        writers = [
+            (self._sub_writer(fw_logdir + "/" + main_tag.replace("/", "_") + "_" + key), number)
+            for key, number in numbers
+        ]
         for fw, number in writers:
             fw.event_writer.write(head + number)
 
@@ -561,33 +490,3 @@ class SummaryWriter:
                 w_hp._add_values([value], step, None)
             for name, value in metrics:
                 w_hp.add_scalar(name, value, step)
-
-    # -- lifecycle ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Return once everything logged so far is in the files (main and sub-runs)."""
-        with self._lock:
-            writers = list(self.all_writers.values()) if self.all_writers else []
-        for writer in writers:
-            writer.flush()
-
-    def close(self) -> None:
-        """Write everything, close all files. Logging again afterwards starts new files
-        (torch's behaviour); a second ``close()`` does nothing."""
-        with self._lock:
-            writers = list(self.all_writers.values()) if self.all_writers else []
-            self.file_writer = self.all_writers = None
-            self._events = _CLOSED
-        errors = []
-        for writer in writers:
-            try:
-                writer.close()
-            except Exception as e:
-                errors.append(e)
-        if errors:
-            raise errors[0]
-
-    def __enter__(self) -> SummaryWriter:
-        return self
-
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        self.close()
