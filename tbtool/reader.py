@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.events import EventFileReader, EventRecord
@@ -135,6 +136,18 @@ class LogReader:
         """Normalized values of every run (runs in name order, each in read order)."""
         for run in self.runs:
             yield from self.run_values(run, kinds, steps)
+
+    def table(self, kind: str = "scalars", **options: Any) -> Any:
+        """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`)."""
+        from tbtool.frames import read_table
+
+        return read_table(self, kind, **options)
+
+    def frame(self, kind: str = "scalars", **options: Any) -> Any:
+        """One kind as a pandas DataFrame (the schemas of ``tbtool export``)."""
+        from tbtool.frames import read_table, to_frame
+
+        return to_frame(read_table(self, kind, **options))
 
     def follow(
         self,

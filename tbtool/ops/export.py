@@ -215,8 +215,7 @@ def export(
             sink.close()
     result.media_files = sum(m.files for m in media.values())
     result.problems = reader.problems
-    for kind in kinds:
-        result.rows.setdefault(kind, 0)
+    result.rows = {kind: result.rows.get(kind, 0) for kind in kinds}
     return result
 
 
