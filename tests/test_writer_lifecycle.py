@@ -400,3 +400,23 @@ def test_a_killed_process_leaves_whole_records(tmp_path):
     assert len(records) > 100
     for record in records:
         event_pb2.Event.FromString(record.payload)
+
+
+def test_flush_secs_is_the_fsync_interval(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    w = SummaryWriter(tmp_path / "often", flush_secs=0)
+    w.add_scalar("x", 1.0, 1)
+    deadline = time.monotonic() + 5
+    while not synced:
+        assert time.monotonic() < deadline, "flush_secs=0 should fsync after each batch"
+        time.sleep(0.01)
+    w.close()
+    synced.clear()
+    w = SummaryWriter(tmp_path / "rarely", flush_secs=3600)
+    w.add_scalar("x", 1.0, 1)
+    w.flush()
+    assert not synced  # flush() hands data to the OS; fsync waits for flush_secs or close()
+    w.close()
+    assert len(synced) == 1

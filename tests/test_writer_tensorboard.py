@@ -398,3 +398,62 @@ def test_purge_step_restart(tmp_path):
     expected = [(0, 0.0), (1, 1.0), (2, 2.0), (3, 30.0)]
     assert [(s.step, s.value) for s in acc.Scalars("loss")] == expected
     assert [(v.step, v.value.value) for v in ours(str(tmp_path), "scalar", "loss")] == expected
+
+
+def test_boxes_figures_charts_and_onnx(tmp_path):
+    """The remaining methods, each read back by TensorBoard's loaders and ours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    onnx_path = tmp_path / "model.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3),), str(onnx_path), dynamo=False)
+    figures = []
+    for color in ("red", "blue"):
+        fig = plt.figure(figsize=(0.4, 0.3), dpi=100)  # 40 x 30 pixels
+        plt.plot([0, 1], [0, 1], color=color)
+        figures.append(fig)
+    logdir = tmp_path / "logs"
+    with SummaryWriter(logdir) as w:
+        w.add_image_with_boxes(
+            "boxes", np.zeros((3, 20, 30)), [[2, 2, 10, 10], [12, 5, 25, 15]], 1, labels=["a", "b"]
+        )
+        w.add_image_with_boxes("boxes_x2", np.zeros((3, 20, 30)), [[2, 2, 10, 10]], 1, rescale=2)
+        w.add_figure("figure", figures[0], 1)
+        w.add_figure("figures", figures, 1)
+        w.add_custom_scalars_multilinechart(["loss.*"], category="C", title="lines")
+        w.add_custom_scalars_marginchart(["v", "lo", "hi"], category="C", title="band")
+        w.add_onnx_graph(str(onnx_path))
+    assert not plt.get_fignums()  # close=True closed them
+    acc = event_accumulator.EventAccumulator(str(logdir))
+    acc.Reload()
+    (boxes,) = acc.Images("boxes")
+    pixels = _decode_png(boxes.encoded_image_string)
+    assert (boxes.width, boxes.height) == (30, 20) and pixels.shape == (20, 30, 3)
+    assert (pixels[5, 10] == [255, 0, 0]).all() and (pixels[8, 21] == [0, 0, 0]).all()
+    (scaled,) = acc.Images("boxes_x2")
+    assert (scaled.width, scaled.height) == (60, 40)
+    assert _decode_png(scaled.encoded_image_string).shape == (40, 60, 3)
+    (figure,) = acc.Images("figure")
+    assert (figure.width, figure.height) == (40, 30)
+    (grid,) = acc.Images("figures")
+    assert (grid.width, grid.height) == (80, 30)
+    layouts = [
+        layout_pb2.Layout.FromString(tensor_util.make_ndarray(t.tensor_proto).item())
+        for t in acc.Tensors("custom_scalars__config__")
+    ]
+    assert [c.chart[0].title for layout in layouts for c in layout.category] == ["lines", "band"]
+    assert list(layouts[1].category[0].chart[0].margin.series[0].upper) == list("hi")
+    graph = acc.Graph()
+    assert {n.op for n in graph.node} >= {"Variable", "Gemm", "Relu"}
+    kinds = [v.kind for v in LogReader(str(logdir)).values(["image", "custom_scalars", "graph"])]
+    assert kinds.count("image") == 4 and kinds.count("custom_scalars") == 2
+    assert kinds.count("graph") == 1

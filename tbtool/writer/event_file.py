@@ -137,7 +137,10 @@ class EventFileWriter:
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         self.logdir = logdir
-        self.flush_secs = float(flush_secs) if flush_secs and flush_secs > 0 else 120.0
+        try:
+            self.flush_secs = max(float(flush_secs), 0.0)  # 0: fsync after every batch
+        except (TypeError, ValueError):
+            raise TypeError(f"flush_secs must be a number, not {flush_secs!r}") from None
         self._max_items = MAX_PENDING_ITEMS
         self._max_bytes = max(int(max_pending_bytes), SMALL_PAYLOAD)
         os.makedirs(logdir, exist_ok=True)
