@@ -342,7 +342,7 @@ def test_hparams(logdir):
     import tbtool
 
     table = tbtool.read_hparams(logdir)
-    assert table.loc[0, "bn"] is True or bool(table.loc[0, "bn"]) is True
+    assert table["bn"].dtype == bool and bool(table.loc[0, "bn"]) is True
 
 
 def test_graph(logdir, plugin_acc, legacy):

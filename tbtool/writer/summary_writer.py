@@ -194,7 +194,9 @@ class SummaryWriter(RunFiles):
         step = None if global_step is None else to_step(global_step)
         return step, (None if walltime is None else to_walltime(walltime))
 
-    def add_tensor(self, tag: str, tensor: Any, global_step: Any = None, walltime: Any = None):
+    def add_tensor(
+        self, tag: str, tensor: Any, global_step: Any = None, walltime: Any = None
+    ) -> None:
         """Log a tensor as it is (plugin ``tensor``; TensorBoard has no dashboard for it)."""
         check_tag(tag)
         step, wall_time = self._step_and_time(global_step, walltime)
