@@ -157,6 +157,9 @@ def main() -> None:
     results["tbtool export -> Parquet (C)"] = timed(
         lambda: export(logdir, str(out / "scalars.parquet")), repeat=3
     )
+    from tbtool.compat.tbparse import SummaryReader as CompatReader
+
+    results["tbtool.compat.tbparse .scalars (C)"] = timed(lambda: CompatReader(str(logdir)).scalars)
     os.environ["TBTOOL_PURE_PYTHON"] = "1"
     results["tbtool read_scalars (pure Python)"] = timed(lambda: tbtool.read_scalars(logdir))
     del os.environ["TBTOOL_PURE_PYTHON"]

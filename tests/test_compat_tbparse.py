@@ -86,3 +86,45 @@ def test_images_and_audio_without_tensorflow():
     assert row.value.shape == (row.height, row.width, 3)
     audio = reader.audio
     assert audio.value.iloc[0].dtype == np.float32 and set(audio.sample_rate) == {8000.0}
+
+
+def _torch_logdir(root: Path) -> Path:
+    """torch-written scalars and histograms: two runs, a purge_step restart within a file
+    and one across files, repeated steps, a tag that is both a scalar and a histogram."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    rng = np.random.default_rng(1)
+    with SummaryWriter(str(root / "a"), filename_suffix=".0") as w:
+        for step in range(6):
+            w.add_scalar("loss", 1.0 / (step + 1), step, walltime=1e9 + step)
+            w.add_scalar("acc", step / 10, step, walltime=1e9 + step)
+            w.add_histogram("w", rng.normal(size=50), step, walltime=1e9 + step)
+            w.add_histogram("loss", rng.normal(size=5), step, walltime=1e9 + step)
+        w.add_scalar("loss", 9.0, 2, walltime=1e9 + 7)  # a repeated step
+    with SummaryWriter(str(root / "a"), purge_step=3, filename_suffix=".1") as w:
+        for step in range(3, 5):
+            w.add_scalar("loss", 100.0 + step, step, walltime=1e9 + 10 + step)
+    with SummaryWriter(str(root / "b" / "nested"), filename_suffix=".0") as w:
+        w.add_scalar("only", 1.0, 0, walltime=1e9)
+    return root
+
+
+@pytest.mark.parametrize("extra", EXTRAS, ids=["plain", "dir_wall", "many"])
+@pytest.mark.parametrize("pivot", [False, True], ids=["long", "pivot"])
+def test_bulk_path_for_plain_files_equals_tbparse(tmp_path_factory, pivot, extra):
+    from tbtool.compat.plain_file import read_plain
+
+    root = tmp_path_factory.getbasetemp() / "torch_plain"
+    if not root.exists():
+        _torch_logdir(root)
+    files = sorted(root.rglob("events.out.tfevents.*"))
+    assert files and all(read_plain(str(f)) is not None for f in files)
+    types = {"scalars", "histograms", "tensors", "hparams", "text"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        options = {"pivot": pivot, "extra_columns": extra, "event_types": types}
+        theirs = tbparse.SummaryReader(str(root), **options)
+        ours = compat.SummaryReader(str(root), **options)
+        for kind in sorted(types):
+            assert_same(getattr(ours, kind), getattr(theirs, kind))
+        assert ours.tags == theirs.tags

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tbtool.compat.plain_file import Series, read_plain
 from tbtool.events import EventFileReader
 from tbtool.logdir import is_event_file_name
 from tbtool.proto import event_pb2, hparams_pb2
@@ -75,7 +76,7 @@ def _file_version(text: str) -> float:
 class _Accumulated:
     """What the legacy ``EventAccumulator`` keeps of one file (everything, in order)."""
 
-    def __init__(self, path: str, keep_one_tensor: bool) -> None:
+    def __init__(self, path: str | None, keep_one_tensor: bool) -> None:
         self.series: dict[str, dict[str, list[tuple]]] = {
             name: {} for name in (*_PURGED, "tensors")
         }
@@ -84,6 +85,8 @@ class _Accumulated:
         self._keep_one_tensor = keep_one_tensor
         self._file_version: float | None = None
         self._most_recent_step = -1
+        if path is None:  # nothing but scalars and histograms, read elsewhere
+            return
         with EventFileReader(path) as reader:
             for record in reader:
                 self._add(record.event)
@@ -304,9 +307,85 @@ class SummaryReader:
             for kind in self._event_types:
                 self._events[kind] = pd.DataFrame()
             return
+        plain = read_plain(self._log_path)
+        if plain is not None:  # the bulk path: only scalars and histograms in the file
+            acc = _Accumulated(None, keep_one_tensor=False)
+            for kind in self._event_types:
+                if kind == SCALARS:
+                    self._tags[kind], self._events[kind] = self._scalar_frame(plain.scalars)
+                elif kind == HISTOGRAMS:
+                    self._tags[kind], self._events[kind] = self._histogram_frame(plain.histograms)
+                else:
+                    self._tags[kind], self._events[kind] = self._parse(kind, acc)
+            return
         acc = _Accumulated(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
         for kind in self._event_types:
             self._tags[kind], self._events[kind] = self._parse(kind, acc)
+
+    def _columns(self, series: Series) -> dict[str, Any]:
+        """The leading columns ``_base_columns`` gives, as arrays."""
+        n = len(series.step)
+        cols: dict[str, Any] = {}
+        if "dir_name" in self._extra_columns:
+            cols["dir_name"] = np.full(n, "", dtype=object)
+        if "file_name" in self._extra_columns:
+            cols["file_name"] = np.full(n, os.path.basename(self._log_path), dtype=object)
+        if "wall_time" in self._extra_columns:
+            cols["wall_time"] = series.wall_time
+        cols["step"] = series.step
+        return cols
+
+    def _scalar_frame(self, series: Series) -> tuple[list[str], pd.DataFrame]:
+        if not len(series.step):
+            return series.tags, self._frame({}, [], {})
+        cols = self._columns(series)
+        if self._pivot:
+            for i, tag in enumerate(series.tags):
+                column = np.full(len(series.step), np.nan)
+                mine = series.tag == i
+                if mine.any():
+                    column[mine] = series.value[mine]
+                    cols[tag] = column
+        else:
+            cols["tag"] = np.array(series.tags, dtype=object)[series.tag]
+            cols["value"] = series.value
+        return series.tags, self._finish(cols)
+
+    def _histogram_frame(self, series: Series) -> tuple[list[str], pd.DataFrame]:
+        n = len(series.step)
+        if not n:
+            return series.tags, self._frame({}, [], {}, histograms=True)
+        cols = self._columns(series)
+        wanted = self._extra_columns | {"limits", "counts"}
+        names = ("counts", "limits", "max", "min", "num", "sum", "sum_squares")
+
+        def values(name: str) -> Any:
+            if name in ("counts", "limits"):
+                out = np.empty(n, dtype=object)
+                for i, a in enumerate(series.counts if name == "counts" else series.limits):
+                    out[i] = a
+                return out
+            return series.stats[name]
+
+        if self._pivot:
+            for i, tag in enumerate(series.tags):
+                mine = series.tag == i
+                if not mine.any():
+                    continue
+                for name in names:
+                    if name in wanted:
+                        full = values(name)
+                        column = np.full(
+                            n, np.nan, dtype=full.dtype if full.dtype != object else object
+                        )
+                        column[mine] = full[mine]
+                        cols[f"{tag}/{name}"] = column
+        else:
+            cols["tag"] = np.array(series.tags, dtype=object)[series.tag]
+            for name in names:
+                if name in wanted:
+                    cols[name] = values(name)
+        return series.tags, self._finish(cols)
 
     def _parse(self, kind: str, acc: _Accumulated) -> tuple[list[str], pd.DataFrame]:
         plugin_tags = {t for p in (HPARAMS, TEXT) for t in acc.plugin_content.get(p, {})}
@@ -461,7 +540,13 @@ class SummaryReader:
         if not self._pivot:
             return stacked
         keys: Any = group if group else [True] * len(stacked)
-        df = stacked.groupby(keys, sort=False).aggregate(self._merge_values)
+        grouped = stacked.groupby(keys, sort=False)
+        rest = [c for c in stacked.columns if c not in group]
+        numeric = all(pd.api.types.is_numeric_dtype(stacked[c]) for c in rest)
+        if numeric and rest and int(grouped[rest].count().to_numpy().max(initial=0)) <= 1:
+            df = grouped.first()  # nothing to merge: the one value of each cell, or NaN
+        else:
+            df = grouped.aggregate(self._merge_values)
         df = df.reset_index()
         middle = sorted(
             c for c in stacked.columns if c not in ("step", "wall_time", "dir_name", "file_name")
