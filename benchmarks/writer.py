@@ -3,10 +3,10 @@
     python -m benchmarks.writer [--scalars N] [--histograms N] [--repeat R]
 
 Each case logs into a fresh temporary logdir and times the calls *plus the final flush()*
-(until everything is in the file), so work a background thread does is counted too; the
-best of ``--repeat`` rounds is kept. Writers run in turn in the same process, so ratios
-compare like with like. Targets (issue 3): add_scalar at most 1/25 of torch's cost per call,
-add_histogram of 10k values at most 1/5.
+(until everything is in the file), so work a background thread does is counted too. The
+writers run in the same process, in interleaved rounds, and the best of ``--repeat`` rounds
+is kept, so ratios compare like with like. Targets (issue 3): add_scalar at most 1/25 of
+torch's cost per call, add_histogram of 10k values at most 1/5.
 """
 
 from __future__ import annotations
@@ -43,24 +43,34 @@ def writers() -> dict[str, Callable[[str], Any]]:
     return out
 
 
-def time_case(make: Callable[[str], Any], body: Callable[[Any], None], calls: int, repeat: int):
-    """Best (calls + flush) time per call, in microseconds, and the callers' share."""
-    best_total = best_calls = float("inf")
+def run_once(make: Callable[[str], Any], body: Callable[[Any], None]) -> tuple[float, float]:
+    """Seconds for (calls + flush, calls only) on a fresh writer in a fresh logdir."""
+    logdir = tempfile.mkdtemp(prefix="tbtool-bench-writer-")
+    try:
+        writer = make(logdir)
+        start = time.perf_counter()
+        body(writer)
+        called = time.perf_counter()
+        writer.flush()
+        done = time.perf_counter()
+        writer.close()
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    return done - start, called - start
+
+
+def time_case(
+    makers: dict[str, Callable[[str], Any]], body: Callable[[Any], None], calls: int, repeat: int
+) -> dict[str, tuple[float, float]]:
+    """Best time per call in microseconds (total, callers' share) of each writer. Rounds
+    interleave the writers, so a slow spell of the machine hits all of them alike."""
+    best: dict[str, tuple[float, float]] = {}
     for _ in range(repeat):
-        logdir = tempfile.mkdtemp(prefix="tbtool-bench-writer-")
-        try:
-            writer = make(logdir)
-            start = time.perf_counter()
-            body(writer)
-            called = time.perf_counter()
-            writer.flush()
-            done = time.perf_counter()
-            writer.close()
-        finally:
-            shutil.rmtree(logdir, ignore_errors=True)
-        best_total = min(best_total, done - start)
-        best_calls = min(best_calls, called - start)
-    return best_total / calls * 1e6, best_calls / calls * 1e6
+        for name, make in makers.items():
+            total, calls_only = run_once(make, body)
+            old = best.get(name, (float("inf"), float("inf")))
+            best[name] = (min(old[0], total), min(old[1], calls_only))
+    return {name: (t / calls * 1e6, c / calls * 1e6) for name, (t, c) in best.items()}
 
 
 def cases(scalars: int, histograms: int) -> dict[str, tuple[int, Callable[[Any], None]]]:
@@ -103,15 +113,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scalars", type=int, default=20_000)
     parser.add_argument("--histograms", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     makers = writers()
     results: dict[str, dict[str, tuple[float, float]]] = {}
     for case, (calls, body) in cases(args.scalars, args.histograms).items():
-        results[case] = {
-            name: time_case(make, body, calls, args.repeat) for name, make in makers.items()
-        }
+        results[case] = time_case(makers, body, calls, args.repeat)
     peers = [name for name in makers if name != "tbtool"]
     header = f"{'case':24} " + " ".join(f"{name + ' us':>15}" for name in makers)
     header += " " + " ".join(f"{name + '/tbtool':>20}" for name in peers)

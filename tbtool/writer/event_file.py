@@ -216,7 +216,10 @@ class EventFileWriter:
         with self._cond:
             self._big_bytes += n
             self._queue.append(payload)
-            self._cond.notify()
+            # Like small payloads, wake the thread only when it is idle: waking it on every
+            # call would hand it the GIL whenever numpy releases it in the caller's thread.
+            if self._idle or self._big_bytes > self._max_bytes:
+                self._cond.notify()
             while self._big_bytes > self._max_bytes and self._big_bytes > n and self._error is None:
                 self._blocked += 1
                 try:

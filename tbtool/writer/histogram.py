@@ -83,8 +83,14 @@ def histo_value(tag: bytes, histo: bytes) -> bytes:
     return length_delimited(1, tag) + length_delimited(5, histo)
 
 
-def make_histogram(values: np.ndarray, bins: Any, max_bins: int | None = None) -> bytes:
-    """torch's ``make_histogram`` (``summary.py``) on a flat float64 array, serialized."""
+def make_histogram(
+    values: np.ndarray,
+    bins: Any,
+    max_bins: int | None = None,
+    extremes: tuple[float, float] | None = None,
+) -> bytes:
+    """torch's ``make_histogram`` (``summary.py``) on a flat float64 array, serialized.
+    ``extremes``: ``(min, max)`` when the caller has them already."""
     try:
         counts, limits = np.histogram(values, bins=bins)
     except (ValueError, TypeError) as e:
@@ -113,9 +119,10 @@ def make_histogram(values: np.ndarray, bins: Any, max_bins: int | None = None) -
     start, end = int(nonzero[0]), int(nonzero[-1]) + 1
     counts = counts[start - 1 : end] if start > 0 else np.concatenate([[0], counts[:end]])
     limits = limits[start : end + 1]
+    low, high = extremes if extremes is not None else (values.min(), values.max())
     return histogram_proto_bytes(
-        float(values.min()),
-        float(values.max()),
+        float(low),
+        float(high),
         float(len(values)),
         float(values.sum()),
         float(values.dot(values)),
@@ -130,7 +137,9 @@ def histogram_value(tag: bytes, values: Any, bins: Any, max_bins: Any) -> bytes:
     if not array.size:
         raise ValueError("values is empty: a histogram needs at least one value")
     array = array.reshape(-1).astype(np.float64, copy=False)
-    check_finite(array, "values")
+    low, high = float(array.min()), float(array.max())
+    if not (math.isfinite(low) and math.isfinite(high)):  # NaN propagates to min and max
+        raise ValueError("values contains NaN or infinite values")
     if isinstance(bins, str) and bins == "tensorflow":
         bins = DEFAULT_BINS
     if max_bins is not None:
@@ -139,7 +148,7 @@ def histogram_value(tag: bytes, values: Any, bins: Any, max_bins: Any) -> bytes:
         if max_bins < 1:
             raise ValueError(f"max_bins must be at least 1, got {max_bins}")
         max_bins = int(max_bins)
-    return histo_value(tag, make_histogram(array, bins, max_bins))
+    return histo_value(tag, make_histogram(array, bins, max_bins, (low, high)))
 
 
 def histogram_raw_value(
