@@ -13,6 +13,7 @@ payload.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,59 +179,88 @@ class IndexBuilder:
 
     def add(self, event: Any, index: int, offset: int, length: int) -> None:
         """Index one decoded event (record ``index`` at byte ``offset``)."""
-        rec = len(self.r_index)
-        self.r_index.append(index)
-        self.r_offset.append(offset)
-        self.r_length.append(length)
-        self.r_wall_time.append(event.wall_time)
-        self.r_step.append(event.step)
-        what = event.WhichOneof("what")
-        self.r_what.append(WHAT_CODES[what])
-        if what != "summary":
-            return
+        self.add_many([event], [index], [offset], [length])
+
+    def add_many(
+        self,
+        events: Any,
+        indices: Sequence[int],
+        offsets: Sequence[int],
+        lengths: Sequence[int],
+    ) -> None:
+        """Index decoded events in order (one loop, names bound once: the hot path of the
+        pure-Python decoder)."""
+        self.r_index.extend(indices)
+        self.r_offset.extend(offsets)
+        self.r_length.extend(lengths)
+        wall_append, step_append, what_append = (
+            self.r_wall_time.append,
+            self.r_step.append,
+            self.r_what.append,
+        )
+        v_rec, v_widx, v_tag = self.v_rec.append, self.v_widx.append, self.v_tag.append
+        v_meta, v_oneof, v_col = self.v_meta.append, self.v_oneof.append, self.v_col.append
+        v_scalar = self.v_scalar.append
+        tag_ids, tags, stored = self.tag_ids, self.tags, self.events
+        what_codes, oneof_codes = WHAT_CODES, ONEOF_CODES
         nan = float("nan")
-        for widx, value in enumerate(event.summary.value):
-            tag = value.tag or value.node_name
-            tag_id = self.tag_ids.get(tag)
-            if tag_id is None:
-                tag_id = self.tag_ids[tag] = len(self.tags)
-                self.tags.append(tag)
-            meta_id = -1
-            if value.HasField("metadata"):
-                data = value.metadata.SerializeToString()
-                if data:
-                    meta_id = self.meta_ids.get(data, -1)
-                    if meta_id < 0:
-                        meta_id = self.meta_ids[data] = len(self.metas)
-                        self.metas.append(data)
-            case = value.WhichOneof("value")
-            col, scalar = COL_NONE, nan
-            if case == "simple_value":
-                col, scalar = COL_SCALAR, value.simple_value
-            elif case == "tensor":
-                found = _simple_tensor_scalar(value.tensor)
-                if found is not None:
-                    col, scalar = COL_SCALAR, found
-            elif case == "histo":
-                h = value.histo
-                if len(h.bucket_limit) == len(h.bucket):
-                    col = COL_HISTO
-                    for column, x in zip(
-                        self.h_stats, (h.min, h.max, h.num, h.sum, h.sum_squares), strict=True
-                    ):
-                        column.append(x)
-                    self.h_count.append(len(h.bucket))
-                    self.h_limits.extend(h.bucket_limit)
-                    self.h_buckets.extend(h.bucket)
-            if col == COL_NONE:
-                self.events[rec] = event
-            self.v_rec.append(rec)
-            self.v_widx.append(widx)
-            self.v_tag.append(tag_id)
-            self.v_meta.append(meta_id)
-            self.v_oneof.append(ONEOF_CODES[case])
-            self.v_col.append(col)
-            self.v_scalar.append(scalar)
+        rec = len(self.r_wall_time)
+        for event in events:
+            wall_append(event.wall_time)
+            step_append(event.step)
+            what = event.WhichOneof("what")
+            what_append(what_codes[what])
+            if what == "summary":
+                for widx, value in enumerate(event.summary.value):
+                    tag = value.tag or value.node_name
+                    tag_id = tag_ids.get(tag)
+                    if tag_id is None:
+                        tag_id = tag_ids[tag] = len(tags)
+                        tags.append(tag)
+                    meta_id = self._meta_id(value) if value.HasField("metadata") else -1
+                    case = value.WhichOneof("value")
+                    if case == "simple_value":
+                        col, scalar = COL_SCALAR, value.simple_value
+                    else:
+                        col, scalar = self._contents(value, case, nan)
+                        if col == COL_NONE:
+                            stored[rec] = event
+                    v_rec(rec)
+                    v_widx(widx)
+                    v_tag(tag_id)
+                    v_meta(meta_id)
+                    v_oneof(oneof_codes[case])
+                    v_col(col)
+                    v_scalar(scalar)
+            rec += 1
+
+    def _meta_id(self, value: Any) -> int:
+        data = value.metadata.SerializeToString()
+        if not data:
+            return -1
+        meta_id = self.meta_ids.get(data, -1)
+        if meta_id < 0:
+            meta_id = self.meta_ids[data] = len(self.metas)
+            self.metas.append(data)
+        return meta_id
+
+    def _contents(self, value: Any, case: str | None, nan: float) -> tuple[int, float]:
+        """(column kind, scalar) of a value that is not a ``simple_value``."""
+        if case == "tensor":
+            found = _simple_tensor_scalar(value.tensor)
+            return (COL_SCALAR, found) if found is not None else (COL_NONE, nan)
+        if case == "histo":
+            h = value.histo
+            if len(h.bucket_limit) == len(h.bucket):
+                for column, x in zip(
+                    self.h_stats, (h.min, h.max, h.num, h.sum, h.sum_squares), strict=True
+                ):
+                    column.append(x)
+                self.h_count.append(len(h.bucket))
+                self.h_limits.extend(h.bucket_limit)
+                self.h_buckets.extend(h.bucket)
+                return COL_HISTO, nan
+        return COL_NONE, nan
 
     def finish(self, file: str, buffer: Any = None, base: int = 0) -> ChunkIndex:
         def np_(a: array, dtype: Any) -> np.ndarray:

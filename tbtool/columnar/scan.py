@@ -133,13 +133,12 @@ class FileScan:
                     batch_lengths = lengths[start : start + PARSE_BATCH]
                     events = parse_events(buf, batch_offsets, batch_lengths)
                     if events is not None:
-                        for i, event in enumerate(events):
-                            builder.add(
-                                event,
-                                index + start + i,
-                                base + batch_offsets[i],
-                                batch_lengths[i],
-                            )
+                        builder.add_many(
+                            events,
+                            range(index + start, index + start + len(batch_offsets)),
+                            [base + o for o in batch_offsets],
+                            batch_lengths,
+                        )
                     else:
                         for i, (offset, length) in enumerate(
                             zip(batch_offsets, batch_lengths, strict=True)
