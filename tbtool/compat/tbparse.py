@@ -25,20 +25,23 @@ verified; a damaged record raises a :class:`~tbtool.errors.TbtoolError`).
 
 from __future__ import annotations
 
-import io
 import os
-import wave
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tbtool.compat.legacy_accumulator import (
+    Accumulated,
+    decode_image,
+    decode_wav,
+    ndarray,
+    text_value,
+)
 from tbtool.compat.plain_file import Series, read_plain
-from tbtool.events import EventFileReader
 from tbtool.logdir import is_event_file_name
-from tbtool.proto import event_pb2, hparams_pb2
-from tbtool.tensor import TensorDecodeError, decode_tensor
+from tbtool.proto import hparams_pb2
 
 SCALARS, TENSORS, HISTOGRAMS, IMAGES, AUDIO = "scalars", "tensors", "histograms", "images", "audio"
 HPARAMS, TEXT = "hparams", "text"
@@ -62,124 +65,6 @@ ALL_EXTRA_COLUMNS = {
 _TYPE_ORDER = (IMAGES, AUDIO, HISTOGRAMS, SCALARS, TENSORS, HPARAMS, TEXT)
 _SSI_TAG = "_hparams_/session_start_info"
 _TEXT_SUFFIX = "/text_summary"
-_START = event_pb2.SessionLog.START
-_PURGED = ("scalars", "histograms", "images", "audio")  # the legacy accumulator's reservoirs
-
-
-def _file_version(text: str) -> float:
-    try:
-        return float(text.split("brain.Event:", 1)[1])
-    except (IndexError, ValueError):
-        return -1.0
-
-
-class _Accumulated:
-    """What the legacy ``EventAccumulator`` keeps of one file (everything, in order)."""
-
-    def __init__(self, path: str | None, keep_one_tensor: bool) -> None:
-        self.series: dict[str, dict[str, list[tuple]]] = {
-            name: {} for name in (*_PURGED, "tensors")
-        }
-        self.plugin_content: dict[str, dict[str, bytes]] = defaultdict(dict)
-        self._metadata_tags: set[str] = set()
-        self._keep_one_tensor = keep_one_tensor
-        self._file_version: float | None = None
-        self._most_recent_step = -1
-        if path is None:  # nothing but scalars and histograms, read elsewhere
-            return
-        with EventFileReader(path) as reader:
-            for record in reader:
-                self._add(record.event)
-
-    def _purge(self, step: int, tags: list[str] | None) -> None:
-        for name in _PURGED:
-            for tag, items in self.series[name].items():
-                if tags is None or tag in tags:
-                    items[:] = [i for i in items if i[1] < step]
-        if tags is not None:  # the out-of-order rule purges tensors by tag too
-            for tag in tags:
-                items = self.series["tensors"].get(tag)
-                if items is not None:
-                    items[:] = [i for i in items if i[1] < step]
-
-    def _add(self, event: Any) -> None:
-        if event.HasField("file_version"):
-            self._file_version = _file_version(event.file_version)
-        if self._file_version and self._file_version >= 2:
-            if event.HasField("session_log") and event.session_log.status == _START:
-                self._purge(event.step, None)
-        elif event.step < self._most_recent_step and event.HasField("summary"):
-            self._purge(event.step, [v.tag for v in event.summary.value])
-        else:
-            self._most_recent_step = event.step
-        if not event.HasField("summary"):
-            return
-        for value in event.summary.value:
-            if value.HasField("metadata") and value.tag not in self._metadata_tags:
-                self._metadata_tags.add(value.tag)
-                plugin = value.metadata.plugin_data
-                if plugin.plugin_name:
-                    self.plugin_content[plugin.plugin_name][value.tag] = plugin.content
-            case = value.WhichOneof("value")
-            if case == "simple_value":
-                self._item("scalars", value.tag, event, value.simple_value)
-            elif case == "histo":
-                self._item("histograms", value.tag, event, value.histo)
-            elif case == "image":
-                self._item("images", value.tag, event, value.image)
-            elif case == "audio":
-                self._item("audio", value.tag, event, value.audio)
-            elif case == "tensor":
-                self._item("tensors", value.tag or value.node_name, event, value.tensor)
-
-    def _item(self, name: str, tag: str, event: Any, datum: Any) -> None:
-        items = self.series[name].setdefault(tag, [])
-        if name == "tensors" and self._keep_one_tensor and items:
-            items[-1] = (event.wall_time, event.step, datum)  # a reservoir of size 1
-        else:
-            items.append((event.wall_time, event.step, datum))
-
-
-def _ndarray(tensor: Any) -> Any:
-    try:
-        array, _ = decode_tensor(tensor)
-    except TensorDecodeError:
-        return np.nan
-    return array.item() if array.shape == () else array
-
-
-def _text(tensor: Any) -> Any:
-    """One string (tbparse raises for text tables; here they are arrays of strings)."""
-    array, _ = decode_tensor(tensor)
-    if array.size == 1:
-        return array.item().decode("utf-8")
-    out = np.empty(array.shape, dtype=object)
-    out.reshape(-1)[:] = [b.decode("utf-8", "replace") for b in array.reshape(-1)]
-    return out
-
-
-def _decode_image(data: bytes) -> Any:
-    try:
-        from PIL import Image, ImageSequence
-    except ImportError:  # without Pillow: the encoded bytes
-        return data
-    with Image.open(io.BytesIO(data)) as img:
-        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(img)]
-    if len(frames) > 1 or getattr(img, "format", "") == "GIF":
-        return np.stack(frames)
-    return frames[0] if frames else data
-
-
-def _decode_wav(data: bytes) -> Any:
-    try:
-        with wave.open(io.BytesIO(data)) as w:
-            raw = w.readframes(w.getnframes())
-            width, channels = w.getsampwidth(), w.getnchannels()
-    except (wave.Error, EOFError):
-        return data
-    if width != 2:
-        return data
-    return (np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0).reshape(-1, channels)
 
 
 class SummaryReader:
@@ -309,7 +194,7 @@ class SummaryReader:
             return
         plain = read_plain(self._log_path)
         if plain is not None:  # the bulk path: only scalars and histograms in the file
-            acc = _Accumulated(None, keep_one_tensor=False)
+            acc = Accumulated(None, keep_one_tensor=False)
             for kind in self._event_types:
                 if kind == SCALARS:
                     self._tags[kind], self._events[kind] = self._scalar_frame(plain.scalars)
@@ -318,7 +203,7 @@ class SummaryReader:
                 else:
                     self._tags[kind], self._events[kind] = self._parse(kind, acc)
             return
-        acc = _Accumulated(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
+        acc = Accumulated(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
         for kind in self._event_types:
             self._tags[kind], self._events[kind] = self._parse(kind, acc)
 
@@ -387,7 +272,7 @@ class SummaryReader:
                     cols[name] = values(name)
         return series.tags, self._finish(cols)
 
-    def _parse(self, kind: str, acc: _Accumulated) -> tuple[list[str], pd.DataFrame]:
+    def _parse(self, kind: str, acc: Accumulated) -> tuple[list[str], pd.DataFrame]:
         plugin_tags = {t for p in (HPARAMS, TEXT) for t in acc.plugin_content.get(p, {})}
         if kind == HPARAMS:
             return self._hparams(acc)
@@ -396,7 +281,9 @@ class SummaryReader:
             tags = [t for t in acc.plugin_content.get(TEXT, {}) if t in series]
             by_tag = {(t[: -len(_TEXT_SUFFIX)] if t.endswith(_TEXT_SUFFIX) else t): series[t]
                       for t in tags}  # fmt: skip
-            rows = [(tag, w, s, _text(d)) for tag, items in by_tag.items() for w, s, d in items]
+            rows = [
+                (tag, w, s, text_value(d)) for tag, items in by_tag.items() for w, s, d in items
+            ]
             return tags, self._frame(by_tag, rows, {})
         series = acc.series[kind]
         tags = list(series)
@@ -408,7 +295,7 @@ class SummaryReader:
                 if kind == SCALARS:
                     rows.append((tag, w, s, d))
                 elif kind == TENSORS:
-                    rows.append((tag, w, s, _ndarray(d)))
+                    rows.append((tag, w, s, ndarray(d)))
                 elif kind == HISTOGRAMS:
                     columns = {
                         "counts": np.array(d.bucket, dtype=np.float64),
@@ -421,10 +308,10 @@ class SummaryReader:
                     }
                     rows.append((tag, w, s, columns))
                 elif kind == IMAGES:
-                    rows.append((tag, w, s, _decode_image(d.encoded_image_string)))
+                    rows.append((tag, w, s, decode_image(d.encoded_image_string)))
                     extras.setdefault(len(rows) - 1, {"height": d.height, "width": d.width})
                 else:
-                    rows.append((tag, w, s, _decode_wav(d.encoded_audio_string)))
+                    rows.append((tag, w, s, decode_wav(d.encoded_audio_string)))
                     extras[len(rows) - 1] = {
                         "content_type": d.content_type,
                         "length_frames": d.length_frames,
@@ -473,7 +360,7 @@ class SummaryReader:
                 cols[name] = cols.pop(name)
         return pd.DataFrame.from_dict(dict(cols))
 
-    def _hparams(self, acc: _Accumulated) -> tuple[list[str], pd.DataFrame]:
+    def _hparams(self, acc: Accumulated) -> tuple[list[str], pd.DataFrame]:
         content = acc.plugin_content.get(HPARAMS, {}).get(_SSI_TAG)
         if content is None:
             return [], self._finish(self._base_columns(0, None))
