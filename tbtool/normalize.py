@@ -248,6 +248,11 @@ class Normalizer:
             self._metadata[tag] = stored
         return stored
 
+    def remember(self, tag: str, metadata: Any) -> None:
+        """Record ``metadata`` as the tag's first, unless one is known (batch readers see a
+        tag's first metadata before they decode its values one by one)."""
+        self._metadata.setdefault(tag, metadata)
+
     def summary_value(self, value: Any) -> tuple[str, str, Value] | None:
         """``(tag, plugin_name, typed value)``, or ``None`` for a value that holds nothing
         (e.g. torch's ``add_video`` when moviepy is missing, format.md §4.4)."""

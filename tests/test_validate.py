@@ -324,3 +324,18 @@ def test_cli_text_report_in_a_subprocess():
     )
     assert result.returncode == 1 and "length-crc-mismatch" in result.stdout
     assert "validate: 17 file(s)" in result.stdout and result.stderr == ""
+
+
+@pytest.mark.parametrize("name", ["corrupt", "torch_all", "tf2_all", "tf1_legacy", "keras_fit"])
+def test_pure_python_decoder_gives_the_same_findings(name, monkeypatch):
+    native = validate(FIXTURES / name / "logdir").to_json()
+    monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1")
+    assert validate(FIXTURES / name / "logdir").to_json() == native
+
+
+def test_repeated_findings_fold_into_one(tmp_path):
+    """A NaN in every step of a large file is one finding with the full count."""
+    events = [_scalar(s, value=float("nan"), wall=10.0 + s) for s in range(30_000)]
+    _write(tmp_path / "events.out.tfevents.1.h", events)
+    (finding,) = validate(tmp_path).findings
+    assert (finding.code, finding.count, finding.step) == ("nonfinite-value", 30_000, 0)

@@ -7,7 +7,6 @@ severities and what to do about each are in docs/findings.md; :data:`CODES` is t
 
 from __future__ import annotations
 
-import bisect
 import math
 import os
 import time
@@ -15,14 +14,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
-from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordTooLarge
+from tbtool.columnar.assemble import tensor_kind
+from tbtool.columnar.index import (
+    COL_HISTO,
+    COL_SCALAR,
+    ONEOF_SIMPLE,
+    ONEOF_TENSOR,
+    WHAT_CODES,
+    ChunkIndex,
+)
+from tbtool.columnar.scan import FileScan
+from tbtool.errors import (
+    DataCrcMismatch,
+    EventDecodeError,
+    LengthCrcMismatch,
+    RecordTooLarge,
+    TbtoolError,
+)
 from tbtool.image_header import image_size
 from tbtool.logdir import Run, discover, is_event_file_name, tag_matcher, walk_files
 from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
-from tbtool.proto import event_pb2
+from tbtool.proto import event_pb2, summary_pb2
 from tbtool.purge import Restart, find_restarts
 from tbtool.record import HEADER_SIZE, ReadState, RecordReader
 from tbtool.values import Histogram, HParams, Image, Scalar, Tensor
@@ -58,6 +74,9 @@ CODES: dict[str, tuple[str, str]] = {
 
 #: Files modified this recently may still be being written.
 RECENT_SECONDS = 300.0
+_FILE_VERSION = WHAT_CODES["file_version"]
+_SESSION_LOG = WHAT_CODES["session_log"]
+_WHAT_NAMES = {code: name for name, code in WHAT_CODES.items() if name}
 #: Kinds written once per run by design: repeated steps are not suspicious.
 _STEPLESS_KINDS = frozenset({"hparams", "custom_scalars", "graph", "run_metadata"})
 
@@ -70,7 +89,7 @@ def _finding(code: str, message: str, *, severity: str | None = None, **where: A
 class _TagState:
     kind: str
     plugin: str
-    last_step: int
+    last_step: int | None
     epoch: int  # number of restarts seen when the last value came
 
 
@@ -174,9 +193,15 @@ class _RunValidator:
         self.records_read = 0
         self.normalizer = Normalizer()
         self.tags: dict[str, _TagState] = {}
+        self.first_meta: dict[str, Any] = {}
+        self._pending: list[tuple[Finding, bool]] | None = None
 
     def add(self, code: str, message: str, *, fold: bool = False, **where: Any) -> None:
-        self.collector.add(_finding(code, message, run=self.run.name, **where), fold=fold)
+        finding = _finding(code, message, run=self.run.name, **where)
+        if self._pending is not None:
+            self._pending.append((finding, fold))
+        else:
+            self.collector.add(finding, fold=fold)
 
     # -- files -------------------------------------------------------------------------------
     def check(self) -> None:
@@ -199,53 +224,48 @@ class _RunValidator:
             )
 
     def check_file(self, number: int, path: str) -> None:
+        """Stream one file through the batch reader; checks run on its column arrays and
+        only values the bulk decoder leaves (images, text, tensors...) are decoded one by
+        one. Findings of the file are reported in byte-offset order."""
         size = os.path.getsize(path)
         if size == 0:
             self.add("empty-file", "zero-byte event file", file=path)
             return
-        last_wall: float | None = None
-        with RecordReader(path) as reader:
-            while True:
-                try:
-                    record = reader.read()
-                except DataCrcMismatch as e:
-                    self.report.records += 1
-                    self.add(
-                        "data-crc-mismatch", e.message, file=path, offset=e.offset, index=e.index
-                    )
-                    continue
-                except LengthCrcMismatch as e:
-                    self.framing_failure(path, size, e.offset, e.index, e.message)
-                    break
-                except RecordTooLarge as e:
-                    self.add(
-                        "record-too-large",
-                        f"{e.message}; the {size - e.offset} bytes from here on cannot be read",
-                        file=path,
-                        offset=e.offset,
-                        index=e.index,
-                    )
-                    break
-                if record is None:
-                    break
-                self.report.records += 1
-                self.records_read += 1
-                try:
-                    event = event_pb2.Event.FromString(record.payload)
-                except DecodeError as e:
-                    code = "not-event-file" if record.index == 0 else "undecodable-event"
-                    self.add(
-                        code,
-                        f"record does not decode as an Event protobuf ({e})",
-                        file=path,
-                        offset=record.offset,
-                        index=record.index,
-                    )
-                    continue
-                where = {"file": path, "offset": record.offset, "index": record.index}
-                last_wall = self.check_event(number, event, last_wall, where)
-            if reader.state is ReadState.TRUNCATED:
-                self.truncated(path, reader.offset, reader.index, reader.pending_bytes)
+        self._pending = []
+        scan = FileScan(path, skip_corrupt=True)
+        last_wall: list[float] = []
+        for chunk in scan:
+            self.check_chunk(number, chunk, last_wall)
+        framed = scan.events
+        for problem in scan.problems:
+            framed += isinstance(problem, (DataCrcMismatch, EventDecodeError))
+            self.framing_problem(path, size, problem)
+        self.report.records += framed
+        self.records_read += framed
+        if scan.state is ReadState.TRUNCATED:
+            self.truncated(path, scan.end_offset, framed, scan.pending_bytes)
+        pending, self._pending = self._pending, None
+        pending.sort(key=lambda item: item[0].offset if item[0].offset is not None else -1)
+        for finding, fold in pending:
+            self.collector.add(finding, fold=fold)
+
+    def framing_problem(self, path: str, size: int, e: TbtoolError) -> None:
+        where = {"file": path, "offset": e.offset, "index": e.index}
+        if isinstance(e, DataCrcMismatch):
+            self.add("data-crc-mismatch", e.message, **where)
+        elif isinstance(e, LengthCrcMismatch):
+            self.framing_failure(path, size, e.offset or 0, e.index or 0, e.message)
+        elif isinstance(e, RecordTooLarge):
+            self.add(
+                "record-too-large",
+                f"{e.message}; the {size - (e.offset or 0)} bytes from here on cannot be read",
+                **where,
+            )
+        elif isinstance(e, EventDecodeError):
+            code = "not-event-file" if e.index == 0 else "undecodable-event"
+            self.add(code, e.message, **where)
+        else:  # pragma: no cover - FileScan reports only the errors above
+            self.add("undecodable-event", str(e), **where)
 
     def framing_failure(self, path: str, size: int, offset: int, index: int, msg: str) -> None:
         where = {"file": path, "offset": offset, "index": index}
@@ -280,106 +300,255 @@ class _RunValidator:
             index=index,
         )
 
-    # -- events ------------------------------------------------------------------------------
-    def check_event(
-        self, number: int, event: Any, last_wall: float | None, where: dict[str, Any]
-    ) -> float | None:
-        what = event.WhichOneof("what")
-        if where["index"] == 0 and what != "file_version":
+    # -- records -----------------------------------------------------------------------------
+    def check_chunk(self, number: int, c: ChunkIndex, last_wall: list[float]) -> None:
+        if not c.records:
+            return
+
+        def at(i: int, **more: Any) -> dict[str, Any]:
+            return {
+                "file": c.file,
+                "offset": int(c.r_offset[i]),
+                "index": int(c.r_index[i]),
+                **more,
+            }
+
+        if c.r_index[0] == 0 and c.r_what[0] != _FILE_VERSION:
+            what = _WHAT_NAMES.get(int(c.r_what[0])) or "empty"
             self.add(
                 "missing-file-version",
-                f"first record is a {what or 'empty'} event, not "
+                f"first record is a {what} event, not "
                 "file_version (not written by a TensorBoard writer, or its start is lost)",
-                **where,
+                **at(0),
             )
-        wall = event.wall_time
-        if not math.isfinite(wall):
-            self.add("nonfinite-wall-time", f"wall_time is {wall}", fold=True, **where)
-        elif what != "file_version":
-            if last_wall is not None and wall < last_wall:
+        walls = c.r_wall_time
+        finite = np.isfinite(walls)
+        bad = np.flatnonzero(~finite)
+        if bad.size:
+            self.add(
+                "nonfinite-wall-time",
+                f"wall_time is {walls[bad[0]]}",
+                fold=True,
+                count=int(bad.size),
+                **at(int(bad[0])),
+            )
+        timed = np.flatnonzero(finite & (c.r_what != _FILE_VERSION))
+        if timed.size:
+            w = walls[timed]
+            prev = np.concatenate([last_wall[-1:] or [-math.inf], w[:-1]])
+            back = np.flatnonzero(w < prev)
+            if back.size:
+                i = int(timed[back[0]])
                 self.add(
                     "wall-time-backwards",
-                    f"wall_time {wall} is before the previous event's {last_wall}",
+                    f"wall_time {w[back[0]]} is before the previous event's {prev[back[0]]}",
                     fold=True,
-                    step=event.step,
-                    **where,
+                    count=int(back.size),
+                    **at(i, step=int(c.r_step[i])),
                 )
-            last_wall = wall
-        if what == "session_log" and event.session_log.status == event_pb2.SessionLog.START:
-            self.epoch += 1
-        elif what == "summary":
-            for value in event.summary.value:
-                self.check_value(number, event, value, where)
-        return last_wall
+            last_wall[:] = [float(w[-1])]
+        is_start = np.zeros(c.records, dtype=np.int64)
+        for i in np.flatnonzero(c.r_what == _SESSION_LOG).tolist():
+            is_start[i] = c.event(i).session_log.status == event_pb2.SessionLog.START
+        epochs = self.epoch + np.cumsum(is_start)
+        self.epoch = int(epochs[-1])
+        if c.values:
+            self.summary_values += c.values
+            self.check_values(number, c, epochs, at)
 
-    def check_value(self, number: int, event: Any, raw: Any, where: dict[str, Any]) -> None:
-        self.summary_values += 1
-        tag = raw.tag or raw.node_name
+    # -- values ------------------------------------------------------------------------------
+    def check_values(self, number: int, c: ChunkIndex, epochs: np.ndarray, at) -> None:
+        tags = c.tags
+        rec = c.v_rec
+        steps = c.r_step[rec]
+        # Each tag's first metadata in the run decides how its values read (format.md §3.1).
+        with_meta = np.flatnonzero(c.v_meta >= 0)
+        if with_meta.size:
+            ids, first = np.unique(c.v_tag[with_meta], return_index=True)
+            for tag_id, row in zip(ids.tolist(), with_meta[first].tolist(), strict=True):
+                if tags[tag_id] not in self.first_meta:
+                    meta = summary_pb2.SummaryMetadata.FromString(c.metas[c.v_meta[row]])
+                    self.first_meta[tags[tag_id]] = meta
+                    self.normalizer.remember(tags[tag_id], meta)
+        own_plugin = [
+            summary_pb2.SummaryMetadata.FromString(m).plugin_data.plugin_name for m in c.metas
+        ] + [None]  # index -1: no own metadata
+        tag_ok = np.array([self.tag_ok(t) for t in tags], dtype=bool)
+        kinds = np.empty(c.values, dtype=object)
+        kinds[c.v_col == COL_HISTO] = "histogram"
+        kinds[(c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_SIMPLE)] = "scalar"
+        tensor_scalar = np.flatnonzero((c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_TENSOR))
+        for i in tensor_scalar.tolist():
+            kind = tensor_kind(self.first_meta.get(tags[c.v_tag[i]]))
+            kinds[i] = kind if kind == "scalar" else None
+        for i in np.flatnonzero(kinds == None).tolist():  # noqa: E711 - elementwise
+            kinds[i] = self.check_decoded_value(number, c, i, epochs, tag_ok, at)
+        scalar = (kinds == "scalar") & (c.v_col == COL_SCALAR)
+        for tag_id in np.unique(c.v_tag[scalar]).tolist():
+            self.hparams.scalar_tags.add((self.run.name, tags[tag_id]))
+        ok = tag_ok[c.v_tag]
+        self.fold_rows(
+            "nonfinite-value",
+            ok & scalar & ~np.isfinite(c.v_scalar),
+            c,
+            at,
+            lambda i: f"scalar is {c.v_scalar[i]}",
+        )
+        self.check_histograms(c, ok, at)
+        self.count_orphans(number, c, kinds, steps)
+        order = np.argsort(c.v_tag, kind="stable")
+        bounds = np.flatnonzero(np.diff(c.v_tag[order])) + 1
+        for rows in np.split(order, bounds):
+            tag = tags[int(c.v_tag[rows[0]])]
+            if tag_ok[c.v_tag[rows[0]]]:
+                self.check_series(tag, rows, c, kinds, own_plugin, steps, epochs[rec], at)
+
+    def check_decoded_value(self, number, c, i, epochs, tag_ok, at) -> str:
+        """Decode one value the bulk decoder left; run its per-kind checks; return its kind."""
+        rec = int(c.v_rec[i])
+        raw = c.event(rec).summary.value[int(c.v_widx[i])]
         item = self.normalizer.summary_value(raw)
-        if not self.tag_ok(tag):
-            return
-        step = event.step
-        at = {**where, "tag": tag, "step": step}
+        tag = raw.tag or raw.node_name
+        if not tag_ok[c.v_tag[i]]:
+            return item[2].kind if item is not None else "empty"
+        where = at(rec, tag=tag, step=int(c.r_step[rec]))
         if item is None:
             self.add(
                 "empty-value",
                 "summary value holds no data (e.g. torch add_video without a working moviepy)",
                 fold=True,
-                **at,
+                **where,
             )
-            return
-        _, plugin, value = item
-        self.check_steps(tag, value.kind, plugin, raw, step, at)
-        self.count_orphan((number, where["index"]), step, value.kind)
+            return "empty"
+        value = item[2]
         if isinstance(value, Scalar):
             if not math.isfinite(value.value):
-                self.add("nonfinite-value", f"scalar is {value.value}", fold=True, **at)
+                self.add("nonfinite-value", f"scalar is {value.value}", fold=True, **where)
             self.hparams.scalar_tags.add((self.run.name, tag))
         elif isinstance(value, Histogram):
-            self.check_histogram(value, at)
+            self.check_histogram(value, where)
         elif isinstance(value, Image):
-            self.check_image(value, at)
+            self.check_image(value, where)
         elif isinstance(value, Tensor) and value.error is not None:
-            self.add("undecodable-value", f"{value.error}", fold=True, **at)
+            self.add("undecodable-value", f"{value.error}", fold=True, **where)
         elif isinstance(value, HParams):
             self.hparams.add(self.run.name, value)
+        return value.kind
 
-    def check_steps(
-        self, tag: str, kind: str, plugin: str, raw: Any, step: int, at: dict[str, Any]
-    ) -> None:
-        state = self.tags.get(tag)
-        if state is None:
-            self.tags[tag] = _TagState(kind, plugin, step, self.epoch)
+    def fold_rows(self, code: str, mask: np.ndarray, c: ChunkIndex, at, message) -> None:
+        """One folded finding per tag for the value rows in ``mask``."""
+        rows = np.flatnonzero(mask)
+        if not rows.size:
             return
-        own_plugin = raw.metadata.plugin_data.plugin_name if raw.HasField("metadata") else None
-        if kind != state.kind or (own_plugin is not None and own_plugin != state.plugin):
+        ids, first, counts = np.unique(c.v_tag[rows], return_index=True, return_counts=True)
+        for tag_id, i, n in sorted(
+            zip(ids.tolist(), rows[first].tolist(), counts.tolist(), strict=True),
+            key=lambda t: t[1],
+        ):
+            rec = int(c.v_rec[i])
+            self.add(
+                code,
+                message(i),
+                fold=True,
+                count=int(n),
+                **at(rec, tag=c.tags[tag_id], step=int(c.r_step[rec])),
+            )
+
+    def check_histograms(self, c: ChunkIndex, ok: np.ndarray, at) -> None:
+        rows = np.flatnonzero(c.v_col == COL_HISTO)
+        if not rows.size:
+            return
+        entry = np.repeat(np.arange(rows.size), c.h_count)
+        totals = np.bincount(entry, weights=c.h_buckets, minlength=rows.size)
+        wrong = np.abs(totals - c.h_num) > 1e-6 * np.maximum(1.0, np.abs(c.h_num))
+        mask = np.zeros(c.values, dtype=bool)
+        mask[rows[wrong]] = True
+        where = {int(r): k for k, r in enumerate(rows.tolist())}
+        self.fold_rows(
+            "histogram-count-mismatch",
+            mask & ok,
+            c,
+            at,
+            lambda i: (
+                f"bucket counts add up to {totals[where[i]]:g} but num is {c.h_num[where[i]]:g}"
+            ),
+        )
+
+    def check_series(self, tag, rows, c, kinds, own_plugin, steps, epochs, at) -> None:
+        """Kind changes, duplicate and backward steps of one tag's rows in this chunk."""
+        state = self.tags.get(tag)
+        if state is None:  # the plugin the tag's first value declares ("" if none)
+            first_plugin = own_plugin[c.v_meta[rows[0]]] or ""
+            state = self.tags[tag] = _TagState(kinds[rows[0]], first_plugin, None, 0)
+        changed = [
+            i
+            for i in rows.tolist()
+            if kinds[i] != "empty"
+            and (
+                kinds[i] != state.kind
+                or (own_plugin[c.v_meta[i]] is not None and own_plugin[c.v_meta[i]] != state.plugin)
+            )
+        ]
+        if changed:
+            i = changed[0]
+            rec = int(c.v_rec[i])
             self.add(
                 "kind-changed",
                 f"tag was {state.kind} (plugin {state.plugin!r}), now "
-                f"{kind} (plugin {own_plugin or plugin!r})",
+                f"{kinds[i]} (plugin {own_plugin[c.v_meta[i]] or state.plugin!r})",
                 fold=True,
-                **at,
+                count=len(changed),
+                **at(rec, tag=tag, step=int(steps[i])),
             )
-        if kind not in _STEPLESS_KINDS and state.epoch == self.epoch:
-            if step == state.last_step:
-                self.add("duplicate-step", f"second value at step {step}", fold=True, **at)
-            elif step < state.last_step:
-                self.add(
-                    "step-backwards",
-                    f"step {step} after step {state.last_step} with no restart event in between",
-                    fold=True,
-                    **at,
-                )
-        state.last_step, state.epoch = step, self.epoch
-
-    def count_orphan(self, position: tuple[int, int], step: int, kind: str) -> None:
-        if not self.restarts or kind in ("graph", "run_metadata"):
+        timed = np.array(
+            [i for i in rows.tolist() if kinds[i] not in _STEPLESS_KINDS], dtype=np.int64
+        )
+        if not timed.size:
             return
-        i = bisect.bisect_right(self._restart_positions, position)
-        for j in range(i, len(self.restarts)):
-            if step >= self.restarts[j].step:
-                self.orphans[j] += 1
-                return
+        s, e = steps[timed], epochs[timed]
+        if state.last_step is not None:
+            s = np.concatenate([[state.last_step], s])
+            e = np.concatenate([[state.epoch], e])
+            shift = 1
+        else:
+            shift = 0
+        same = e[1:] == e[:-1]
+        for code, mask, text in (
+            ("duplicate-step", same & (s[1:] == s[:-1]), "second value at step {s}"),
+            (
+                "step-backwards",
+                same & (s[1:] < s[:-1]),
+                "step {s} after step {p} with no restart event in between",
+            ),
+        ):
+            hits = np.flatnonzero(mask)
+            if hits.size:
+                k = int(hits[0])
+                i = int(timed[k + 1 - shift])
+                rec = int(c.v_rec[i])
+                self.add(
+                    code,
+                    text.format(s=int(s[k + 1]), p=int(s[k])),
+                    fold=True,
+                    count=int(hits.size),
+                    **at(rec, tag=tag, step=int(steps[i])),
+                )
+        state.last_step, state.epoch = int(s[-1]), int(e[-1])
+
+    def count_orphans(self, number: int, c: ChunkIndex, kinds, steps) -> None:
+        if not self.restarts:
+            return
+        index = c.r_index[c.v_rec]
+        purgeable = ~np.isin(kinds, ["graph", "run_metadata"])
+        assigned = np.zeros(c.values, dtype=bool)
+        for j, restart in enumerate(self.restarts):
+            file_no, rec_index = restart.position
+            if number > file_no:
+                continue
+            before = index < rec_index if number == file_no else np.ones(c.values, dtype=bool)
+            hit = before & ~assigned & purgeable & (steps >= restart.step)
+            self.orphans[j] += int(hit.sum())
+            assigned |= hit
 
     def check_histogram(self, value: Histogram, at: dict[str, Any]) -> None:
         if value.num is None or value.bucket is None:
