@@ -16,7 +16,7 @@ CACHE = Path(tempfile.gettempdir()) / "tbtool-bench"
 def scalar_logdir(events: int, tags: int = 4) -> Path:
     """A logdir with one run and one file of ``events`` simple_value scalar events."""
     logdir = CACHE / f"scalars-{events}-{tags}"
-    path = logdir / "run" / f"events.out.tfevents.1700000000.bench.1.0"
+    path = logdir / "run" / "events.out.tfevents.1700000000.bench.1.0"
     if path.exists():
         return logdir
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -55,8 +55,7 @@ def main() -> None:
     print(f"{args.events:,} scalar events, one file ({logdir})")
     print(f"{'tool':32} {'seconds':>9} {'us/event':>9} {'vs tbtool':>10}")
     for name, seconds in results.items():
-        print(f"{name:32} {seconds:9.2f} {seconds / args.events * 1e6:9.2f} "
-              f"{seconds / ours:9.1f}x")
+        print(f"{name:32} {seconds:9.2f} {seconds / args.events * 1e6:9.2f} {seconds / ours:9.1f}x")
 
 
 if __name__ == "__main__":
