@@ -92,20 +92,26 @@ def stdout_console() -> Console:
 # -- options shared by the reading commands ---------------------------------------------------
 Paths = Annotated[
     list[str],
-    typer.Argument(help="Logdirs, run directories or event files.", show_default=False),
+    typer.Argument(
+        help="Logdirs, run directories or event files.", show_default=False, metavar="PATH"
+    ),
 ]
 RunOption = Annotated[
     list[str],
     typer.Option(
         "--run",
         help="Only runs whose name matches this regular expression (repeatable).",
+        metavar="REGEX",
         show_default=False,
     ),
 ]
 TagOption = Annotated[
     list[str],
     typer.Option(
-        "--tag", help="Only tags matching this glob pattern (repeatable).", show_default=False
+        "--tag",
+        help="Only tags matching this glob pattern (repeatable).",
+        show_default=False,
+        metavar="GLOB",
     ),
 ]
 NoPurgeOption = Annotated[
