@@ -7,10 +7,11 @@ purge semantics unless the reader was opened with ``purge=False``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from tbtool import storage
+from tbtool.errors import TbtoolError
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
 from tbtool.values import SUMMARY_KINDS, LoggedValue, Scalar, json_float
@@ -185,6 +186,6 @@ def _add(summary: RunSummary, files: dict[str, FileSummary], item: LoggedValue) 
 
 def _size(path: str) -> int:
     try:
-        return os.path.getsize(path)
-    except OSError:
+        return storage.size(path)
+    except (OSError, TbtoolError):
         return 0

@@ -3,7 +3,8 @@
 A run is a directory that directly holds a file whose basename contains ``tfevents``; its
 name is its path relative to the logdir (``.`` for the logdir itself). Files of a run are read
 in lexicographic order of their basenames (contract.md; format.md §5.4, §6). A PATH may be a
-logdir, a run directory or a single event file.
+logdir, a run directory or a single event file. A PATH may also be a URL
+(:mod:`tbtool.storage`): its runs are found by listing every object below it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tbtool import storage
 from tbtool.errors import PathError, UsageError
 
 EVENT_FILE_INFIX = "tfevents"
@@ -47,7 +49,11 @@ def _run_files(directory: str, names: Iterable[str]) -> tuple[str, ...]:
 
 def walk_files(top: str, *, follow_symlinks: bool = True) -> Iterable[tuple[str, list[str]]]:
     """(directory, file names) below ``top``, sorted; symlinked directories are followed once
-    each, or not at all with ``follow_symlinks=False`` (what commands that delete use)."""
+    each, or not at all with ``follow_symlinks=False`` (what commands that delete use).
+    Below a URL: every object listed, grouped by key prefix."""
+    if storage.is_url(top):
+        yield from storage.walk(top)
+        return
     seen: set[str] = set()
     for directory, dirs, files in os.walk(top, followlinks=follow_symlinks):
         real = os.path.realpath(directory)
@@ -71,6 +77,8 @@ def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
     yields no runs. Raises :class:`PathError` if PATH does not exist.
     """
     path = os.fspath(path)
+    if storage.is_url(path):
+        return _find_remote_runs(path)
     if os.path.isfile(path):
         return [Run(".", os.path.dirname(path) or ".", (path,))]
     if not os.path.isdir(path):
@@ -83,6 +91,25 @@ def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
             runs.append(
                 Run(_relative_name(directory, path), directory, _run_files(directory, files))
             )
+    return sorted(runs, key=lambda r: r.name)
+
+
+def _find_remote_runs(url: str) -> list[Run]:
+    """Runs below a URL, from one listing of every object under it (no directories)."""
+    listing = storage.list_files(url)
+    if not listing:
+        raise PathError("no such file or directory (no object at or below this URL)", file=url)
+    if len(listing) == 1 and url.rstrip("/") in listing:  # a single object
+        return [Run(".", storage.parent(url), (url.rstrip("/"),))]
+    groups: dict[str, list[str]] = {}
+    for full in listing:
+        groups.setdefault(storage.parent(full), []).append(storage.basename(full))
+    runs = []
+    for directory, names in groups.items():
+        if any(is_event_file_name(n) for n in names) and storage.inside(directory, url):
+            chosen = sorted(n for n in names if is_loadable_event_file(n))
+            files = tuple(storage.join(directory, n) for n in chosen)
+            runs.append(Run(storage.relative(directory, url), directory, files))
     return sorted(runs, key=lambda r: r.name)
 
 

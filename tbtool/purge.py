@@ -22,7 +22,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from tbtool.errors import RecordError
+from tbtool import storage
+from tbtool.errors import TbtoolError
 from tbtool.proto import event_pb2
 from tbtool.record import RecordReader
 
@@ -50,8 +51,11 @@ def may_hold_a_start(path: str) -> bool:
     ``Event.session_log`` (tag 0x3a, a 1- or 2-byte length) opening with ``status = START``
     (``08 01``; protobuf writes fields in number order). A C-speed search over the mapped
     file, so runs without restarts (nearly all) cost no second parse."""
+    local = storage.local_path(path)
+    if local is None:  # a remote object read remotely
+        return may_hold_a_start_streamed(path)
     try:
-        with open(path, "rb") as f:
+        with open(local, "rb") as f:
             if os.fstat(f.fileno()).st_size == 0:
                 return False
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -66,13 +70,13 @@ def may_hold_a_start_streamed(path: str, chunk_size: int = 1 << 22) -> bool:
     promise bounded memory use this)."""
     overlap = 4  # a match is at most 5 bytes long
     try:
-        with open(path, "rb") as f:
+        with storage.open_input(path) as f:
             tail = b""
             while chunk := f.read(chunk_size):
                 if _START_PATTERN.search(tail + chunk) is not None:
                     return True
                 tail = chunk[-overlap:]
-    except OSError:
+    except (OSError, TbtoolError):
         return True  # let the record scan (and then the main read) report the problem
     return False
 
@@ -97,7 +101,7 @@ def restarts_in_file(
                     continue
                 if event.WhichOneof("what") == "session_log" and event.session_log.status == START:
                     found.append(Restart((file_number, record.index), event.step, record.offset))
-    except (RecordError, OSError):  # the main read of this file reports the real error
+    except (TbtoolError, OSError):  # the main read of this file reports the real error
         pass
     return found
 

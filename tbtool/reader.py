@@ -18,6 +18,7 @@ from tbtool.logdir import Run, discover, tag_matcher
 from tbtool.normalize import Normalizer, event_values
 from tbtool.purge import PurgeFilter, find_restarts
 from tbtool.record import ReadState
+from tbtool.spool import spooled
 from tbtool.values import KINDS, LoggedValue
 
 
@@ -120,13 +121,14 @@ class LogReader:
         steps: StepRange | None = None,
     ) -> Iterator[LoggedValue]:
         """Normalized values of one run in read order, filtered and purged."""
-        purge = PurgeFilter(find_restarts(run.files)) if self.purge else PurgeFilter(())
-        selector = ValueSelector(kinds, steps, self.tag_ok)
-        normalizer = Normalizer()
-        for number, record in self.run_events(run):
-            for item in selector.values(run, record, normalizer):
-                if purge.keeps((number, record.index), item.step, item.kind):
-                    yield item
+        with spooled(run.files if self.purge else ()):  # remote files: read twice, fetched once
+            purge = PurgeFilter(find_restarts(run.files)) if self.purge else PurgeFilter(())
+            selector = ValueSelector(kinds, steps, self.tag_ok)
+            normalizer = Normalizer()
+            for number, record in self.run_events(run):
+                for item in selector.values(run, record, normalizer):
+                    if purge.keeps((number, record.index), item.step, item.kind):
+                        yield item
 
     def values(
         self,
@@ -134,8 +136,10 @@ class LogReader:
         steps: StepRange | None = None,
     ) -> Iterator[LoggedValue]:
         """Normalized values of every run (runs in name order, each in read order)."""
-        for run in self.runs:
-            yield from self.run_values(run, kinds, steps)
+        with spooled([f for run in self.runs for f in run.files] if self.purge else ()) as ahead:
+            for run in self.runs:
+                yield from self.run_values(run, kinds, steps)
+                ahead.release(run.files)
 
     def table(self, kind: str = "scalars", **options: Any) -> Any:
         """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`)."""

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from tbtool import storage
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordError, RecordTooLarge
 from tbtool.masked_crc import masked_crc32c
 
@@ -103,7 +104,7 @@ class RecordReader:
             self._buf = bytes(source[offset:])
         else:
             if isinstance(source, (str, os.PathLike)):
-                self._stream = open(source, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+                self._stream = storage.open_input(source)  # closed in close()
                 self._owns_stream = True
             else:
                 self._stream = source

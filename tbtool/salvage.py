@@ -15,6 +15,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tbtool import storage
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordTooLarge
 from tbtool.masked_crc import masked_crc32c
 from tbtool.record import (
@@ -66,7 +67,7 @@ def salvage_records(path: str | os.PathLike, skipped: list[SkippedRange]) -> Ite
     """Every intact record of ``path`` in order; damaged stretches are appended to
     ``skipped``. A truncated tail is reported as skipped too (the file is being rewritten)."""
     name = os.fspath(path)
-    size = os.path.getsize(name)
+    size = storage.size(name)
     offset, index = 0, 0
     while True:
         with RecordReader(name, offset=offset, index=index) as reader:
@@ -100,8 +101,12 @@ def salvage_records(path: str | os.PathLike, skipped: list[SkippedRange]) -> Ite
                         SkippedRange(name, reader.offset, size, "truncated final record")
                     )
                 return
-        with open(name, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            found = next_record_start(data, damaged + 1)
+        local = storage.local_path(name)
+        if local is None:  # a remote object: search its bytes in memory
+            found = next_record_start(storage.read_bytes(name), damaged + 1)
+        else:
+            with open(local, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                found = next_record_start(data, damaged + 1)
         skipped.append(SkippedRange(name, damaged, size if found is None else found, reason))
         if found is None:
             return

@@ -13,7 +13,6 @@ semantics and filters. Two engines produce them and must agree exactly (tests co
 from __future__ import annotations
 
 import json
-import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +21,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tbtool import storage
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.parallel import Prefetcher
-from tbtool.errors import UsageError
+from tbtool.errors import TbtoolError, UsageError
 from tbtool.hparams import HParamsCollector
 from tbtool.purge import PurgeFilter, find_restarts, may_hold_a_start_streamed
 from tbtool.reader import FileStatus, LogReader, StepRange
+from tbtool.spool import Spooled
 from tbtool.values import (
     PR_ROWS,
     Audio,
@@ -374,6 +375,8 @@ def iter_batches(
     options = {"chunk_size": chunk_size} if chunk_size else {}
     files = [f for r in runs for f in r.files] if engine == "batch" else []
     prefetch = Prefetcher(files, jobs, reader.skip_corrupt, options)
+    # Remote files are read twice (restarts, then values): fetch each once, runs ahead.
+    ahead = Spooled(files if reader.purge else ())
     try:
         for run in runs:
             if engine == "events":
@@ -415,7 +418,9 @@ def iter_batches(
                 progress.bytes += scan.bytes_read - done
                 progress.files += 1
                 progress.update()
+            ahead.release(run.files)
     finally:
+        ahead.close()
         prefetch.close()
     if collector is not None:
         for batch in collector.table().to_batches():
@@ -457,8 +462,8 @@ def _events_engine(
 
 def _size(path: str) -> int:
     try:
-        return os.path.getsize(path)
-    except OSError:
+        return storage.size(path)
+    except (OSError, TbtoolError):
         return 0
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from tbtool import storage
 from tbtool.columnar import native
 from tbtool.columnar.framing import STOP_END, STOP_PYTHON, frame_records
 from tbtool.columnar.index import ChunkIndex, IndexBuilder, concat_indexes
@@ -61,7 +62,7 @@ class FileScan:
 
     # -- the bulk loop ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ChunkIndex]:
-        with open(self.path, "rb", buffering=0) as f:
+        with storage.open_input(self.path) as f:
             buf: bytes = b""
             base = pos = index = 0  # file offset of buf[0]; next record in buf; its number
             eof = False

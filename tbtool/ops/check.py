@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tbtool import storage
 from tbtool.duration import parse_duration
 from tbtool.errors import UsageError
 from tbtool.logdir import compile_patterns, tag_matcher
@@ -183,7 +184,7 @@ class Expectation:
 def load_expectations(path: str | os.PathLike) -> list[Expectation]:
     """Parse an expect.toml file; errors name the file and the offending key."""
     try:
-        with open(path, "rb") as f:
+        with storage.open_input(path) as f:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{os.fspath(path)}: not valid TOML: {e}") from None

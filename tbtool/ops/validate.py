@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from tbtool import storage
 from tbtool.columnar.assemble import tensor_kind
 from tbtool.columnar.index import (
     COL_HISTO,
@@ -41,6 +42,7 @@ from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.proto import event_pb2, summary_pb2
 from tbtool.purge import Restart, find_restarts
 from tbtool.record import HEADER_SIZE, ReadState, RecordReader
+from tbtool.spool import spooled
 from tbtool.values import Histogram, HParams, Image, Scalar, Tensor
 
 #: code -> (default severity, one-line meaning). docs/findings.md explains each.
@@ -154,7 +156,7 @@ def _nearest_ancestor(run: str, runs: dict[str, Any]) -> str | None:
 
 def _zero_tail(path: str, offset: int) -> bool:
     """Are all bytes from ``offset`` to the end of the file zero?"""
-    with open(path, "rb") as f:
+    with storage.open_input(path) as f:
         f.seek(offset)
         while chunk := f.read(1 << 20):
             if chunk.count(0) != len(chunk):
@@ -227,7 +229,7 @@ class _RunValidator:
         """Stream one file through the batch reader; checks run on its column arrays and
         only values the bulk decoder leaves (images, text, tensors...) are decoded one by
         one. Findings of the file are reported in byte-offset order."""
-        size = os.path.getsize(path)
+        size = storage.size(path)
         if size == 0:
             self.add("empty-file", "zero-byte event file", file=path)
             return
@@ -282,8 +284,9 @@ class _RunValidator:
 
     def truncated(self, path: str, offset: int, index: int, pending: int) -> None:
         try:
-            age = self.now - os.path.getmtime(path)
-        except OSError:
+            modified = storage.mtime(path)
+            age = self.now - modified if modified is not None else math.inf
+        except (OSError, TbtoolError):
             age = math.inf
         note = (
             f"modified {age:.0f} s ago: may still be being written"
@@ -584,13 +587,13 @@ class _RunValidator:
 def _unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) -> None:
     """Files that hold events but whose name TensorBoard does not recognise."""
     for path in paths:
-        if not os.path.isdir(path):
+        if not storage.isdir(path):
             continue
         for directory, files in walk_files(path):
             for name in sorted(files):
                 if is_event_file_name(name):
                     continue
-                full = os.path.join(directory, name)
+                full = storage.join(directory, name)
                 if _starts_with_file_version(full):
                     collector.add(
                         _finding(
@@ -604,9 +607,9 @@ def _unrecognized_event_files(paths: Sequence[str], collector: FindingCollector)
 
 def _starts_with_file_version(path: str) -> bool:
     try:
-        with RecordReader(path, max_record_length=1 << 16) as reader:
+        with RecordReader(path, max_record_length=1 << 16, chunk_size=1 << 16) as reader:
             record = reader.read()
-    except (OSError, DataCrcMismatch, LengthCrcMismatch, RecordTooLarge):
+    except (OSError, TbtoolError):
         return False
     if record is None:
         return False
@@ -644,17 +647,20 @@ def validate(
     hparams = _HParamsTracker()
     tag_ok = tag_matcher(tags)
     now = time.time()
-    for run in discover(paths, runs):
-        _RunValidator(
-            run,
-            collector,
-            report,
-            strict=strict,
-            tag_ok=tag_ok,
-            hparams=hparams,
-            recent_seconds=recent_seconds,
-            now=now,
-        ).check()
+    found = discover(paths, runs)
+    with spooled([f for run in found for f in run.files]) as ahead:  # remote files: read twice
+        for run in found:
+            _RunValidator(
+                run,
+                collector,
+                report,
+                strict=strict,
+                tag_ok=tag_ok,
+                hparams=hparams,
+                recent_seconds=recent_seconds,
+                now=now,
+            ).check()
+            ahead.release(run.files)
     hparams.finish(collector)
     if not runs:
         _unrecognized_event_files(paths, collector)

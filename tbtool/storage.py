@@ -1,0 +1,543 @@
+"""Where bytes live: local paths through the OS, URLs through fsspec.
+
+Every module that opens, lists, sizes, writes or deletes event data asks here, so a PATH may
+be a local path or any fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file://``, chained
+``simplecache::s3://``...). Local paths take exactly the OS calls they always took (``open``,
+``os.stat``, ``os.walk``): the common case pays one string test. URLs go through fsspec:
+
+* a "directory" is a key prefix: runs are found by *listing* every object below it
+  (object stores have no directories, format.md §6.2);
+* objects are read with buffered, ranged reads (:mod:`tbtool.remote_file`), or from a local
+  copy when a caller reads them several times (:mod:`tbtool.spool`);
+* objects are written whole: an object store replaces an object atomically when the upload
+  completes, so nobody ever sees a partial one (:func:`open_output` uploads on close).
+
+Credentials come from wherever the filesystem package looks (``AWS_*`` variables and
+profiles for s3fs, ``GOOGLE_APPLICATION_CREDENTIALS`` / gcloud for gcsfs, ``FSSPEC_*``
+variables); tbtool never prints them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from tbtool.errors import TbtoolError, UsageError
+
+#: ``scheme://`` (or a chain ``a::b://``) at the start of a string: a URL, not a path.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*(?:::[A-Za-z][A-Za-z0-9+.\-]*)*://")
+#: The tbtool extra that installs each protocol's fsspec implementation.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+#: Protocols without directories: nothing to create before writing, nothing to remove after.
+OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss", "r2"})
+#: How long a size learnt from a listing stands in for asking the server again.
+STAT_TTL = 10.0
+
+
+class MissingDependency(TbtoolError):
+    """A URL needs a package that is not installed (the message names the extra)."""
+
+
+class StorageError(TbtoolError):
+    """A remote filesystem failed for a reason other than a missing or forbidden object."""
+
+
+def is_url(path: Any) -> bool:
+    """Is ``path`` a URL (``scheme://...``) rather than a local path?"""
+    return isinstance(path, str) and "://" in path and _URL.match(path) is not None
+
+
+def protocol(url: str) -> str:
+    """The outermost protocol of a URL (``s3`` for ``simplecache::s3://b/k``)."""
+    head = url.split("://", 1)[0]
+    return head.rsplit("::", 1)[-1].lower()
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve(url: str) -> tuple[Any, str]:
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """``(fsspec filesystem, path within it)`` of a URL; a clear error when the protocol's
+    package is missing (naming the tbtool extra that installs it) or unknown."""
+    try:
+        return _resolve(url)
+    except ImportError as e:
+        proto = protocol(url)
+        extra = EXTRAS.get(proto)
+        if extra is not None:
+            raise MissingDependency(
+                f"{proto}:// URLs need the {extra} extra: pip install 'tbtool[{extra}]'",
+                file=url,
+            ) from None
+        raise MissingDependency(
+            f"{proto}:// URLs need a package that is not installed ({e})", file=url
+        ) from None
+    except ValueError as e:
+        if "protocol" in str(e).lower():
+            raise UsageError(f"{url}: unknown URL protocol {protocol(url)!r}") from None
+        raise UsageError(f"{url}: not a usable URL ({e})") from None
+
+
+def is_object_store(url: str) -> bool:
+    return protocol(url) in OBJECT_STORES
+
+
+@contextlib.contextmanager
+def remote_errors(url: str) -> Iterator[None]:
+    """Turn what a filesystem package raises into errors naming the URL: ``OSError`` s
+    with the URL as file name, anything else (network, credentials) :class:`StorageError`."""
+    try:
+        yield
+    except TbtoolError:
+        raise
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "no such file or object", url) from None
+    except PermissionError as e:
+        raise PermissionError(errno.EACCES, f"permission denied ({e})", url) from None
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno or errno.EIO, str(e) or type(e).__name__, url) from None
+        raise
+    except Exception as e:  # botocore / google-auth / aiohttp errors
+        raise StorageError(f"{type(e).__name__}: {e}", file=url) from None
+
+
+# -- names --------------------------------------------------------------------------------------
+def _trim(url: str) -> str:
+    """A URL without trailing slashes (but ``memory://`` stays whole)."""
+    stripped = url.rstrip("/")
+    return stripped if not stripped.endswith(":") else stripped + "//"
+
+
+def join(base: str, *names: str) -> str:
+    """``os.path.join`` for paths, ``/``-joining for URLs."""
+    if not is_url(base):
+        return os.path.join(base, *names)
+    base = _trim(base)
+    sep = "" if base.endswith("/") else "/"
+    return base + sep + "/".join(n.strip("/") for n in names if n)
+
+
+def parent(path: str) -> str:
+    """The directory (key prefix) holding ``path``."""
+    if not is_url(path):
+        return os.path.dirname(path)
+    trimmed = _trim(path)
+    head, _, tail = trimmed.rpartition("/")
+    if head.endswith(":/"):  # scheme://name: the parent is the root
+        return head + "/"
+    return head if tail else trimmed
+
+
+def basename(path: str) -> str:
+    if not is_url(path):
+        return os.path.basename(path)
+    return _trim(path).rsplit("/", 1)[-1]
+
+
+def relative(path: str, top: str) -> str:
+    """``path`` relative to ``top`` with ``/`` separators (``.`` for ``top`` itself)."""
+    if not is_url(path):
+        return os.path.relpath(path, top).replace(os.sep, "/")
+    path, top = _trim(path), _trim(top)
+    if path == top:
+        return "."
+    prefix = top if top.endswith("/") else top + "/"
+    if not path.startswith(prefix):
+        raise ValueError(f"{path} is not below {top}")
+    return path[len(prefix) :]
+
+
+def inside(path: str, root: str) -> bool:
+    """Is the URL ``path`` the URL ``root`` or below it? (No symlinks in object stores.)"""
+    path, root = _trim(path), _trim(root)
+    return path == root or path.startswith(root if root.endswith("/") else root + "/")
+
+
+# -- facts about files ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    size: int
+    mtime: float | None
+
+
+_stats: dict[str, tuple[FileInfo, float]] = {}
+_stats_lock = threading.Lock()
+
+
+def _remember(url: str, info: FileInfo) -> None:
+    with _stats_lock:
+        if len(_stats) > 200_000:
+            _stats.clear()
+        _stats[url] = (info, time.monotonic())
+
+
+def forget(url: str) -> None:
+    """Drop what is known about ``url`` (after writing or deleting it)."""
+    with _stats_lock:
+        _stats.pop(url, None)
+
+
+def _mtime(entry: dict[str, Any]) -> float | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            from datetime import datetime
+
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _info_of(entry: dict[str, Any]) -> FileInfo:
+    return FileInfo(int(entry.get("size") or 0), _mtime(entry))
+
+
+def stat(path: str, *, fresh: bool = False) -> FileInfo:
+    """Size and modification time (``None`` where a store does not say). For URLs, a
+    listing's answer of the last few seconds is used unless ``fresh``."""
+    if not is_url(path):
+        st = os.stat(path)
+        return FileInfo(st.st_size, st.st_mtime)
+    if not fresh:
+        with _stats_lock:
+            known = _stats.get(path)
+        if known is not None and time.monotonic() - known[1] < STAT_TTL:
+            return known[0]
+    fs, key = filesystem(path)
+    with remote_errors(path):
+        fs.invalidate_cache(key)
+        entry = fs.info(key)
+    if entry.get("type") == "directory":
+        raise IsADirectoryError(errno.EISDIR, "is a directory (key prefix)", path)
+    info = _info_of(entry)
+    _remember(path, info)
+    return info
+
+
+def size(path: str) -> int:
+    return os.path.getsize(path) if not is_url(path) else stat(path).size
+
+
+def mtime(path: str) -> float | None:
+    return os.path.getmtime(path) if not is_url(path) else stat(path).mtime
+
+
+def isfile(path: str) -> bool:
+    if not is_url(path):
+        return os.path.isfile(path)
+    try:
+        stat(path)
+    except (OSError, StorageError):
+        return False
+    return True
+
+
+def isdir(path: str) -> bool:
+    """A local directory, or a URL with at least one object below it."""
+    if not is_url(path):
+        return os.path.isdir(path)
+    fs, key = filesystem(path)
+    with remote_errors(path):
+        fs.invalidate_cache(key)
+        try:
+            return bool(fs.isdir(key))
+        except FileNotFoundError:
+            return False
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path) if not is_url(path) else (isfile(path) or isdir(path))
+
+
+def list_files(url: str) -> dict[str, FileInfo]:
+    """Every object at or below the URL (its own URL -> facts), by listing: no directory
+    semantics assumed. Empty when nothing is there."""
+    fs, key = filesystem(url)
+    root = _trim(url)
+    key = key.rstrip("/") or key
+    with remote_errors(url):
+        fs.invalidate_cache(key)
+        try:
+            found = fs.find(key, detail=True, withdirs=False)
+        except FileNotFoundError:
+            return {}
+    out: dict[str, FileInfo] = {}
+    for name, entry in sorted(found.items()):
+        if entry.get("type", "file") == "directory":
+            continue
+        name = name.rstrip("/")
+        if name == key:
+            full = root
+        elif name.startswith(key.rstrip("/") + "/"):
+            full = join(root, name[len(key.rstrip("/")) + 1 :])
+        else:  # a sibling sharing the prefix (``runs2`` for ``runs``)
+            continue
+        info = _info_of(entry)
+        _remember(full, info)
+        out[full] = info
+    return out
+
+
+def walk(top: str) -> Iterator[tuple[str, list[str]]]:
+    """(directory URL, file names) below a URL, directories sorted, like ``os.walk``."""
+    groups: dict[str, list[str]] = {}
+    for full in list_files(top):
+        if full == _trim(top):
+            continue
+        groups.setdefault(parent(full), []).append(basename(full))
+    for directory in sorted(groups, key=lambda d: relative(d, top).split("/")):
+        yield directory, sorted(groups[directory])
+
+
+def listdir(path: str) -> list[str]:
+    """Names directly inside a directory (for URLs: the next path component of every
+    object below it)."""
+    if not is_url(path):
+        return os.listdir(path)
+    names = {relative(full, path).split("/", 1)[0] for full in list_files(path)}
+    names.discard(".")
+    return sorted(names)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def open_input(path: str | os.PathLike) -> BinaryIO:
+    """An unbuffered binary reader: the file itself, a local copy of a remote object held
+    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile`."""
+    if not is_url(path):
+        return open(path, "rb", buffering=0)
+    from tbtool import spool
+    from tbtool.remote_file import RemoteFile
+
+    local = spool.local_copy(path)  # type: ignore[arg-type]
+    if local is not None:
+        return open(local, "rb", buffering=0)
+    return RemoteFile(path)  # type: ignore[arg-type]
+
+
+def local_path(path: str) -> str | None:
+    """A local file holding ``path``'s bytes (``path`` itself, or a spooled copy), or
+    ``None`` (for example to decide whether ``mmap`` is possible)."""
+    if not is_url(path):
+        return path
+    from tbtool import spool
+
+    return spool.local_copy(path)
+
+
+def read_bytes(path: str) -> bytes:
+    with open_input(path) as f:
+        return f.read()
+
+
+def fetch(url: str, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of a remote object (fewer at its end)."""
+    fs, key = filesystem(url)
+    with remote_errors(url):
+        return fs.cat_file(key, start=start, end=end)
+
+
+# -- writing --------------------------------------------------------------------------------------
+def makedirs(path: str) -> None:
+    """Create a directory and its parents; nothing to do in an object store."""
+    if not is_url(path):
+        os.makedirs(path, exist_ok=True)
+        return
+    if is_object_store(path):
+        return
+    fs, key = filesystem(path)
+    with remote_errors(path):
+        fs.makedirs(key, exist_ok=True)
+
+
+def upload(local: str, url: str) -> None:
+    """Copy a local file to ``url`` in one object write (visible only when complete)."""
+    fs, key = filesystem(url)
+    if not is_object_store(url):
+        makedirs(parent(url))
+    with remote_errors(url):
+        fs.put_file(local, key)
+    forget(url)
+
+
+def download(url: str, local: str) -> None:
+    fs, key = filesystem(url)
+    with remote_errors(url):
+        fs.get_file(key, local)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file / object (local files are created or truncated)."""
+    if not is_url(path):
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    fs, key = filesystem(path)
+    if not is_object_store(path):
+        makedirs(parent(path))
+    with remote_errors(path):
+        fs.pipe_file(key, data)
+    forget(path)
+
+
+class UploadOnClose:
+    """A binary file that goes to a URL in one piece when closed: written to a local
+    temporary file first, so a failed or abandoned output never appears (``discard``)."""
+
+    def __init__(self, url: str) -> None:
+        filesystem(url)  # fail early when the protocol's package is missing
+        self.url = self.name = url
+        fd, self._tmp = tempfile.mkstemp(prefix="tbtool-upload-")
+        self._file = os.fdopen(fd, "wb")
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._file.close()
+            upload(self._tmp, self.url)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+
+    def discard(self) -> None:
+        """Forget what was written; nothing is uploaded."""
+        if not self.closed:
+            self.closed = True
+            self._file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+
+    def __enter__(self) -> UploadOnClose:
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+def open_output(path: str) -> BinaryIO:
+    """A new binary file to write: local files directly, URLs uploaded whole on close."""
+    if not is_url(path):
+        return open(path, "wb")
+    return UploadOnClose(path)  # type: ignore[return-value]
+
+
+def remove(path: str) -> None:
+    if not is_url(path):
+        os.unlink(path)
+        return
+    fs, key = filesystem(path)
+    with remote_errors(path):
+        fs.rm_file(key)
+    forget(path)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a directory and everything below it."""
+    if not is_url(path):
+        shutil.rmtree(path)
+        return
+    fs, key = filesystem(path)
+    with remote_errors(path):
+        fs.rm(key, recursive=True)
+
+
+def copy(src: str, dst: str) -> None:
+    """Copy a file; server-side within one remote filesystem, else through this machine."""
+    if not is_url(src) and not is_url(dst):
+        shutil.copyfile(src, dst)
+        return
+    if is_url(src) and is_url(dst):
+        fs_src, key_src = filesystem(src)
+        fs_dst, key_dst = filesystem(dst)
+        if fs_src is fs_dst:
+            if not is_object_store(dst):
+                makedirs(parent(dst))
+            with remote_errors(dst):
+                fs_dst.copy(key_src, key_dst)
+            forget(dst)
+            return
+    with tempfile.TemporaryDirectory(prefix="tbtool-copy-") as tmp:
+        local = src if not is_url(src) else os.path.join(tmp, "data")
+        if is_url(src):
+            download(src, local)
+        if is_url(dst):
+            upload(local, dst)
+        else:
+            makedirs(os.path.dirname(dst) or ".")
+            shutil.copyfile(local, dst)
+
+
+def move(src: str, dst: str) -> None:
+    """Move a file (copy, then delete the original, where no rename exists)."""
+    if not is_url(src) and not is_url(dst):
+        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        shutil.move(src, dst)
+        return
+    copy(src, dst)
+    remove(src)
+
+
+def remove_empty_dirs(directories: Iterable[str], root: str) -> list[str]:
+    """Remove the given directories (and then their parents, up to ``root`` exclusive)
+    when they are empty; object stores have no directories, so nothing happens there."""
+    if is_object_store(root):
+        return []
+    fs, _ = filesystem(root)
+    removed: list[str] = []
+    for directory in sorted(set(directories), key=len, reverse=True):
+        current = directory
+        while inside(current, root) and _trim(current) != _trim(root):
+            _, key = filesystem(current)
+            try:
+                if fs.ls(key, detail=False):
+                    break
+                fs.rmdir(key)
+            except (OSError, NotImplementedError):
+                break
+            removed.append(current)
+            current = parent(current)
+    return removed
