@@ -99,8 +99,8 @@ def _find_remote_runs(url: str) -> list[Run]:
     listing = storage.list_files(url)
     if not listing:
         raise PathError("no such file or directory (no object at or below this URL)", file=url)
-    if len(listing) == 1 and url.rstrip("/") in listing:  # a single object
-        return [Run(".", storage.parent(url), (url.rstrip("/"),))]
+    if len(listing) == 1 and storage.trim(url) in listing:  # a single object
+        return [Run(".", storage.parent(url), (storage.trim(url),))]
     groups: dict[str, list[str]] = {}
     for full in listing:
         groups.setdefault(storage.parent(full), []).append(storage.basename(full))

@@ -117,7 +117,7 @@ def remote_errors(url: str) -> Iterator[None]:
 
 
 # -- names --------------------------------------------------------------------------------------
-def _trim(url: str) -> str:
+def trim(url: str) -> str:
     """A URL without trailing slashes (but ``memory://`` stays whole)."""
     stripped = url.rstrip("/")
     return stripped if not stripped.endswith(":") else stripped + "//"
@@ -127,7 +127,7 @@ def join(base: str, *names: str) -> str:
     """``os.path.join`` for paths, ``/``-joining for URLs."""
     if not is_url(base):
         return os.path.join(base, *names)
-    base = _trim(base)
+    base = trim(base)
     sep = "" if base.endswith("/") else "/"
     return base + sep + "/".join(n.strip("/") for n in names if n)
 
@@ -136,7 +136,7 @@ def parent(path: str) -> str:
     """The directory (key prefix) holding ``path``."""
     if not is_url(path):
         return os.path.dirname(path)
-    trimmed = _trim(path)
+    trimmed = trim(path)
     head, _, tail = trimmed.rpartition("/")
     if head.endswith(":/"):  # scheme://name: the parent is the root
         return head + "/"
@@ -146,14 +146,14 @@ def parent(path: str) -> str:
 def basename(path: str) -> str:
     if not is_url(path):
         return os.path.basename(path)
-    return _trim(path).rsplit("/", 1)[-1]
+    return trim(path).rsplit("/", 1)[-1]
 
 
 def relative(path: str, top: str) -> str:
     """``path`` relative to ``top`` with ``/`` separators (``.`` for ``top`` itself)."""
     if not is_url(path):
         return os.path.relpath(path, top).replace(os.sep, "/")
-    path, top = _trim(path), _trim(top)
+    path, top = trim(path), trim(top)
     if path == top:
         return "."
     prefix = top if top.endswith("/") else top + "/"
@@ -164,7 +164,7 @@ def relative(path: str, top: str) -> str:
 
 def inside(path: str, root: str) -> bool:
     """Is the URL ``path`` the URL ``root`` or below it? (No symlinks in object stores.)"""
-    path, root = _trim(path), _trim(root)
+    path, root = trim(path), trim(root)
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
@@ -274,7 +274,7 @@ def list_files(url: str) -> dict[str, FileInfo]:
     """Every object at or below the URL (its own URL -> facts), by listing: no directory
     semantics assumed. Empty when nothing is there."""
     fs, key = filesystem(url)
-    root = _trim(url)
+    root = trim(url)
     key = key.rstrip("/") or key
     with remote_errors(url):
         fs.invalidate_cache(key)
@@ -303,11 +303,26 @@ def walk(top: str) -> Iterator[tuple[str, list[str]]]:
     """(directory URL, file names) below a URL, directories sorted, like ``os.walk``."""
     groups: dict[str, list[str]] = {}
     for full in list_files(top):
-        if full == _trim(top):
+        if full == trim(top):
             continue
         groups.setdefault(parent(full), []).append(basename(full))
     for directory in sorted(groups, key=lambda d: relative(d, top).split("/")):
         yield directory, sorted(groups[directory])
+
+
+def file_names(url: str) -> list[str]:
+    """Names of the objects directly below a directory URL (one listing level; empty when
+    there are none)."""
+    fs, key = filesystem(url)
+    with remote_errors(url):
+        fs.invalidate_cache(key)
+        try:
+            entries = fs.ls(key.rstrip("/") or key, detail=True)
+        except FileNotFoundError:
+            return []
+    return sorted(
+        e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "file"
+    )
 
 
 def listdir(path: str) -> list[str]:
@@ -530,7 +545,7 @@ def remove_empty_dirs(directories: Iterable[str], root: str) -> list[str]:
     removed: list[str] = []
     for directory in sorted(set(directories), key=len, reverse=True):
         current = directory
-        while inside(current, root) and _trim(current) != _trim(root):
+        while inside(current, root) and trim(current) != trim(root):
             _, key = filesystem(current)
             try:
                 if fs.ls(key, detail=False):

@@ -12,6 +12,7 @@ from enum import Enum
 import typer
 from rich.markup import escape
 
+from tbtool import storage
 from tbtool.cli.app import EXIT_OK, EXIT_PROBLEMS, stdout_console
 from tbtool.ops.findings import SEVERITIES, Finding, Report
 
@@ -79,7 +80,8 @@ def render_github(report: Report) -> None:
     for f in report.findings:
         props = []
         if f.file:
-            props.append(f"file={_gh_escape_property(os.path.relpath(f.file))}")
+            where = f.file if storage.is_url(f.file) else os.path.relpath(f.file)
+            props.append(f"file={_gh_escape_property(where)}")
         props.append(f"title={_gh_escape_property(f'tbtool {f.code}')}")
         text = f"{_counted(f)} ({f.location()}{_subject(f)})"
         typer.echo(f"::{level[f.severity]} {','.join(props)}::{_gh_escape_data(text)}")

@@ -174,6 +174,13 @@ class RunAssembler:
             )
         return np.array(ids, dtype=np.int32)
 
+    def seed_metadata(self, tag: str, metadata: Any) -> None:
+        """Register a tag's metadata from earlier files of the run, for an assembler that
+        starts at a later file (the first registration of a tag wins, as in read order)."""
+        (i,) = self._tag_lut([tag]).tolist()
+        if not self._registered[i]:
+            self._register(i, metadata)
+
     def _register(self, tag: int, metadata: Any) -> None:
         self._registered[tag] = True
         self._metadata[tag] = metadata

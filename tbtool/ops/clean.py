@@ -4,7 +4,9 @@ Selections combine with AND. What goes: a selected run's event files and the pro
 embedding files TensorBoard writers leave in it (``projector_config.pbtxt`` and
 ``<step>/<tag>/{tensors,metadata}.tsv, sprite.png``); directories left empty are removed.
 Anything else (checkpoints, configs) stays unless ``all_files``. Never follows symlinks,
-never touches anything outside PATH, and refuses ``/`` and the home directory.
+never touches anything outside PATH, and refuses ``/`` and the home directory. PATH may be a
+URL (:mod:`tbtool.storage`): the same rules apply to the objects below it (object stores have
+no directories to remove).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tbtool import storage
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.logdir import Run, compile_patterns, find_runs, walk_files
 from tbtool.ops.rewrite import BACKUP_DIR, real_inside
@@ -56,8 +59,8 @@ class RunAction:
     def bytes(self) -> int:
         total = 0
         for path in self.remove:
-            with contextlib.suppress(OSError):
-                total += os.lstat(path).st_size
+            with contextlib.suppress(OSError, TbtoolError):
+                total += _size_mtime(path)[0]
         return total
 
 
@@ -102,7 +105,20 @@ class CleanPlan:
         }
 
 
+def _size_mtime(path: str) -> tuple[int, float | None]:
+    """Size and modification time of a file (not following a symlink) or an object."""
+    if storage.is_url(path):
+        info = storage.stat(path)
+        return info.size, info.mtime
+    st = os.lstat(path)
+    return st.st_size, st.st_mtime
+
+
 def _check_root(path: str) -> str:
+    if storage.is_url(path):
+        if not storage.isdir(path):
+            raise UsageError(f"{path}: clean needs a directory (a logdir or run directory)")
+        return storage.trim(path)
     root = os.path.abspath(path)
     if not os.path.isdir(root):
         raise UsageError(f"{path}: clean needs a directory (a logdir or run directory)")
@@ -116,11 +132,12 @@ def _facts(run: Run) -> RunFacts:
     facts = RunFacts(run)
     for path in run.files:
         try:
-            st = os.lstat(path)
-        except OSError:
+            size, mtime = _size_mtime(path)
+        except (OSError, TbtoolError):
             continue
-        facts.size += st.st_size
-        facts.newest_mtime = max(facts.newest_mtime or st.st_mtime, st.st_mtime)
+        facts.size += size
+        if mtime is not None:
+            facts.newest_mtime = max(facts.newest_mtime or mtime, mtime)
     reader = LogReader(run.files, purge=False, skip_corrupt=True) if run.files else None
     if reader is None:
         return facts
@@ -143,6 +160,8 @@ def _facts(run: Run) -> RunFacts:
 
 def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[list, list]:
     """(files to remove, files kept) of one run, below its directory but not in sub-runs."""
+    if storage.is_url(run.directory):
+        return _remote_run_files(run, root, runs, all_files)
     other_runs = [
         r.directory
         for r in runs
@@ -164,6 +183,36 @@ def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[l
                 os.path.islink(path)
                 or not real_inside(path, root)
                 or BACKUP_DIR in os.path.relpath(path, root).split(os.sep)
+            ):
+                keep.append(path)
+            elif (
+                (top_level and path in run.files)
+                or (top_level and "tfevents" in name)
+                or name in PROJECTOR_FILES
+                or all_files
+            ):
+                remove.append(path)
+            else:
+                keep.append(path)
+    return remove, keep
+
+
+def _remote_run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[list, list]:
+    """:func:`_run_files` for objects below a URL (no symlinks, no directories)."""
+    others = [
+        r.directory
+        for r in runs
+        if r.directory != run.directory and storage.inside(r.directory, run.directory)
+    ]
+    remove, keep = [], []
+    for directory, files in walk_files(run.directory):
+        if any(storage.inside(directory, d) for d in others):
+            continue
+        top_level = storage.relative(directory, run.directory) == "."
+        for name in files:
+            path = storage.join(directory, name)
+            if not storage.inside(path, root) or BACKUP_DIR in storage.relative(path, root).split(
+                "/"
             ):
                 keep.append(path)
             elif (
@@ -246,7 +295,15 @@ def plan(
 def apply(plan_: CleanPlan, *, trash: str | None = None) -> CleanPlan:
     """Remove (or move to ``trash``) what the plan lists; per-file errors are collected, not
     raised, and files that vanished meanwhile are skipped."""
-    if trash is not None:
+    remote = storage.is_url(plan_.root)
+    if trash is not None and (remote or storage.is_url(trash)):
+        if storage.is_url(trash) and remote and storage.inside(trash, plan_.root):
+            raise UsageError(
+                "--trash must be outside the cleaned directory (events in it would be read as runs)"
+            )
+        stamp = time.strftime("clean-%Y%m%dT%H%M%SZ", time.gmtime())
+        plan_.trash = storage.join(trash, stamp)
+    elif trash is not None:
         trash_dir = os.path.abspath(trash)
         if real_inside(trash_dir, plan_.root) or os.path.realpath(trash_dir).startswith(
             os.path.realpath(plan_.root) + os.sep
@@ -262,18 +319,29 @@ def apply(plan_: CleanPlan, *, trash: str | None = None) -> CleanPlan:
                 if not real_inside(path, plan_.root):
                     plan_.errors.append(f"{path}: skipped, it is a symlink or outside the root")
                     continue
-                if plan_.trash is not None:
+                if remote or (plan_.trash is not None and storage.is_url(plan_.trash)):
+                    if plan_.trash is not None:
+                        target = storage.relative(path, plan_.root)
+                        storage.move(path, storage.join(plan_.trash, *target.split("/")))
+                    else:
+                        storage.remove(path)
+                elif plan_.trash is not None:
                     target = os.path.join(plan_.trash, os.path.relpath(path, plan_.root))
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                     shutil.move(path, target)
                 else:
                     os.unlink(path)
                 plan_.removed.append(path)
-                dirs.add(os.path.dirname(path))
+                dirs.add(storage.parent(path))
             except FileNotFoundError:
                 continue  # vanished meanwhile: nothing to do
             except OSError as e:
                 plan_.errors.append(f"{path}: {e.strerror or e}")
+            except TbtoolError as e:
+                plan_.errors.append(str(e))
+    if remote:
+        plan_.removed_dirs.extend(storage.remove_empty_dirs(dirs, plan_.root))
+        return plan_
     for directory in sorted(dirs, key=len, reverse=True):
         _remove_empty_parents(directory, plan_)
     return plan_

@@ -18,7 +18,6 @@ row before the first can be written).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tbtool import storage
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.frames import to_frame, wide_scalars
 from tbtool.hparams import HParamsCollector
@@ -97,7 +97,7 @@ class _Layout:
         self.fmt = fmt
         self.partition_by = partition_by
         self.overwrite = overwrite
-        is_dir = output.endswith(("/", os.sep)) or os.path.isdir(output)
+        is_dir = output.endswith(("/", os.sep)) or (output != "-" and storage.isdir(output))
         self.single = len(kinds) == 1 and kinds[0] not in MEDIA_KINDS and not is_dir
         if output == "-":
             if fmt == "parquet" or partition_by:
@@ -107,37 +107,37 @@ class _Layout:
             self.single = True
         if partition_by and len(kinds) == 1 and kinds[0] not in MEDIA_KINDS:
             self.single = True  # the dataset directory is OUT itself
-        self.directory = output if not self.single else os.path.dirname(output) or "."
+        self.directory = output if not self.single else storage.parent(output) or "."
 
     def table_path(self, kind: str) -> str:
         if self.single:
             return self.output
         suffix = EXTENSIONS["parquet"] if self.partition_by else EXTENSIONS[self.fmt]
-        return os.path.join(self.output, kind + suffix)
+        return storage.join(self.output, kind + suffix)
 
     def sink(self, kind: str, schema: pa.Schema) -> Sink:
         path = self.table_path(kind)
         if self.partition_by:
             self._prepare_dataset(path)
             return PartitionedSink(path, schema)
-        if path != "-" and os.path.isdir(path):
+        if path != "-" and storage.isdir(path):
             raise UsageError(f"{path} is a directory; give a file name or add a trailing /")
         return file_sink(path, self.fmt, schema)
 
     def _prepare_dataset(self, path: str) -> None:
-        if not os.path.isdir(path):
-            if os.path.exists(path):
+        if not storage.isdir(path):
+            if storage.isfile(path):
                 raise UsageError(f"{path} exists and is not a directory")
-            os.makedirs(path)
+            storage.makedirs(path)
             return
-        stale = [e for e in os.listdir(path) if e.startswith("run=")]
+        stale = [e for e in storage.listdir(path) if e.startswith("run=")]
         if stale and not self.overwrite:
             raise UsageError(
                 f"{path} already holds a partitioned dataset; choose a new directory or "
                 "--overwrite to replace its partitions"
             )
         for entry in stale:
-            shutil.rmtree(os.path.join(path, entry))
+            storage.remove_tree(storage.join(path, entry))
 
 
 def export(

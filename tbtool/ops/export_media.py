@@ -9,11 +9,11 @@ table with ``data`` replaced by that relative ``path``.
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 
 import pyarrow as pa
 
+from tbtool import storage
 from tbtool.tables import SCHEMAS
 
 _SAFE = "-_.~ +=,@"
@@ -67,10 +67,9 @@ class MediaWriter:
             rel = self._relative(
                 columns["run"][i], columns["tag"][i], columns["step"][i], samples[i], formats[i]
             )
-            full = os.path.join(self.base, *rel.split("/"))
-            os.makedirs(os.path.dirname(full), exist_ok=True)
-            with open(full, "wb") as f:
-                f.write(blob)
+            full = storage.join(self.base, *rel.split("/"))
+            storage.makedirs(storage.parent(full))
+            storage.write_bytes(full, blob)
             self.files += 1
             self.bytes += len(blob)
             paths.append(rel)

@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from tbtool import storage
+
 FORMATS = ("parquet", "csv", "jsonl")
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 ROW_GROUP_ROWS = 1 << 18
@@ -67,6 +69,7 @@ class ParquetSink(Sink):
         self.path = path
         self.schema = schema
         self._writer: pq.ParquetWriter | None = None
+        self._file: BinaryIO | None = None  # a URL's upload-on-close file
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._pending_bytes = 0
@@ -80,11 +83,15 @@ class ParquetSink(Sink):
 
     def _flush(self) -> None:
         if self._writer is None:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            where: Any = self.path
+            if storage.is_url(self.path):
+                where = self._file = storage.open_output(self.path)
+            else:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             strings = [f.name for f in self.schema if pa.types.is_string(f.type)]
             # Dictionary pages for the string columns only: numbers rarely repeat, and
             # trying to dictionary-encode them costs more than the writing itself.
-            self._writer = pq.ParquetWriter(self.path, self.schema, use_dictionary=strings)
+            self._writer = pq.ParquetWriter(where, self.schema, use_dictionary=strings)
         if self._pending:
             table = pa.Table.from_batches(self._pending, schema=self.schema)
             self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
@@ -95,6 +102,9 @@ class ParquetSink(Sink):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._file is not None:
+            self._file.close()  # uploads the whole object
+            self._file = None
 
 
 def _json_cell(x: Any) -> Any:
@@ -232,8 +242,8 @@ def file_sink(path: str, fmt: str, schema: pa.Schema) -> Sink:
 
         stream = sys.stdout.buffer
         return CsvSink(stream, owns=False) if fmt == "csv" else JsonlSink(stream, owns=False)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    f = open(path, "wb")  # noqa: SIM115 - closed by the sink
+    storage.makedirs(storage.parent(path) or ".")
+    f = storage.open_output(path)  # closed by the sink
     return CsvSink(f) if fmt == "csv" else JsonlSink(f)
 
 
@@ -265,7 +275,7 @@ class PartitionedSink(Sink):
             sink = self._sinks.get(run)
             if sink is None:
                 number = self._parts[run] = self._parts.get(run, -1) + 1
-                path = os.path.join(self.directory, partition_dir(run), f"part-{number}.parquet")
+                path = storage.join(self.directory, partition_dir(run), f"part-{number}.parquet")
                 sink = self._sinks[run] = ParquetSink(path, self.schema)
                 self.paths.append(path)
             sink.write(part.drop_columns(["run"]))

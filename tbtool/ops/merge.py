@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from tbtool import storage
 from tbtool.errors import UsageError
 from tbtool.logdir import discover, is_event_file_name
 from tbtool.normalize import Normalizer
@@ -27,6 +28,7 @@ from tbtool.proto import event_pb2
 from tbtool.purge import START, PurgeFilter, Restart
 from tbtool.record import Record
 from tbtool.salvage import SkippedRange, salvage_records
+from tbtool.spool import spooled
 
 LAYOUTS = ("merge", "sub-run", "tag-prefix")
 WRITER_NAME = "tbtool.merge"
@@ -73,7 +75,11 @@ class MergeResult:
 def _labels(inputs: Sequence[str]) -> list[str]:
     labels: list[str] = []
     for path in inputs:
-        base = os.path.basename(os.path.normpath(path)) or "input"
+        base = (
+            storage.basename(path)
+            if storage.is_url(path)
+            else os.path.basename(os.path.normpath(path))
+        ) or "input"
         label, n = base, 1
         while label in labels:
             n += 1
@@ -97,11 +103,32 @@ def plan_outputs(
             out = outputs.setdefault(name, OutputRun(name))
             out.sources.extend((label, f) for f in run.files)
     for out in outputs.values():
-        out.sources.sort(key=lambda src: os.path.basename(src[1]))
+        out.sources.sort(key=lambda src: storage.basename(src[1]))
     return [outputs[k] for k in sorted(outputs)]
 
 
+def _check_remote_out(out: str, inputs: Sequence[str]) -> None:
+    for path in inputs:
+        if storage.is_url(path):
+            top = path if storage.isdir(path) else storage.parent(path)
+            if storage.inside(out, top) or storage.inside(top, out):
+                raise UsageError(f"output {out} overlaps input {path}: write the merge elsewhere")
+    if storage.is_url(out):
+        listing = storage.list_files(out)
+        if storage.trim(out) in listing:
+            raise UsageError(f"output {out} exists and is not a directory")
+        if any(is_event_file_name(storage.basename(f)) for f in listing):
+            raise UsageError(
+                f"output {out} already holds event files: choose an empty or new directory"
+            )
+
+
 def _check_out(out: str, inputs: Sequence[str]) -> None:
+    if storage.is_url(out) or any(storage.is_url(p) for p in inputs):
+        _check_remote_out(out, [p for p in inputs if storage.is_url(p)])
+        if storage.is_url(out):
+            return
+        inputs = [p for p in inputs if not storage.is_url(p)]
     real_out = os.path.realpath(out)
     for path in inputs:
         real_in = os.path.realpath(path)
@@ -233,21 +260,24 @@ def merge(
         raise UsageError(f"no runs found in {inputs}")
     host = socket.gethostname().replace(".", "_") or "host"
     for run in outputs:
-        events = merged_payloads(run, rule=rule, layout=layout)
-        if sort_by_step:
-            events = iter(sorted(events, key=lambda e: e[0]))
-        first = next(events, None)
-        wall = first[1] if first is not None else 0.0
-        directory = out if run.name == "." else os.path.join(out, *run.name.split("/"))
-        target = os.path.join(directory, f"events.out.tfevents.{int(wall):010d}.{host}.tbtool")
+        # Sources are read twice with the start rule: remote ones are fetched once.
+        with spooled([path for _, path in run.sources] if rule is not None else ()):
+            events = merged_payloads(run, rule=rule, layout=layout)
+            if sort_by_step:
+                events = iter(sorted(events, key=lambda e: e[0]))
+            first = next(events, None)
+            wall = first[1] if first is not None else 0.0
+            directory = out if run.name == "." else storage.join(out, *run.name.split("/"))
+            name = f"events.out.tfevents.{int(wall):010d}.{host}.tbtool"
+            target = storage.join(directory, name)
 
-        def payloads(first=first, events=events, wall=wall) -> Iterator[bytes]:
-            yield _file_version(wall)
-            if first is not None:
-                yield first[2]
-                for _, _, payload in events:
-                    yield payload
+            def payloads(first=first, events=events, wall=wall) -> Iterator[bytes]:
+                yield _file_version(wall)
+                if first is not None:
+                    yield first[2]
+                    for _, _, payload in events:
+                        yield payload
 
-        written = write_verified(target, payloads())
+            written = write_verified(target, payloads())
         run.written, run.records_out = written.path, written.records
     return MergeResult(out, outputs)

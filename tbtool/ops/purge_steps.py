@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tbtool import storage
 from tbtool.errors import UsageError
 from tbtool.events import EventFileReader, decode_event
 from tbtool.logdir import Run, discover, tag_matcher
@@ -27,6 +28,7 @@ from tbtool.normalize import Normalizer
 from tbtool.ops.rewrite import backup, real_inside, write_verified
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter, find_restarts
 from tbtool.record import ReadState
+from tbtool.spool import spooled
 
 #: ``--step`` keeps these besides graphs: they are written once, at step 0, and describe a run.
 STEP_KEPT_KINDS = UNPURGED_KINDS | {"hparams", "custom_scalars"}
@@ -238,7 +240,7 @@ def filtered_payloads(
 def _safe_runs(paths: Sequence[str], runs: Sequence[str]) -> tuple[str, list[Run]]:
     if len(paths) != 1:
         raise UsageError("purge takes exactly one PATH (a logdir, run directory or file)")
-    root = os.path.abspath(paths[0])
+    root = paths[0] if storage.is_url(paths[0]) else os.path.abspath(paths[0])
     selected = []
     for run in discover([root], runs):
         files = tuple(f for f in run.files if real_inside(f, root))
@@ -265,13 +267,14 @@ def plan(
     result = PurgePlan(description, [], root)
     for run in selected:
         run_plan = RunPlan(run)
-        rule = make_rule(run)
-        normalizer = Normalizer()
-        for number, file_path in enumerate(run.files):
-            file = FilePlan(file_path)
-            run_plan.files.append(file)
-            for _ in filtered_payloads(run, number, rule, normalizer, run_plan, file):
-                pass
+        with spooled(run.files):  # read twice by the restart rules: remote files fetched once
+            rule = make_rule(run)
+            normalizer = Normalizer()
+            for number, file_path in enumerate(run.files):
+                file = FilePlan(file_path)
+                run_plan.files.append(file)
+                for _ in filtered_payloads(run, number, rule, normalizer, run_plan, file):
+                    pass
         result.runs.append(run_plan)
     return result
 
@@ -294,19 +297,20 @@ def apply(
         if not any(f.changes for f in run_plan.files):
             continue
         run = run_plan.run
-        rule = make_rule(run)
-        normalizer = Normalizer()
-        scratch = RunPlan(run)
-        for number, file in enumerate(run_plan.files):
-            payloads = filtered_payloads(
-                run, number, rule, normalizer, scratch, FilePlan(file.path)
-            )
-            if file.changes:
-                write_verified(file.path, payloads)
-                plan_.rewritten.append(file.path)
-            else:
-                for _ in payloads:  # still read: the normalizer needs each tag's first metadata
-                    pass
+        with spooled(run.files):
+            rule = make_rule(run)
+            normalizer = Normalizer()
+            scratch = RunPlan(run)
+            for number, file in enumerate(run_plan.files):
+                payloads = filtered_payloads(
+                    run, number, rule, normalizer, scratch, FilePlan(file.path)
+                )
+                if file.changes:
+                    write_verified(file.path, payloads)
+                    plan_.rewritten.append(file.path)
+                else:
+                    for _ in payloads:  # still read: the normalizer needs each tag's metadata
+                        pass
     return plan_
 
 

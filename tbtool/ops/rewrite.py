@@ -11,18 +11,26 @@ Every command that rewrites or deletes (purge, merge, clean) goes through here:
 A process killed at any point leaves either the old or the new file, plus at worst a stray
 ``.tbtool-tmp-*`` file (whose name TensorBoard does not read). Temporary names never contain
 ``tfevents``, and backups are tar archives, so neither is ever mistaken for a run.
+
+Remote files (URLs, :mod:`tbtool.storage`) get the same steps with objects: the new content
+is uploaded as a ``.tbtool-tmp-*`` object next to its target, read back and verified, then
+copied over the target (a server-side copy replaces an object atomically) and the temporary
+object deleted; the backup tar is built locally and uploaded as one object.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tbtool import storage
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.record import ReadState, RecordReader, encode_record
 
@@ -36,6 +44,8 @@ class VerificationError(TbtoolError):
 
 def real_inside(path: str, root: str) -> bool:
     """Is ``path`` (resolved) inside ``root`` (resolved), and not itself a symlink?"""
+    if storage.is_url(path) or storage.is_url(root):
+        return storage.is_url(path) and storage.is_url(root) and storage.inside(path, root)
     if os.path.islink(path):
         return False
     real, top = os.path.realpath(path), os.path.realpath(root)
@@ -77,26 +87,14 @@ class WrittenFile:
 
 def write_verified(target: str, payloads: Iterable[bytes]) -> WrittenFile:
     """Write ``payloads`` as records to ``target`` atomically, verifying before the swap."""
+    if storage.is_url(target):
+        return _write_verified_remote(target, payloads)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     tmp = _tmp_name(directory)
-    digest = hashlib.blake2b(digest_size=16)
-    count = 0
     try:
-        with open(tmp, "wb") as f:
-            batch: list[bytes] = []
-            for payload in payloads:
-                digest.update(len(payload).to_bytes(8, "little"))
-                digest.update(payload)
-                batch.append(encode_record(payload))
-                count += 1
-                if len(batch) >= 4096:
-                    f.write(b"".join(batch))
-                    batch.clear()
-            f.write(b"".join(batch))
-            f.flush()
-            os.fsync(f.fileno())
-        _verify(tmp, target, count, digest.hexdigest())
+        count, expected = _write_records(tmp, payloads)
+        _verify(tmp, target, count, expected)
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
         _fsync_dir(directory)
@@ -104,6 +102,60 @@ def write_verified(target: str, payloads: Iterable[bytes]) -> WrittenFile:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return WrittenFile(target, count, size)
+
+
+def _write_records(path: str, payloads: Iterable[bytes]) -> tuple[int, str]:
+    """Write records to a new local file, fsynced; (record count, digest of the payloads)."""
+    digest = hashlib.blake2b(digest_size=16)
+    count = 0
+    with open(path, "wb") as f:
+        batch: list[bytes] = []
+        for payload in payloads:
+            digest.update(len(payload).to_bytes(8, "little"))
+            digest.update(payload)
+            batch.append(encode_record(payload))
+            count += 1
+            if len(batch) >= 4096:
+                f.write(b"".join(batch))
+                batch.clear()
+        f.write(b"".join(batch))
+        f.flush()
+        os.fsync(f.fileno())
+    return count, digest.hexdigest()
+
+
+def _write_verified_remote(target: str, payloads: Iterable[bytes]) -> WrittenFile:
+    """The object version: upload to a temporary object, read it back and verify it, then
+    copy it over the target (atomic for an object store) and delete the temporary one."""
+    directory = storage.parent(target)
+    tmp = storage.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    fd, local = tempfile.mkstemp(prefix="tbtool-rewrite-")
+    os.close(fd)
+    uploaded = copied = False
+    try:
+        count, expected = _write_records(local, payloads)
+        size = os.path.getsize(local)
+        storage.upload(local, tmp)
+        uploaded = True
+        _verify(tmp, target, count, expected)  # read back from the server
+        storage.copy(tmp, target)
+        copied = True
+        if storage.stat(target, fresh=True).size != size:
+            raise VerificationError(
+                f"the copy over the original has the wrong size; the verified new content "
+                f"is kept in {tmp}",
+                file=target,
+            )
+        storage.remove(tmp)
+    except BaseException:
+        if uploaded and not copied:  # the original is untouched: the new content can go
+            with contextlib.suppress(Exception):
+                storage.remove(tmp)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(local)
     return WrittenFile(target, count, size)
 
 
@@ -128,6 +180,8 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
     """Archive ``files`` (paths inside ``root``) into ``root/.tbtool-backups/<command>-<UTC
     time>.tar`` with paths relative to ``root``; returns the archive path. Restore with
     ``tar -xf ARCHIVE -C ROOT``."""
+    if storage.is_url(root):
+        return _backup_remote(root, files, command)
     root = os.path.abspath(root if os.path.isdir(root) else os.path.dirname(root))
     directory = os.path.join(root, BACKUP_DIR)
     os.makedirs(directory, exist_ok=True)
@@ -152,7 +206,36 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
     return archive
 
 
+def _backup_remote(root: str, files: Sequence[str], command: str) -> str:
+    """:func:`backup` for URLs: the tar is built here and uploaded as one object."""
+    root = root if storage.isdir(root) else storage.parent(root)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    archive = storage.join(root, BACKUP_DIR, f"{command}-{stamp}-{uuid.uuid4().hex[:6]}.tar")
+    fd, local = tempfile.mkstemp(prefix="tbtool-backup-", suffix=".tar")
+    os.close(fd)
+    try:
+        with tarfile.open(local, mode="w") as tar:
+            for url in files:
+                info = storage.stat(url, fresh=True)
+                member = tarfile.TarInfo(storage.relative(url, root))
+                member.size = info.size
+                member.mtime = int(info.mtime or time.time())
+                with storage.open_input(url) as f:
+                    tar.addfile(member, f)
+        size = os.path.getsize(local)
+        storage.upload(local, archive)
+        if storage.stat(archive, fresh=True).size != size:
+            raise VerificationError("the uploaded backup has the wrong size", file=archive)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(local)
+    return archive
+
+
 def remove_verified(path: str) -> None:
     """Delete a file and make the deletion durable."""
+    if storage.is_url(path):
+        storage.remove(path)
+        return
     os.unlink(path)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))

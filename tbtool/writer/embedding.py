@@ -20,6 +20,8 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
+from tbtool import storage
+from tbtool.errors import TbtoolError
 from tbtool.proto import projector_config_pb2
 from tbtool.writer.convert import check_finite, to_real_array
 from tbtool.writer.image import encode_png, make_grid, to_uint8
@@ -33,8 +35,7 @@ def encode_tag(tag: str) -> str:
 
 
 def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
+    storage.write_bytes(path, data)
 
 
 def tensors_tsv(mat: np.ndarray) -> bytes:
@@ -72,9 +73,8 @@ def sprite_png(label_img: np.ndarray) -> bytes:
 def _load_config(path: str) -> Any:
     config = projector_config_pb2.ProjectorConfig()
     try:
-        with open(path, encoding="utf-8") as f:
-            text_format.Parse(f.read(), config)
-    except (OSError, text_format.ParseError, DecodeError, UnicodeDecodeError):
+        text_format.Parse(storage.read_bytes(path).decode("utf-8"), config)
+    except (OSError, TbtoolError, text_format.ParseError, DecodeError, UnicodeDecodeError):
         return projector_config_pb2.ProjectorConfig()
     return config
 
@@ -115,9 +115,9 @@ def write_embedding(
             raise ValueError(f"label_img has {images.shape[0]} images but mat has {n} points")
     step = 0 if global_step is None else int(global_step)
     subdir = f"{str(step).zfill(5)}/{encode_tag(tag)}"
-    save_path = os.path.join(logdir, subdir)
-    if os.path.exists(save_path):
-        if not os.path.isdir(save_path):
+    save_path = storage.join(logdir, subdir)
+    if storage.exists(save_path):
+        if not storage.isdir(save_path):
             raise NotADirectoryError(f"{save_path} exists and is not a directory")
         warnings.warn(
             f"embedding directory {save_path} exists and is overwritten; "
@@ -125,25 +125,28 @@ def write_embedding(
             UserWarning,
             stacklevel=3,
         )
-    os.makedirs(save_path, exist_ok=True)
+    storage.makedirs(save_path)
     info = projector_config_pb2.EmbeddingInfo(
         tensor_name=f"{tag}:{str(step).zfill(5)}",
         tensor_path=os.path.join(subdir, "tensors.tsv"),
     )
     if metadata is not None:
-        _write(os.path.join(save_path, "metadata.tsv"), metadata_tsv(metadata, metadata_header))
+        _write(storage.join(save_path, "metadata.tsv"), metadata_tsv(metadata, metadata_header))
         info.metadata_path = os.path.join(subdir, "metadata.tsv")
     if images is not None:
-        _write(os.path.join(save_path, "sprite.png"), sprite_png(images))
+        _write(storage.join(save_path, "sprite.png"), sprite_png(images))
         info.sprite.image_path = os.path.join(subdir, "sprite.png")
         info.sprite.single_image_dim.extend([images.shape[3], images.shape[2]])
-    _write(os.path.join(save_path, "tensors.tsv"), tensors_tsv(array))
-    config_path = os.path.join(logdir, CONFIG_NAME)
+    _write(storage.join(save_path, "tensors.tsv"), tensors_tsv(array))
+    config_path = storage.join(logdir, CONFIG_NAME)
     if config is None:
         config = _load_config(config_path)
     kept = [e for e in config.embeddings if e.tensor_name != info.tensor_name]
     del config.embeddings[:]
     config.embeddings.extend([*kept, info])
+    if storage.is_url(config_path):  # one upload replaces the object atomically
+        storage.write_bytes(config_path, text_format.MessageToString(config).encode())
+        return config
     # Replace the file atomically (TensorBoard may be reading it); a plain open() keeps the
     # user's umask, which a mkstemp file would not.
     tmp = os.path.join(logdir, f".{CONFIG_NAME}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -143,8 +143,7 @@ class EventFileWriter:
             raise TypeError(f"flush_secs must be a number, not {flush_secs!r}") from None
         self._max_items = MAX_PENDING_ITEMS
         self._max_bytes = max(int(max_pending_bytes), SMALL_PAYLOAD)
-        os.makedirs(logdir, exist_ok=True)
-        self.path, self._file = file_names.create(logdir, filename_suffix)
+        self.path, self._file = self._create_file(logdir, filename_suffix)
         # Producers append; the writer thread takes a prefix with one slice and one del
         # (each atomic in CPython), so producers never take a lock.
         self._queue: list[Any] = []
@@ -195,6 +194,14 @@ class EventFileWriter:
         )
         self._thread.start()
         _open_writers.add(self)
+
+    def _create_file(self, logdir: str, suffix: str) -> tuple[str, Any]:
+        """The new event file: path and unbuffered binary file (``upload`` overrides)."""
+        os.makedirs(logdir, exist_ok=True)
+        return file_names.create(logdir, suffix)
+
+    def _flushed(self) -> None:
+        """Called by the writer thread once a ``flush()``'s events are written."""
 
     # -- producer side ------------------------------------------------------------------------
     def write(self, payload: bytes) -> None:
@@ -360,6 +367,7 @@ class EventFileWriter:
                     self._file.close()
                     marker.done.set()
                     return True
+                self._flushed()
                 marker.done.set()
             self._write_payloads(items[start:] if start else items)
             self._in_hand = []

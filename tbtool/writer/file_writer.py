@@ -12,7 +12,8 @@ from typing import Any
 
 from tbtool.writer import wire
 from tbtool.writer.convert import to_step, to_walltime
-from tbtool.writer.event_file import DEFAULT_MAX_PENDING_BYTES, EventFileWriter
+from tbtool.writer.event_file import DEFAULT_MAX_PENDING_BYTES
+from tbtool.writer.upload import event_file_writer
 
 
 def _serialize(message: Any, kind: str, name: str) -> bytes:
@@ -27,7 +28,8 @@ def _serialize(message: Any, kind: str, name: str) -> bytes:
 
 
 class FileWriter:
-    """Writes ``Event`` protocol buffers to a new event file in ``log_dir``.
+    """Writes ``Event`` protocol buffers to a new event file in ``log_dir`` (a directory or
+    a URL: see :mod:`tbtool.writer.upload`).
 
     Same constructor and methods as ``torch.utils.tensorboard.writer.FileWriter``.
     ``reopen()`` (broken in torch) starts a new event file after ``close()``.
@@ -48,16 +50,12 @@ class FileWriter:
         log_dir = os.fspath(log_dir)
         if not isinstance(log_dir, str):
             raise TypeError("log_dir must be a str or path")
-        if "://" in log_dir:
-            raise ValueError(
-                f"log_dir {log_dir!r}: tbtool's writer writes to local directories only"
-            )
         self._log_dir = log_dir
         self.max_queue = max_queue
         self.flush_secs = flush_secs
         self.filename_suffix = filename_suffix
         self._max_pending_bytes = max_pending_bytes
-        self.event_writer = EventFileWriter(
+        self.event_writer = event_file_writer(
             log_dir,
             flush_secs=flush_secs,
             filename_suffix=filename_suffix,
@@ -123,7 +121,7 @@ class FileWriter:
     def reopen(self) -> None:
         """After ``close()``, continue in a new event file in the same directory."""
         if self.event_writer.closed:
-            self.event_writer = EventFileWriter(
+            self.event_writer = event_file_writer(
                 self._log_dir,
                 flush_secs=self.flush_secs,
                 filename_suffix=self.filename_suffix,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tbtool import storage
 from tbtool.writer import wire
 from tbtool.writer.audio import audio_value
 from tbtool.writer.convert import check_tag, to_float, to_step, to_walltime
@@ -486,7 +487,7 @@ class SummaryWriter(RunFiles):
             raise TypeError(f"run_name must be a str, not {type(run_name).__name__}")
         if not run_name:
             run_name = str(time.time())
-        logdir = os.path.join(self._get_file_writer().get_logdir(), run_name)
+        logdir = storage.join(self._get_file_writer().get_logdir(), run_name)
         with SummaryWriter(log_dir=logdir) as w_hp:
             for value in values:
                 w_hp._add_values([value], step, None)
