@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Importing a command module registers its command on the app.
-from tbtool.cli import check, clean, dump, export, ls, merge, purge, validate  # noqa: F401
+from tbtool.cli import check, clean, dump, export, ls, merge, purge, synth, validate  # noqa: F401
 from tbtool.cli.app import app
 
 
