@@ -1,6 +1,8 @@
-"""A small logdir shipped with tbtool, to try the commands on (made by scripts/make_sample.py).
+"""A small fixed logdir shipped with tbtool (made by scripts/make_sample.py): the examples in
+docs/cli.md and some tests use it.
 
-``python -m tbtool.sample`` prints its path: ``tbtool ls "$(python -m tbtool.sample)"``.
+``python -m tbtool.sample`` prints its path: ``tbtool ls "$(python -m tbtool.sample)"``. For
+sample data of any size, kind or writer style, use ``tbtool synth`` (docs/synth.md).
 """
 
 from __future__ import annotations
