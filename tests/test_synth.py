@@ -427,3 +427,12 @@ def test_readme_first_command_works(tmp_path):
         assert result.exit_code == 0, result.output
     listing = runner.invoke(app, ["ls", str(tmp_path / "demo")])
     assert listing.exit_code == 0 and "loss/train" in listing.stdout
+
+
+def test_every_fault_and_option_is_documented():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "synth.md").read_text()
+    for name, fault in FAULTS.items():
+        assert f"| `{name}` | `{fault.code}` |" in doc, name
+    for option in ("--seed", "--runs", "--tags", "--steps", "--size", "--kinds", "--style",
+                   "--restart-at", "--corrupt", "--start", "--overwrite", "--format"):  # fmt: skip
+        assert f"`{option}" in doc, option
