@@ -24,6 +24,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tbtool import storage
@@ -33,7 +34,7 @@ MAX_BYTES = int(os.environ.get("TBTOOL_SPOOL_BYTES", 8 << 30))
 #: Objects larger than this are fetched as parallel ranges of this size.
 PART_SIZE = 8 << 20
 PARALLEL_PARTS = 8
-WORKERS = 3
+WORKERS = 2
 
 
 @dataclass(eq=False)
@@ -106,9 +107,8 @@ class _Spool:
                 self.lock.notify_all()
 
     def _drop(self, copy: _Copy) -> None:
-        if copy.local is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(copy.local)
+        if copy.local is not None:  # freeing a large file's pages takes a while: not here
+            _unlinker().submit(_unlink, copy.local)
         with self.lock:
             if copy.state in ("ready", "loading"):
                 self.held -= copy.size
@@ -183,6 +183,21 @@ class _Spool:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+_unlink_pool: ThreadPoolExecutor | None = None
+
+
+def _unlinker() -> ThreadPoolExecutor:
+    global _unlink_pool
+    if _unlink_pool is None:
+        _unlink_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tbtool-spool-rm")
+    return _unlink_pool
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def _download(url: str, size: int, local: str) -> None:
     fs, key = storage.filesystem(url)
     with storage.remote_errors(url), open(local, "wb") as f:
@@ -204,8 +219,9 @@ atexit.register(lambda: _spool.cleanup())
 
 
 def _after_fork_in_child() -> None:
-    global _spool
+    global _spool, _unlink_pool
     _spool = _Spool()
+    _unlink_pool = None
 
 
 if hasattr(os, "register_at_fork"):

@@ -179,6 +179,18 @@ _stats: dict[str, tuple[FileInfo, float]] = {}
 _stats_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # A filesystem object holds its parent's event loop and connections: make new ones.
+    global _stats_lock
+    _resolve.cache_clear()
+    _stats_lock = threading.Lock()
+    _stats.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _remember(url: str, info: FileInfo) -> None:
     with _stats_lock:
         if len(_stats) > 200_000:

@@ -11,6 +11,9 @@ import contextlib
 import logging
 import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 
@@ -20,16 +23,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def moto_s3() -> Iterator[str]:
-    """Run moto's S3 server on a free loopback port; yields its endpoint URL. The ``AWS_*``
-    variables point at it for the duration."""
-    from moto.server import ThreadedMotoServer
+def _wait_for(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+@contextlib.contextmanager
+def moto_s3(process: bool = False) -> Iterator[str]:
+    """Run moto's S3 server on a free loopback port (in a thread, or in its own process
+    like a real server, which then does not share this process's CPU); yields its
+    endpoint URL. The ``AWS_*`` variables point at it for the duration."""
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    if process:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(port)
+        stop = proc.kill
+    else:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        stop = server.stop
     endpoint = f"http://127.0.0.1:{port}"
     env = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -44,7 +70,9 @@ def moto_s3() -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        server.stop()
+        stop()
+        if process:
+            proc.wait()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
