@@ -181,6 +181,8 @@ def test_fault_requests_that_cannot_work_are_refused(tmp_path):
         ({"corrupt": ["histogram-counts"], "style": "tf2"}, "cannot be written in the tf2"),
         ({"corrupt": ["nan", "bitflip"], "runs": 1}, "need at least 2 runs"),
         ({"corrupt": ["nan", "nan"]}, "each fault may be given once"),
+        ({"corrupt": ["nan"], "steps": 3}, "at least 4 steps"),
+        ({"corrupt": ["nan"], "steps": 10, "restart_at": 8}, "restart at step 6 or earlier"),
     ]
     for options, message in cases:
         with pytest.raises(UsageError, match=re.escape(message)):
@@ -339,6 +341,11 @@ def test_size_reaches_the_target(tmp_path):
     assert findings(tmp_path / "logs") == expected(result)
     small = synth(tmp_path / "small", size="200k", runs=1, kinds="scalars", tags=1)
     assert 200_000 - 64 < small.bytes <= 200_000
+    mixed = synth(tmp_path / "mixed", size="5MB", kinds="all", style="tf2", runs=2)
+    assert abs(mixed.bytes - 5_000_000) < 5_000
+    assert all(run.last_step >= mixed.steps - 5 for run in mixed.runs)  # none cut short
+    with pytest.raises(UsageError, match="kinds other than scalars take"):
+        synth(tmp_path / "tiny", size="1MB")
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,8 @@ DEFAULT_KINDS = ("scalars", "histograms", "images", "text", "hparams")
 DEFAULT_RUNS, DEFAULT_TAGS, DEFAULT_STEPS = 3, 4, 1000
 #: 2023-11-14 22:13:20 UTC: the default wall time of the first run's first event.
 DEFAULT_START = 1_700_000_000.0
+#: Steps a file needs for a fault to have steps before and after it.
+MIN_FAULT_STEPS = 4
 #: Seconds between the starts of consecutive runs.
 RUN_SPACING = 900.0
 
@@ -173,26 +175,48 @@ def _crash_step(restart: int, steps: int) -> int:
     return min(steps - 1, restart + max(1, (steps - restart) // 4))
 
 
-def steps_for_size(budget: int, style: str, tags: list[str]) -> int:
-    """The fewest steps whose scalar records of ``tags`` take at least ``budget`` bytes."""
+def plan_size(
+    target: int, style: str, tags: list[str], runs: int, restart_at: int | str | None
+) -> tuple[int, list[int]]:
+    """(steps, byte budget of each run) for event files totalling ``target`` bytes: the
+    fewest steps whose scalar records reach it, shared out in proportion to each run's
+    records (the restarted run writes some steps twice). Other kinds are not counted here;
+    each run stops its scalars early by what they took (``synth_run``)."""
     bulk = BulkScalars([STYLES[style].scalar_parts(t) for t in tags])
     all_tags = list(range(len(tags)))
 
-    def size(n: int) -> int:
+    def span(first: int, stop: int) -> int:
         return sum(
-            (b - a) * bulk.step_size(varint_width(a), all_tags) for a, b in width_bands(0, n)
+            (b - a) * bulk.step_size(varint_width(a), all_tags) for a, b in width_bands(first, stop)
         )
 
+    def shares(n: int) -> list[int]:
+        plain = span(0, n)
+        try:
+            restart = _restart_step(restart_at, n)
+        except UsageError:  # not a valid restart for this many steps
+            restart = None
+        if restart is None:
+            return [plain] * runs
+        crash = _crash_step(restart, n)
+        return [span(0, crash + 1) + span(restart, n)] + [plain] * (runs - 1)
+
     low, high = 1, 2
-    while size(high) < budget:
+    while sum(shares(high)) < target:
         low, high = high, high * 2
     while low < high:
         mid = (low + high) // 2
-        if size(mid) >= budget:
+        if sum(shares(mid)) >= target:
             high = mid
         else:
             low = mid + 1
-    return max(1, low)
+    parts = shares(low)
+    total = sum(parts)
+    return low, [max(1, target * part // total) for part in parts]
+
+
+def _params(seed: int, run: int) -> shapes.RunParams:
+    return shapes.RunParams.draw(np.random.default_rng([int(seed), run, 0, 0]))
 
 
 def _prepare(out: str, overwrite: bool) -> None:
@@ -263,17 +287,38 @@ def synth(
         raise UsageError(f"--start must be a time after 1970, got {start}")
     faults = check_faults(list(corrupt), set(kind_list), style, runs)
     scalar_tags = shapes.scalar_tags(tags)
-    budget = None
+    budgets: list[int | None] = [None] * runs
     if size is not None:
         target = parse_size(size, "--size")
         if "scalars" not in kind_list:
             raise UsageError("--size needs scalars in --kinds (they make up the bulk)")
         if target < 1:
             raise UsageError("--size must be at least 1 byte")
-        budget = max(1, target // runs)
-        steps = steps_for_size(budget, style, scalar_tags)
+        # Plan with scalars alone, see what the other kinds take over that many steps, plan
+        # again without it (twice: their cadence depends on the step count).
+        steps, shares = plan_size(target, style, scalar_tags, runs, restart_at)
+        for _ in range(2):
+            probe = RunSpec(0, "probe", _params(seed, 0), start, steps, None, None, True)
+            other = RunWriter(
+                out, probe, STYLES[style], set(kind_list), scalar_tags,
+                shapes.histogram_tags(tags), int(seed),
+            ).other_bytes()  # fmt: skip
+            if other * runs >= target:
+                raise UsageError(
+                    f"--size: {target:,} bytes is less than the {other * runs:,} that the "
+                    "kinds other than scalars take; ask for more, or for fewer --runs or --kinds"
+                )
+            steps, shares = plan_size(target - other * runs, style, scalar_tags, runs, restart_at)
+        budgets = [share + other for share in shares]
     steps = DEFAULT_STEPS if steps is None else int(steps)
     restart = _restart_step(restart_at, steps)
+    if faults and steps < MIN_FAULT_STEPS:
+        raise UsageError(f"--corrupt needs at least {MIN_FAULT_STEPS} steps, got {steps}")
+    if faults and restart is not None and steps - restart < MIN_FAULT_STEPS:
+        raise UsageError(
+            f"--corrupt: the first run's resumed file, where its fault goes, would hold only "
+            f"{steps - restart} step(s); restart at step {steps - MIN_FAULT_STEPS} or earlier"
+        )
 
     options = {
         "seed": int(seed),
@@ -295,7 +340,7 @@ def synth(
 
     outcomes = []
     for index in range(runs):
-        params = shapes.RunParams.draw(np.random.default_rng([int(seed), index, 0, 0]))
+        params = _params(seed, index)
         restarted = restart is not None and index == 0
         spec = RunSpec(
             index=index,
@@ -307,7 +352,7 @@ def synth(
             crash_at=_crash_step(restart, steps) if restarted and restart is not None else None,
             first_run=index == 0,
             faults=faults[index : index + 1],
-            budget=budget,
+            budget=budgets[index],
         )
         writer = RunWriter(
             out,

@@ -351,8 +351,8 @@ class RunWriter:
                 n = min(per_block, b - a)
                 if self.spec.budget is not None and last:
                     room = (self.spec.budget - self.bytes_done - self.file.size) // step_size
-                    if room < n:
-                        n = max(0, room)
+                    if room < n:  # but never stop before the file's first step
+                        n = max(0 if a > self.first else 1, room)
                         self.exhausted = True
                 if n == 0:
                     return False
@@ -414,6 +414,22 @@ class RunWriter:
             for tag, kind in item.series:
                 self.count(tag, kind, 0 if step is None else step, step is not None)
         return payloads
+
+    def other_bytes(self) -> int:
+        """Bytes the run's events other than scalars take (``--size`` planning): they are
+        made (not written) for one file of ``horizon`` steps."""
+        rngs = {kind: self.rng(0, stream) for kind, stream in _STREAMS.items()}
+        begin, end = run_start(
+            self.style, self.kinds, self.spec.params, self.tags, self.spec.first_run
+        )
+        items = begin + end
+        for step in sorted(self.cadence_steps(0, self.spec.horizon)):
+            due = {kind for kind, every in self.cadence.items() if step % every == 0}
+            items += step_events(
+                self.style, due, set(), self.spec.params, self.spec.horizon,
+                self.spec.index, step, self.hist_tags, rngs,
+            )  # fmt: skip
+        return sum(16 + len(wire.summary_event(0.0, 1 << 20, item.values)) for item in items)
 
     def events_at(self, step: int, faults: list[Fault]) -> None:
         """Everything but scalars logged at ``step`` (and event faults there), after them."""
