@@ -135,3 +135,13 @@ def test_spool_fetches_each_object_once_for_two_passes(tmp_path, memory_root, mo
     downloads.clear()
     tbtool.read_scalars(memory_root, purge=False)
     assert not downloads and ranged
+
+
+def test_dask_without_the_extra_names_it(monkeypatch):
+    import sys
+
+    import tbtool.dask
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'tbtool\[dask\]'"):
+        tbtool.dask.read_scalars("memory://nothing")
