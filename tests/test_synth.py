@@ -377,6 +377,8 @@ def test_refuses_non_empty_directories_and_overwrites_only_its_own(tmp_path):
     with pytest.raises(UsageError, match="did not write"):
         synth(theirs, overwrite=True)
     assert (theirs / "checkpoint.pt").read_bytes() == b"weights"
+    with pytest.raises(UsageError, match="local directories only"):
+        synth("s3://bucket/logs")
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="not a directory"):
         synth(tmp_path / "file")

@@ -221,6 +221,8 @@ def _params(seed: int, run: int) -> shapes.RunParams:
 
 def _prepare(out: str, overwrite: bool) -> None:
     """Make ``out`` an empty directory, refusing to delete anything synth did not write."""
+    if "://" in out:
+        raise UsageError(f"{out}: tbtool synth writes local directories only")
     if os.path.lexists(out) and not os.path.isdir(out):
         raise UsageError(f"{out} exists and is not a directory")
     if not os.path.isdir(out):

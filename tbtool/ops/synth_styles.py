@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tbtool.proto import (
-    event_pb2,
     graph_pb2,
     hparams_pb2,
     plugin_data_pb2,
@@ -371,6 +370,3 @@ class TF2Style(TorchStyle):
 STYLES: dict[str, TorchStyle] = {
     style.name: style for style in (TorchStyle(), TensorboardXStyle(), TF2Style())
 }
-
-#: SessionLog START (for tests and faults that look for it).
-SESSION_START = event_pb2.SessionLog.START
