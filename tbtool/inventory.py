@@ -14,6 +14,7 @@ from tbtool import storage
 from tbtool.errors import TbtoolError
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
+from tbtool.spool import spooled
 from tbtool.values import SUMMARY_KINDS, LoggedValue, Scalar, json_float
 
 
@@ -143,19 +144,22 @@ class Inventory:
 def inventory(reader: LogReader) -> Inventory:
     """Summarize every run the reader finds (one pass over the data)."""
     runs = []
-    for run in reader.runs:
-        summary = RunSummary(run.name, run.directory)
-        files = {path: FileSummary(path, _size(path)) for path in run.files}
-        summary.files = list(files.values())
-        for item in reader.run_values(run):
-            _add(summary, files, item)
-        for path, file in files.items():
-            status = reader.file_status.get(path)
-            if status is not None:
-                file.events = status.events
-                file.state = status.state.value
-                file.pending_bytes = status.pending_bytes
-        runs.append(summary)
+    # Remote files of the next runs are fetched while this one is read.
+    with spooled([f for run in reader.runs for f in run.files] if reader.purge else ()) as ahead:
+        for run in reader.runs:
+            summary = RunSummary(run.name, run.directory)
+            files = {path: FileSummary(path, _size(path)) for path in run.files}
+            summary.files = list(files.values())
+            for item in reader.run_values(run):
+                _add(summary, files, item)
+            for path, file in files.items():
+                status = reader.file_status.get(path)
+                if status is not None:
+                    file.events = status.events
+                    file.state = status.state.value
+                    file.pending_bytes = status.pending_bytes
+            runs.append(summary)
+            ahead.release(run.files)
     return Inventory(runs)
 
 
