@@ -9,8 +9,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from tbtool.cli.app import RunOption, TextOrJson, app, reported_errors, stdout_console
-from tbtool.ops.merge import MergeResult, merge
+from tbtool.cli.app import (
+    RunOption,
+    TextOrJson,
+    app,
+    confirm_plan,
+    reported_errors,
+    stdout_console,
+)
+from tbtool.errors import UsageError
+from tbtool.ops import merge_in_place
+from tbtool.ops.merge import MergeResult, OutputRun, merge, plan_outputs
 
 
 class Layout(str, Enum):
@@ -30,16 +39,62 @@ class SortKey(str, Enum):
     step = "step"
 
 
-def render(result: MergeResult) -> None:
+def _render_run(run: OutputRun, target: str) -> None:
     console = stdout_console()
+    console.print(
+        f"[bold]{escape(run.name)}[/bold]: {len(run.sources)} file(s), {run.records_in} "
+        f"record(s) in -> {run.records_out} out ({run.dropped_by_restarts} value(s) dropped "
+        f"by restarts, {run.duplicates} duplicate(s)) -> {escape(target)}"
+    )
+    for skipped in run.skipped:
+        console.print(f"  [yellow]skipped[/yellow] {escape(str(skipped))}")
+
+
+def render(result: MergeResult) -> None:
     for run in result.runs:
-        console.print(
-            f"[bold]{escape(run.name)}[/bold]: {len(run.sources)} file(s), {run.records_in} "
-            f"record(s) in -> {run.records_out} out ({run.dropped_by_restarts} value(s) dropped "
-            f"by restarts, {run.duplicates} duplicate(s)) -> {escape(run.written or '-')}"
-        )
-        for skipped in run.skipped:
-            console.print(f"  [yellow]skipped[/yellow] {escape(str(skipped))}")
+        _render_run(run, run.written or "-")
+
+
+def render_in_place(plan: merge_in_place.InPlacePlan) -> None:
+    console = stdout_console()
+    console.print(f"[bold]merge in place under {escape(plan.root)}[/bold]")
+    for item in plan.runs:
+        if item.changes:
+            _render_run(item.run, f"one file, {item.run.sources[0][1]}")
+        else:
+            console.print(f"{escape(item.run.name)}: already one clean file, unchanged")
+    changing = plan.changing
+    files = sum(len(item.run.sources) for item in changing)
+    console.print(f"total: {len(changing)} run(s), {files} file(s) to replace by {len(changing)}")
+
+
+def _render_outputs(inputs: list[str], out: str, layout: str, runs: list[str]) -> None:
+    console = stdout_console()
+    for run in plan_outputs(inputs, layout=layout, runs=runs):
+        console.print(f"[bold]{escape(run.name)}[/bold] <- {len(run.sources)} file(s) into {out}")
+        for _, path in run.sources:
+            console.print(f"  {escape(path)}")
+
+
+def _in_place(
+    inputs: list[str], rule: str | None, runs: list[str], options: dict[str, bool], json_out: bool
+) -> None:
+    if len(inputs) != 1:
+        raise UsageError("merge --in-place takes exactly one PATH (a logdir or run directory)")
+    plan = merge_in_place.plan(inputs[0], rule=rule, runs=runs)
+    if not json_out:
+        render_in_place(plan)
+    if plan.changing and confirm_plan(
+        yes=options["yes"], dry_run=options["dry_run"], action="rewrite these runs in place"
+    ):
+        merge_in_place.apply(plan, keep_backup=not options["no_backup"])
+        if not json_out:
+            typer.echo(
+                f"replaced {len(plan.replaced)} file(s), removed {len(plan.removed)}"
+                + (f"; originals in {plan.backups[0]}" if plan.backups else "")
+            )
+    if json_out:
+        typer.echo(json.dumps(plan.to_json(), indent=2))
 
 
 @app.command("merge")
@@ -49,9 +104,22 @@ def merge_command(
         typer.Argument(help="Event files, run directories or logdirs.", show_default=False),
     ],
     out: Annotated[
-        str,
-        typer.Option("-o", "--out", help="Output directory (new or empty).", show_default=False),
-    ],
+        str | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Output directory (new or empty). Give this or --in-place.",
+            show_default=False,
+        ),
+    ] = None,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place",
+            help="Consolidate each run under the one PATH into a single file where it is "
+            "(the first file is replaced, the others deleted); refuses damaged files.",
+        ),
+    ] = False,
     layout: Annotated[
         Layout,
         typer.Option(
@@ -74,18 +142,45 @@ def merge_command(
         SortKey, typer.Option("--sort", help="Order of events in each output file.")
     ] = SortKey.read,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --in-place: do it without asking.")
+    ] = False,
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup",
+            help="With --in-place: do not keep the original files (by default they are "
+            "archived in PATH/.tbtool-backups/).",
+        ),
+    ] = False,
     format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
         TextOrJson.text
     ),
 ) -> None:
     """Merge inputs into one clean event file per run under OUT: restarts applied, exact
-    duplicates dropped, damaged records salvaged and reported. Inputs are not modified."""
+    duplicates dropped, damaged records salvaged and reported. Inputs are not modified,
+    except with --in-place, which shows the plan first and keeps a backup."""
     with reported_errors():
+        rule_name = None if rule is MergeRule.none else rule.value
+        if in_place == (out is not None):
+            raise UsageError("give exactly one of -o OUT or --in-place")
+        if in_place:
+            if layout is not Layout.merge or sort is not SortKey.read:
+                raise UsageError("--in-place merges each run where it is: no --layout or --sort")
+            options = {"yes": yes, "dry_run": dry_run, "no_backup": no_backup}
+            _in_place(inputs, rule_name, run, options, format is TextOrJson.json)
+            return
+        if yes or no_backup:
+            raise UsageError("--yes and --no-backup apply to --in-place (-o never changes inputs)")
+        if dry_run:
+            _render_outputs(inputs, out, layout.value, run)
+            return
         result = merge(
             inputs,
             out,
             layout=layout.value,
-            rule=None if rule is MergeRule.none else rule.value,
+            rule=rule_name,
             sort_by_step=sort is SortKey.step,
             runs=run,
         )

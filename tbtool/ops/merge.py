@@ -225,7 +225,8 @@ def merged_payloads(
         yield event.step, event.wall_time, payload
 
 
-def _file_version(wall_time: float) -> bytes:
+def file_version_payload(wall_time: float) -> bytes:
+    """The first event of a file tbtool writes when merging."""
     return event_pb2.Event(
         wall_time=wall_time,
         file_version="brain.Event:2",
@@ -272,7 +273,7 @@ def merge(
             target = storage.join(directory, name)
 
             def payloads(first=first, events=events, wall=wall) -> Iterator[bytes]:
-                yield _file_version(wall)
+                yield file_version_payload(wall)
                 if first is not None:
                     yield first[2]
                     for _, _, payload in events:

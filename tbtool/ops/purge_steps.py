@@ -237,9 +237,13 @@ def filtered_payloads(
             file.dropped_events += 1
 
 
-def _safe_runs(paths: Sequence[str], runs: Sequence[str]) -> tuple[str, list[Run]]:
+def runs_inside(
+    paths: Sequence[str], runs: Sequence[str], *, command: str = "purge"
+) -> tuple[str, list[Run]]:
+    """The root and the selected runs of a command that rewrites in place; refuses more than
+    one PATH and runs with event files that are symlinks or lie outside it."""
     if len(paths) != 1:
-        raise UsageError("purge takes exactly one PATH (a logdir, run directory or file)")
+        raise UsageError(f"{command} takes exactly one PATH (a logdir, run directory or file)")
     root = paths[0] if storage.is_url(paths[0]) else os.path.abspath(paths[0])
     selected = []
     for run in discover([root], runs):
@@ -262,7 +266,7 @@ def plan(
     runs: Sequence[str] = (),
 ) -> PurgePlan:
     """Count what would be dropped (nothing is written)."""
-    root, selected = _safe_runs([os.fspath(path)], runs)
+    root, selected = runs_inside([os.fspath(path)], runs)
     make_rule, description = _rule(step, restarts, tags)
     result = PurgePlan(description, [], root)
     for run in selected:

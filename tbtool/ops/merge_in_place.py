@@ -1,0 +1,168 @@
+"""merge --in-place: consolidate each run's event files into one clean file where it lives.
+
+A run that training restarted a few times ends up as several event files with START markers
+and re-logged steps. In place, each such run becomes one file: restart semantics applied,
+exact duplicates dropped, one ``file_version`` first. The merged file takes the *first*
+source's name (so it sorts where the run's data began, before any file a still-running writer
+adds later), replacing it atomically after verification; the other sources are then deleted.
+
+Never losing data:
+
+- the originals are archived first (``PATH/.tbtool-backups/merge-*.tar``) unless the caller
+  opts out;
+- damaged or truncated sources are refused (salvaging in place would drop bytes the user
+  has; ``tbtool merge RUN -o NEW`` salvages into a new directory instead), as are symlinks and
+  files outside PATH;
+- each source's size and mtime are checked again right before the run is rewritten, so a
+  file a writer appended to after the plan is never replaced by a stale merge;
+- a process stopped after the merged file replaced the first source but before the others
+  were deleted leaves a run whose events all appear twice in the same order; running the
+  command again restores a single copy (the merged file sorts first, so restarts in the
+  remaining originals purge its copies of their steps, and exact duplicates are dropped).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tbtool import storage
+from tbtool.errors import TbtoolError, UsageError
+from tbtool.ops.merge import OutputRun, file_version_payload, merged_payloads
+from tbtool.ops.purge_steps import runs_inside
+from tbtool.ops.rewrite import backup, remove_verified, write_verified
+from tbtool.spool import spooled
+
+
+class SourceChanged(TbtoolError):
+    """A source file changed between the plan and the rewrite (a writer is still active)."""
+
+
+@dataclass(slots=True)
+class InPlaceRun:
+    """One run to consolidate, with the counts of its planning pass."""
+
+    run: OutputRun
+    fingerprints: dict[str, tuple[int, float | None]] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> bool:
+        """Several files, or one file that loses records (restart markers, purged values or
+        duplicates)."""
+        return len(self.run.sources) > 1 or self.run.records_out != self.run.records_in
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.run.to_json(), "changes": self.changes}
+
+
+@dataclass(slots=True)
+class InPlacePlan:
+    root: str
+    rule: str | None
+    runs: list[InPlaceRun]
+    backups: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changing(self) -> list[InPlaceRun]:
+        return [r for r in self.runs if r.changes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "rule": self.rule,
+            "runs": [r.to_json() for r in self.runs],
+            "backups": self.backups,
+            "replaced": self.replaced,
+            "removed": self.removed,
+        }
+
+
+def _fingerprint(path: str) -> tuple[int, float | None]:
+    info = storage.stat(path, fresh=True)
+    return info.size, info.mtime
+
+
+def _count(run: OutputRun, rule: str | None) -> None:
+    """Fill the run's counters by merging without writing; refuse damaged sources."""
+    run.records_in = run.records_out = run.dropped_by_restarts = run.duplicates = 0
+    run.skipped.clear()
+    run.records_out = 1 + sum(1 for _ in merged_payloads(run, rule=rule, layout="merge"))
+    if run.skipped:
+        first = run.skipped[0]
+        raise UsageError(
+            f"{first.file} is damaged or still being written (bytes {first.start}..{first.end}: "
+            f"{first.reason}): refusing to merge it in place; `tbtool merge` with -o salvages "
+            "the readable records into a new directory"
+        )
+
+
+def plan(
+    path: str | os.PathLike, *, rule: str | None = "start", runs: Sequence[str] = ()
+) -> InPlacePlan:
+    """What consolidating every run under ``path`` would do (nothing is written)."""
+    if rule is not None and rule not in ("start", "rewind"):
+        raise UsageError(f"unknown restart rule {rule!r}; use 'start', 'rewind' or none")
+    root, selected = runs_inside([os.fspath(path)], runs, command="merge --in-place")
+    result = InPlacePlan(root, rule, [])
+    for found in selected:
+        run = OutputRun(found.name, [(found.name, f) for f in found.files])
+        item = InPlaceRun(run, {f: _fingerprint(f) for f in found.files})
+        with spooled(found.files if rule is not None else ()):
+            _count(run, rule)
+        result.runs.append(item)
+    return result
+
+
+def _check_unchanged(item: InPlaceRun) -> None:
+    for path, before in item.fingerprints.items():
+        if not storage.exists(path) or _fingerprint(path) != before:
+            raise SourceChanged(
+                "changed since the plan (is a writer still logging to this run?); nothing of "
+                "this run was rewritten: run the command again when training has stopped",
+                file=path,
+            )
+
+
+def _rewrite(item: InPlaceRun, rule: str | None) -> Iterator[str]:
+    """Replace the first source with the merged run, then delete the others; yields what was
+    removed as it goes."""
+    run = item.run
+    target = run.sources[0][1]
+    with spooled([p for _, p in run.sources] if rule is not None else ()):
+        _check_unchanged(item)
+        events = merged_payloads(run, rule=rule, layout="merge")
+        first = next(events, None)
+
+        def payloads() -> Iterator[bytes]:
+            yield file_version_payload(first[1] if first is not None else 0.0)
+            if first is not None:
+                yield first[2]
+                for _, _, payload in events:
+                    yield payload
+
+        written = write_verified(target, payloads())
+    run.written, run.records_out = written.path, written.records
+    for _, other in run.sources[1:]:
+        remove_verified(other)
+        yield other
+
+
+def apply(plan_: InPlacePlan, *, keep_backup: bool = True) -> InPlacePlan:
+    """Consolidate the runs the plan says change; returns the plan with what was done."""
+    changing = plan_.changing
+    sources = [p for item in changing for _, p in item.run.sources]
+    if sources and keep_backup:
+        plan_.backups.append(backup(plan_.root, sources, "merge"))
+    for item in changing:
+        # Fresh counters: the rewrite recounts what it writes.
+        run = item.run
+        run.records_in = run.dropped_by_restarts = run.duplicates = 0
+        run.skipped.clear()
+        for removed in _rewrite(item, plan_.rule):
+            plan_.removed.append(removed)
+        plan_.replaced.append(run.sources[0][1])
+    return plan_
