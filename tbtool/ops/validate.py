@@ -2,7 +2,8 @@
 
 Every file is streamed once (bounded memory: per-tag state, not per-value state) and every
 problem becomes a :class:`~tbtool.ops.findings.Finding` with a stable code. The codes, their
-severities and what to do about each are in docs/findings.md; :data:`CODES` is the source.
+severities and what to do about each are in docs/findings.md; the table behind it is
+:data:`tbtool.ops.validate_codes.CODES`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import DecodeError
 
 from tbtool import storage
 from tbtool.columnar.assemble import tensor_kind
@@ -36,43 +36,17 @@ from tbtool.errors import (
     TbtoolError,
 )
 from tbtool.image_header import image_size
-from tbtool.logdir import Run, discover, is_event_file_name, tag_matcher, walk_files
+from tbtool.logdir import Run, discover, tag_matcher
 from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
+from tbtool.ops.validate_codes import CODES
+from tbtool.ops.validate_codes import finding as make_finding
+from tbtool.ops.validate_logdir import HParamsTracker, unrecognized_event_files
 from tbtool.proto import event_pb2, summary_pb2
 from tbtool.purge import Restart, find_restarts
-from tbtool.record import HEADER_SIZE, ReadState, RecordReader
+from tbtool.record import HEADER_SIZE, ReadState
 from tbtool.spool import spooled
 from tbtool.values import Histogram, HParams, Image, Scalar, Tensor
-
-#: code -> (default severity, one-line meaning). docs/findings.md explains each.
-CODES: dict[str, tuple[str, str]] = {
-    "empty-file": ("warning", "a zero-byte event file (its writer never flushed)"),
-    "not-event-file": ("error", "the file is not TFRecord-framed events at all"),
-    "length-crc-mismatch": ("error", "a record's length field is corrupt; the rest is unreadable"),
-    "record-too-large": ("error", "a record claims an absurd length; the rest is unreadable"),
-    "data-crc-mismatch": ("error", "a record's payload does not match its checksum"),
-    "truncated-record": ("warning", "the file ends inside a record (still being written?)"),
-    "trailing-bytes": ("warning", "zero bytes after the last record (preallocation or a crash)"),
-    "undecodable-event": ("error", "a record's payload is not an Event protobuf"),
-    "missing-file-version": ("warning", "the first record is not the file_version event"),
-    "nonfinite-wall-time": ("error", "an event's wall_time is NaN or infinite"),
-    "wall-time-backwards": ("warning", "wall_time decreases within a file"),
-    "step-backwards": ("warning", "a tag's step goes back without a restart event"),
-    "duplicate-step": ("warning", "a tag has two values at the same step"),
-    "restart": ("info", "a SessionLog START: earlier values with step >= its step are dropped"),
-    "nonfinite-value": ("warning", "a scalar is NaN or infinite"),
-    "histogram-count-mismatch": ("error", "histogram bucket counts do not add up to num"),
-    "undecodable-value": ("error", "a summary value's contents do not fit its kind"),
-    "empty-value": ("warning", "a summary value holds no data"),
-    "kind-changed": ("warning", "a tag's kind or plugin changes within a run"),
-    "image-undecodable": ("error", "an image's bytes are not a readable image"),
-    "image-size-mismatch": ("error", "an image's real size differs from its declared size"),
-    "hparams-no-experiment": ("warning", "hparams sessions without an experiment definition"),
-    "hparams-metric-missing": ("warning", "an hparams metric is never logged by a session"),
-    "run-without-summaries": ("warning", "a run holds no summary values"),
-    "unrecognized-event-file": ("warning", "an event file TensorBoard will not load (name)"),
-}
 
 #: Files modified this recently may still be being written.
 RECENT_SECONDS = 300.0
@@ -83,75 +57,12 @@ _WHAT_NAMES = {code: name for name, code in WHAT_CODES.items() if name}
 _STEPLESS_KINDS = frozenset({"hparams", "custom_scalars", "graph", "run_metadata"})
 
 
-def _finding(code: str, message: str, *, severity: str | None = None, **where: Any) -> Finding:
-    return Finding(code, severity or CODES[code][0], message, **where)
-
-
 @dataclass(slots=True)
 class _TagState:
     kind: str
     plugin: str
     last_step: int | None
     epoch: int  # number of restarts seen when the last value came
-
-
-class _HParamsTracker:
-    """What the hparams checks need across runs: sessions, experiments, scalar tags."""
-
-    def __init__(self) -> None:
-        self.sessions: set[str] = set()
-        self.experiments: dict[str, list[tuple[str, str]]] = {}
-        self.scalar_tags: set[tuple[str, str]] = set()
-
-    def add(self, run: str, value: HParams) -> None:
-        if value.part == "session_start_info":
-            self.sessions.add(run)
-        elif value.part == "experiment":
-            names = [m.get("name", {}) for m in value.data.get("metric_infos", [])]
-            self.experiments[run] = [(n.get("group", ""), n.get("tag", "")) for n in names]
-
-    def finish(self, collector: FindingCollector) -> None:
-        for session in sorted(self.sessions):
-            experiment = _nearest_ancestor(session, self.experiments)
-            if experiment is None:
-                collector.add(
-                    _finding(
-                        "hparams-no-experiment",
-                        "hparams session has no experiment (hparams_config) in its run or a "
-                        "parent run; TensorBoard infers one from all sessions",
-                        run=session,
-                    )
-                )
-                continue
-            for group, tag in self.experiments[experiment]:
-                if not self._logged(session, group, tag):
-                    where = f"{session}/{group}" if group and session != "." else group or session
-                    collector.add(
-                        _finding(
-                            "hparams-metric-missing",
-                            f"metric {tag!r} (group {group!r}) is declared by the experiment but "
-                            f"never logged in run {where!r} or its sub-runs",
-                            run=session,
-                            tag=tag,
-                        )
-                    )
-
-    def _logged(self, session: str, group: str, tag: str) -> bool:
-        base = session if not group else (group if session == "." else f"{session}/{group}")
-        return any(
-            t == tag and (r == base or base == "." or r.startswith(base + "/"))
-            for r, t in self.scalar_tags
-        )
-
-
-def _nearest_ancestor(run: str, runs: dict[str, Any]) -> str | None:
-    candidate = run
-    while True:
-        if candidate in runs:
-            return candidate
-        if candidate in (".", ""):
-            return None
-        candidate = candidate.rsplit("/", 1)[0] if "/" in candidate else "."
 
 
 def _zero_tail(path: str, offset: int) -> bool:
@@ -175,7 +86,7 @@ class _RunValidator:
         *,
         strict: bool,
         tag_ok: Callable[[str], bool],
-        hparams: _HParamsTracker,
+        hparams: HParamsTracker,
         recent_seconds: float,
         now: float,
     ) -> None:
@@ -199,7 +110,7 @@ class _RunValidator:
         self._pending: list[tuple[Finding, bool]] | None = None
 
     def add(self, code: str, message: str, *, fold: bool = False, **where: Any) -> None:
-        finding = _finding(code, message, run=self.run.name, **where)
+        finding = make_finding(code, message, run=self.run.name, **where)
         if self._pending is not None:
             self._pending.append((finding, fold))
         else:
@@ -584,41 +495,6 @@ class _RunValidator:
                 )
 
 
-def _unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) -> None:
-    """Files that hold events but whose name TensorBoard does not recognise."""
-    for path in paths:
-        if not storage.isdir(path):
-            continue
-        for directory, files in walk_files(path):
-            for name in sorted(files):
-                if is_event_file_name(name):
-                    continue
-                full = storage.join(directory, name)
-                if _starts_with_file_version(full):
-                    collector.add(
-                        _finding(
-                            "unrecognized-event-file",
-                            "holds TensorBoard events but its name lacks 'tfevents', so "
-                            "TensorBoard (and tbtool, unless given the file) will not read it",
-                            file=full,
-                        )
-                    )
-
-
-def _starts_with_file_version(path: str) -> bool:
-    try:
-        with RecordReader(path, max_record_length=1 << 16, chunk_size=1 << 16) as reader:
-            record = reader.read()
-    except (OSError, TbtoolError):
-        return False
-    if record is None:
-        return False
-    try:
-        return event_pb2.Event.FromString(record.payload).WhichOneof("what") == "file_version"
-    except DecodeError:
-        return False
-
-
 def validate(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     *,
@@ -644,7 +520,7 @@ def validate(
         raise UsageError(f"unknown finding code(s) for --ignore: {', '.join(unknown)}")
     collector = FindingCollector(ignore)
     report = Report("validate")
-    hparams = _HParamsTracker()
+    hparams = HParamsTracker()
     tag_ok = tag_matcher(tags)
     now = time.time()
     found = discover(paths, runs)
@@ -663,6 +539,6 @@ def validate(
             ahead.release(run.files)
     hparams.finish(collector)
     if not runs:
-        _unrecognized_event_files(paths, collector)
+        unrecognized_event_files(paths, collector)
     report.findings = collector.findings
     return report
