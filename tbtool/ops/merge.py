@@ -234,6 +234,18 @@ def file_version_payload(wall_time: float) -> bytes:
     ).SerializeToString()
 
 
+def file_payloads(
+    first: tuple[int, float, bytes] | None, rest: Iterator[tuple[int, float, bytes]]
+) -> Iterator[bytes]:
+    """The records of a merged file: one ``file_version`` (at the first event's wall time),
+    then the first event and the rest of :func:`merged_payloads`."""
+    yield file_version_payload(first[1] if first is not None else 0.0)
+    if first is not None:
+        yield first[2]
+        for _, _, payload in rest:
+            yield payload
+
+
 def merge(
     inputs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -271,14 +283,6 @@ def merge(
             directory = out if run.name == "." else storage.join(out, *run.name.split("/"))
             name = f"events.out.tfevents.{int(wall):010d}.{host}.tbtool"
             target = storage.join(directory, name)
-
-            def payloads(first=first, events=events, wall=wall) -> Iterator[bytes]:
-                yield file_version_payload(wall)
-                if first is not None:
-                    yield first[2]
-                    for _, _, payload in events:
-                        yield payload
-
-            written = write_verified(target, payloads())
+            written = write_verified(target, file_payloads(first, events))
         run.written, run.records_out = written.path, written.records
     return MergeResult(out, outputs)

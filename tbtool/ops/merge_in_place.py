@@ -30,7 +30,7 @@ from typing import Any
 
 from tbtool import storage
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.ops.merge import OutputRun, file_version_payload, merged_payloads
+from tbtool.ops.merge import OutputRun, file_payloads, merged_payloads
 from tbtool.ops.purge_steps import runs_inside
 from tbtool.ops.rewrite import backup, remove_verified, write_verified
 from tbtool.spool import spooled
@@ -135,16 +135,7 @@ def _rewrite(item: InPlaceRun, rule: str | None) -> Iterator[str]:
     with spooled([p for _, p in run.sources] if rule is not None else ()):
         _check_unchanged(item)
         events = merged_payloads(run, rule=rule, layout="merge")
-        first = next(events, None)
-
-        def payloads() -> Iterator[bytes]:
-            yield file_version_payload(first[1] if first is not None else 0.0)
-            if first is not None:
-                yield first[2]
-                for _, _, payload in events:
-                    yield payload
-
-        written = write_verified(target, payloads())
+        written = write_verified(target, file_payloads(next(events, None), events))
     run.written, run.records_out = written.path, written.records
     for _, other in run.sources[1:]:
         remove_verified(other)
