@@ -5,7 +5,9 @@ order (runs by name, then each run's files and records in order), after purge se
 Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogReader`, the
 reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (``"A:B"`` or a
 :class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
-``"events"``: the per-event iterator; both give identical frames). :func:`read_table` gives
+``"events"``: the per-event iterator; both give identical frames) and ``jobs`` (processes
+reading files; default: every core for large local logdirs, see
+:func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
 the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
 """
 
@@ -41,6 +43,7 @@ def read_table(
     steps: str | StepRange | None = None,
     engine: str = "auto",
     metric_agg: str = "last",
+    jobs: int | None = None,
     **options: Any,
 ) -> pa.Table:
     """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
@@ -51,8 +54,12 @@ def read_table(
     reader = _reader(path, options)
     if options:
         raise TypeError(f"unexpected options: {', '.join(options)}")
+    if jobs is not None and jobs < 1:
+        raise UsageError("jobs must be at least 1")
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
-    tables = read_tables(reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg)
+    tables = read_tables(
+        reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg, jobs=jobs
+    )
     return tables[kind]
 
 

@@ -23,10 +23,10 @@ import pyarrow as pa
 
 from tbtool import storage
 from tbtool.columnar.assemble import Piece, RunAssembler
-from tbtool.columnar.parallel import Prefetcher
+from tbtool.columnar.parallel import Prefetcher, auto_jobs
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.hparams import HParamsCollector
-from tbtool.purge import PurgeFilter, find_restarts, may_hold_a_start_streamed
+from tbtool.purge import PurgeFilter
 from tbtool.reader import FileStatus, LogReader, StepRange
 from tbtool.spool import Spooled
 from tbtool.values import (
@@ -349,11 +349,12 @@ def iter_batches(
     progress: Progress | None = None,
     chunk_size: int | None = None,
     metric_agg: str = "last",
-    jobs: int = 1,
+    jobs: int | None = 1,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
     one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
-    files ahead in that many processes."""
+    files ahead in that many processes (``None``: :func:`~tbtool.columnar.parallel.auto_jobs`);
+    the batches are the same whatever ``jobs`` is."""
     kinds = check_kinds(kinds)
     collector = HParamsCollector(metric_agg) if "hparams" in kinds else None
     out_kinds = [k for k in kinds if k != "hparams"]
@@ -374,7 +375,8 @@ def iter_batches(
 
     options = {"chunk_size": chunk_size} if chunk_size else {}
     files = [f for r in runs for f in r.files] if engine == "batch" else []
-    prefetch = Prefetcher(files, jobs, reader.skip_corrupt, options)
+    jobs = auto_jobs(files, jobs)
+    prefetch = Prefetcher(files, jobs, reader.skip_corrupt, options, restarts=reader.purge)
     # Remote files are read twice (restarts, then values): fetch each once, runs ahead.
     ahead = Spooled(files if reader.purge else ())
     try:
@@ -384,11 +386,7 @@ def iter_batches(
                     _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
                 )
                 continue
-            purge = (
-                PurgeFilter(find_restarts(run.files, may_hold_a_start_streamed))
-                if reader.purge
-                else PurgeFilter(())
-            )
+            purge = PurgeFilter(prefetch.restarts(run.files) if reader.purge else ())
             assembler = RunAssembler(
                 run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=purge
             )
@@ -474,12 +472,13 @@ def read_tables(
     steps: StepRange | None = None,
     engine: str = "auto",
     metric_agg: str = "last",
+    jobs: int | None = None,
 ) -> dict[str, pa.Table]:
-    """Whole tables per kind."""
+    """Whole tables per kind; ``jobs`` as in :func:`iter_batches` (default: automatic)."""
     kinds = check_kinds(kinds)
     batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
     for kind, batch in iter_batches(
-        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg
+        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs
     ):
         batches[kind].append(batch)
     out = {}

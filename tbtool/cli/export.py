@@ -146,8 +146,16 @@ def export_command(
         typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
     ] = False,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", help="Read files in this many processes.", min=1)
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Read files in this many processes [default: every core for 64 MiB or more "
+            "of local files, else 1].",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,

@@ -156,7 +156,7 @@ def export(
     partition_by: str | None = None,
     metric_agg: str = "last",
     overwrite: bool = False,
-    jobs: int = 1,
+    jobs: int | None = None,
     engine: str = "auto",
     progress: Progress | None = None,
 ) -> ExportResult:
@@ -171,7 +171,7 @@ def export(
         raise UsageError(f"--partition-by takes {', '.join(PARTITION_KEYS)}, not {partition_by!r}")
     if partition_by and fmt != "parquet":
         raise UsageError("--partition-by writes a Parquet dataset: use --format parquet")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     layout = _Layout(output, kinds, fmt, partition_by, overwrite)
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps

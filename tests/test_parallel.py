@@ -1,0 +1,57 @@
+"""Reading with several processes gives exactly what one process gives (issue 9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import tbtool
+from tbtool.columnar import parallel
+from tbtool.ops.export import export
+from tbtool.ops.synth import synth
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Four runs, one of them crashed and resumed (two files and a restart to honour)."""
+    out = tmp_path_factory.mktemp("parallel") / "logdir"
+    synth(out, runs=4, tags=3, steps=200, restart_at="50%", kinds="scalars,histograms,text")
+    return str(out)
+
+
+@pytest.mark.parametrize("purge", [True, False])
+def test_read_scalars_jobs_1_and_2_agree(multi_run: str, purge: bool) -> None:
+    one = tbtool.read_scalars(multi_run, jobs=1, purge=purge)
+    two = tbtool.read_scalars(multi_run, jobs=2, purge=purge)
+    assert len(one) > 0
+    assert one.equals(two)
+
+
+def test_read_histograms_jobs_1_and_2_agree(multi_run: str) -> None:
+    one = tbtool.read_table(multi_run, "histograms", jobs=1)
+    two = tbtool.read_table(multi_run, "histograms", jobs=2)
+    assert one.num_rows > 0 and one.equals(two)
+
+
+def test_export_jobs_1_and_2_agree(multi_run: str, tmp_path) -> None:
+    kinds = ["scalars", "histograms", "text"]
+    one = export(multi_run, str(tmp_path / "one"), kinds=kinds, jobs=1)
+    two = export(multi_run, str(tmp_path / "two"), kinds=kinds, jobs=2)
+    assert one.rows == two.rows and one.rows["scalars"] > 0
+    for kind in kinds:
+        assert pq.read_table(one.paths[kind]).equals(pq.read_table(two.paths[kind]))
+
+
+def test_auto_jobs_reads_small_inputs_in_one_process(multi_run: str, monkeypatch) -> None:
+    files = [str(p) for p in sorted(Path(multi_run).rglob("*tfevents*"))]
+    assert len(files) >= 2
+    assert parallel.auto_jobs(files, None) == 1  # far below MIN_PARALLEL_BYTES
+    assert parallel.auto_jobs(files, 3) == 3
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    assert parallel.auto_jobs(files, None) == 2
+    assert parallel.auto_jobs(files[:1], None) == 1
+    # automatic jobs give the same frame as one process
+    assert tbtool.read_scalars(multi_run).equals(tbtool.read_scalars(multi_run, jobs=1))
