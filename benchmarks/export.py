@@ -120,6 +120,25 @@ def peak_rss(logdir: Path, out: Path, options: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def export_task(path: str, out: str, kinds: list[str], jobs: int | None = None) -> dict:
+    """Harness task (:mod:`benchmarks.measure`): seconds and rows of exporting ``kinds`` of
+    ``path`` to the Parquet output ``out`` (replaced), with ``jobs`` reading processes."""
+    from tbtool.ops.export import export
+
+    def remove() -> None:
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        elif os.path.exists(out):
+            os.remove(out)
+
+    remove()
+    start = time.perf_counter()
+    result = export(path, out, kinds=kinds, jobs=jobs)
+    seconds = time.perf_counter() - start
+    remove()
+    return {"seconds": seconds, "rows": sum(result.rows.values())}
+
+
 def accumulator_frame(run: str):
     import pandas as pd
     from tensorboard.backend.event_processing import event_accumulator as ea

@@ -23,6 +23,16 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> float:
     return best
 
 
+def validate_task(path: str) -> dict:
+    """Harness task (:mod:`benchmarks.measure`): seconds of ``tbtool.ops.validate`` on
+    ``path`` and the findings it reported (none, on clean data)."""
+    from tbtool.ops.validate import validate
+
+    start = time.perf_counter()
+    result = validate(path)
+    return {"seconds": time.perf_counter() - start, "findings": len(result.findings)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)

@@ -24,22 +24,28 @@ import numpy as np
 TARGETS = {"add_scalar": 25.0, "add_histogram 10k": 5.0}
 
 
-def writers() -> dict[str, Callable[[str], Any]]:
-    from tbtool import SummaryWriter as Ours
+def writers(only: str | None = None) -> dict[str, Callable[[str], Any]]:
+    """SummaryWriter classes by tool name (``only``: import just that one, so a process
+    measuring tbtool does not carry torch in its memory)."""
+    out: dict[str, Callable[[str], Any]] = {}
+    if only in (None, "tbtool"):
+        from tbtool import SummaryWriter as Ours
 
-    out: dict[str, Callable[[str], Any]] = {"tbtool": Ours}
-    try:
-        from torch.utils.tensorboard import SummaryWriter as Torch
+        out["tbtool"] = Ours
+    if only in (None, "torch"):
+        try:
+            from torch.utils.tensorboard import SummaryWriter as Torch
 
-        out["torch"] = Torch
-    except ImportError:
-        print("torch not installed: skipped")
-    try:
-        from tensorboardX import SummaryWriter as TensorboardX
+            out["torch"] = Torch
+        except ImportError:
+            print("torch not installed: skipped")
+    if only in (None, "tensorboardX"):
+        try:
+            from tensorboardX import SummaryWriter as TensorboardX
 
-        out["tensorboardX"] = TensorboardX
-    except ImportError:
-        print("tensorboardX not installed: skipped")
+            out["tensorboardX"] = TensorboardX
+        except ImportError:
+            print("tensorboardX not installed: skipped")
     return out
 
 
@@ -107,6 +113,16 @@ def cases(scalars: int, histograms: int) -> dict[str, tuple[int, Callable[[Any],
         "add_image 3x64x64": (histograms, image_case),
         "add_text": (histograms * 10, text),
     }
+
+
+def writer_task(tool: str, case: str, scalars: int, histograms: int, repeat: int) -> dict:
+    """Harness task (:mod:`benchmarks.measure`): ``tool``'s best time per call of ``case``
+    in microseconds (calls plus the final flush), in a process of its own."""
+    warnings.simplefilter("ignore")
+    makers = writers(tool)
+    calls, body = cases(scalars, histograms)[case]
+    ((total, _),) = time_case(makers, body, calls, repeat).values()
+    return {"seconds": total * calls / 1e6, "us_per_call": total, "calls": calls}
 
 
 def main() -> None:

@@ -1,0 +1,351 @@
+"""Every benchmark in one run: ``python -m benchmarks [--quick] [--only NAME] [--out DIR]``.
+
+Generates its data (``tbtool synth`` and tbtool's SummaryWriter, cached under the temp
+directory), then measures tbtool side by side, in the same run, with what users would
+otherwise use: torch.utils.tensorboard and tensorboardX (writing), tbparse and TensorBoard's
+EventAccumulator (reading), rustboard (time to load a logdir) and the I/O + CRC floor. Each
+measurement runs in a process of its own (:mod:`benchmarks.measure`), so peak memory is per
+tool. Prints the table with ratios and writes ``report.md``, ``results.json`` and
+``performance.png`` (time vs number of events) into ``--out`` (``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data, report
+from benchmarks.measure import measure
+from benchmarks.read import TOOLS
+
+WORKLOADS = ("writer", "scalars", "runs", "histograms", "images", "memory", "chart")
+SLOW_PEERS = ("tbparse", "accumulator")
+
+
+@dataclass
+class Sizes:
+    """How big each workload is; ``--quick`` shrinks all of them to smoke-test size."""
+
+    scalars: int = 1_000_000
+    runs: tuple[int, int, int] = (100, 20, 5000)  # runs x tags x steps
+    histograms: tuple[int, int] = (10_000, 1000)  # histograms x buckets
+    images: tuple[int, int] = (2000, 128)  # images x side
+    big: str = "1GB"
+    chart: tuple[int, ...] = (10_000, 100_000, 1_000_000, 10_000_000)
+    writer: tuple[int, int, int] = (20_000, 100, 3)  # scalars, histograms, repeat
+    #: tbparse and EventAccumulator take ~35 s per million scalars: larger inputs skip them.
+    slow_peer_events: int = 2_000_000
+    timeout: float = 900.0
+    repeat: int = 3
+
+
+QUICK = Sizes(
+    scalars=20_000,
+    runs=(4, 5, 200),
+    histograms=(40, 100),
+    images=(8, 32),
+    big="12MB",
+    chart=(1_000, 10_000),
+    writer=(2_000, 5, 1),
+    timeout=120.0,
+    repeat=1,
+)
+#: Measurements shorter than this are repeated (best of ``Sizes.repeat``): noise matters there.
+REPEAT_UNDER = 5.0
+
+
+@dataclass
+class Bench:
+    """One run of the harness: its sizes and every row measured so far."""
+
+    sizes: Sizes
+    out: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profiles: dict[str, Any] = field(default_factory=dict)
+    _seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, workload: str, task: str, tool: str, units: int, result: dict[str, Any]) -> dict:
+        """Record one measurement (``units``: events, values or calls it covered)."""
+        row = {"workload": workload, "task": task, "tool": tool, "units": units, **result}
+        self.rows.append(row)
+        report.print_row(row)
+        return row
+
+    def run(self, workload: str, task: str, tool: str, units: int, name: str, /, **params: Any):
+        """Measure task ``name`` with ``params`` in fresh processes and record it: quick
+        tasks (under :data:`REPEAT_UNDER` seconds) are run ``sizes.repeat`` times and the
+        best time kept (peak RSS: the largest seen). The same task asked twice (the chart's
+        1M point is the scalars workload) is measured once."""
+        key = json.dumps([name, params], sort_keys=True)
+        if key not in self._seen:
+            result = measure(name, params, self.sizes.timeout)
+            for _ in range(self.sizes.repeat - 1):
+                if result.get("seconds", REPEAT_UNDER) >= REPEAT_UNDER:
+                    break
+                again = measure(name, params, self.sizes.timeout)
+                if "seconds" not in again:
+                    break
+                rss = max(result["peak_rss_mb"], again["peak_rss_mb"])
+                kids = max(result["children_rss_mb"], again["children_rss_mb"])
+                result = min(result, again, key=lambda r: r["seconds"])
+                result = {**result, "peak_rss_mb": rss, "children_rss_mb": kids}
+            self._seen[key] = result
+        return self.add(workload, task, tool, units, self._seen[key])
+
+
+def expected_series(logdir: Path, kind: str) -> dict[str, int]:
+    """``"run\\ttag"`` -> last step of every series tbtool reads (what rustboard must reach)."""
+    import tbtool
+
+    table = tbtool.read_table(logdir, kind)
+    frame = table.select(["run", "tag", "step"]).to_pandas()
+    last = frame.groupby(["run", "tag"])["step"].max()
+    return {f"{run}\t{tag}": int(step) for (run, tag), step in last.items()}
+
+
+def readers(bench: Bench, workload: str, logdir: Path, kind: str, units: int) -> None:
+    """tbtool, the reading peers, rustboard and the CRC floor on one logdir."""
+    for tool in ("tbtool", "tbparse", "accumulator"):
+        if tool in SLOW_PEERS and units > bench.sizes.slow_peer_events:
+            bench.add(workload, f"read {kind}", tool, units, {"skipped": "input too large"})
+            continue
+        bench.run(
+            workload,
+            f"read {kind}",
+            tool,
+            units,
+            "read",
+            tool=tool,
+            path=str(logdir),
+            kind=kind,
+            jobs=1,
+        )
+    expected = expected_series(logdir, kind)
+    bench.run(
+        workload,
+        "load logdir",
+        "rustboard",
+        units,
+        "rustboard",
+        path=str(logdir),
+        expected=expected,
+        kind=kind,
+        timeout=bench.sizes.timeout,
+    )
+    bench.run(workload, "read + CRC floor", "floor", units, "floor", path=str(logdir))
+
+
+def writer_workload(bench: Bench) -> None:
+    scalars, histograms, repeat = bench.sizes.writer
+    for case in ("add_scalar", "add_histogram 10k", "add_image 3x64x64"):
+        for tool in ("tbtool", "torch", "tensorboardX"):
+            calls = {"add_scalar": scalars}.get(case, histograms)
+            bench.run(
+                "writer",
+                case,
+                tool,
+                calls,
+                "writer",
+                tool=tool,
+                case=case,
+                scalars=scalars,
+                histograms=histograms,
+                repeat=repeat,
+            )
+
+
+def scalars_workload(bench: Bench) -> None:
+    events = bench.sizes.scalars
+    logdir = data.synth_scalars(events)
+    bench.notes.append(f"scalars: {events:,} scalars in one file, {_mb(logdir)}")
+    readers(bench, "scalars", logdir, "scalars", events)
+    bench.run("scalars", "validate", "tbtool", events, "validate", path=str(logdir))
+    bench.run(
+        "scalars",
+        "export Parquet",
+        "tbtool",
+        events,
+        "export",
+        path=str(logdir),
+        out=str(bench.out / "tmp-export"),
+        kinds=["scalars"],
+    )
+    bench.run(
+        "scalars",
+        "read scalars",
+        "tbtool-python",
+        events,
+        "read",
+        tool="tbtool-python",
+        path=str(logdir),
+        kind="scalars",
+        jobs=1,
+    )
+
+
+def runs_workload(bench: Bench) -> None:
+    runs, tags, steps = bench.sizes.runs
+    events = runs * tags * steps
+    logdir = data.synth_scalars(events, runs=runs, tags=tags)
+    bench.notes.append(f"runs: {runs} runs x {tags} tags x {steps:,} steps, {_mb(logdir)}")
+    readers(bench, "runs", logdir, "scalars", events)
+    bench.run(
+        "runs",
+        "read scalars, 2 jobs",
+        "tbtool",
+        events,
+        "read",
+        tool="tbtool",
+        path=str(logdir),
+        kind="scalars",
+        jobs=2,
+    )
+    for jobs in (1, 2):
+        bench.run(
+            "runs",
+            f"export Parquet, {jobs} job{'s' * (jobs > 1)}",
+            "tbtool",
+            events,
+            "export",
+            path=str(logdir),
+            out=str(bench.out / "tmp-export"),
+            kinds=["scalars"],
+            jobs=jobs,
+        )
+    bench.run("runs", "validate", "tbtool", events, "validate", path=str(logdir))
+
+
+def histograms_workload(bench: Bench) -> None:
+    count, buckets = bench.sizes.histograms
+    logdir = data.histogram_logdir(count, buckets)
+    bench.notes.append(f"histograms: {count:,} histograms of {buckets} buckets, {_mb(logdir)}")
+    readers(bench, "histograms", logdir, "histograms", count)
+    bench.run("histograms", "validate", "tbtool", count, "validate", path=str(logdir))
+
+
+def images_workload(bench: Bench) -> None:
+    count, side = bench.sizes.images
+    logdir = data.image_logdir(count, side)
+    bench.notes.append(f"images: {count:,} PNG images {side}x{side} RGB, {_mb(logdir)}")
+    readers(bench, "images", logdir, "images", count)
+    bench.run("images", "validate", "tbtool", count, "validate", path=str(logdir))
+
+
+def memory_workload(bench: Bench) -> None:
+    logdir = data.synth_size(bench.sizes.big)
+    bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
+    size = data.logdir_bytes(logdir)
+    kinds = ["scalars", "histograms"]
+    for jobs in (1, None):
+        label = "1 job" if jobs == 1 else f"jobs auto ({_auto_jobs(logdir)})"
+        bench.run(
+            "memory",
+            f"export scalars+histograms, {label}",
+            "tbtool",
+            size,
+            "export",
+            path=str(logdir),
+            out=str(bench.out / "tmp-export"),
+            kinds=kinds,
+            jobs=jobs,
+        )
+    bench.run("memory", "validate", "tbtool", size, "validate", path=str(logdir))
+    bench.run("memory", "read + CRC floor", "floor", size, "floor", path=str(logdir))
+
+
+def chart_workload(bench: Bench) -> None:
+    for events in bench.sizes.chart:
+        logdir = data.synth_scalars(events)
+        readers(bench, f"chart {events:,}", logdir, "scalars", events)
+
+
+def profile_where_slower(bench: Bench) -> None:
+    """cProfile tbtool's read wherever rustboard loads the same logdir faster."""
+    for workload in ("scalars", "runs", "histograms", "images"):
+        rows = [r for r in bench.rows if r["workload"] == workload and "seconds" in r]
+        rust = next((r for r in rows if r["tool"] == "rustboard"), None)
+        ours = next(
+            (r for r in rows if r["tool"] == "tbtool" and r["task"].startswith("read ")), None
+        )
+        if rust is None or ours is None or rust["seconds"] >= ours["seconds"]:
+            continue
+        params = {"path": str(_logdir_of(bench, workload)), "kind": ours["task"].split()[1]}
+        bench.profiles[workload] = measure("profile", params, bench.sizes.timeout)
+
+
+def _logdir_of(bench: Bench, workload: str) -> Path:
+    s = bench.sizes
+    return {
+        "scalars": lambda: data.synth_scalars(s.scalars),
+        "runs": lambda: data.synth_scalars(s.runs[0] * s.runs[1] * s.runs[2], *s.runs[:2]),
+        "histograms": lambda: data.histogram_logdir(*s.histograms),
+        "images": lambda: data.image_logdir(*s.images),
+    }[workload]()
+
+
+def _auto_jobs(logdir: Path) -> int:
+    from tbtool.columnar.parallel import auto_jobs
+
+    return auto_jobs([str(p) for p in data.event_files(logdir)], None)
+
+
+def _mb(logdir: Path) -> str:
+    return f"{data.logdir_bytes(logdir) / 1e6:,.1f} MB"
+
+
+RUNNERS = {
+    "writer": writer_workload,
+    "scalars": scalars_workload,
+    "runs": runs_workload,
+    "histograms": histograms_workload,
+    "images": images_workload,
+    "memory": memory_workload,
+    "chart": chart_workload,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--only", action="append", choices=WORKLOADS, help="repeatable")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    args.out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(sizes, args.out)
+    started = time.time()
+    report.print_header()
+    for name in args.only or WORKLOADS:
+        RUNNERS[name](bench)
+    profile_where_slower(bench)
+    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    command += "".join(f" --only {name}" for name in args.only or ())
+    results = {
+        "command": command,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "minutes": (time.time() - started) / 60,
+        "machine": report.machine(),
+        "sizes": asdict(sizes),
+        "notes": bench.notes,
+        "tools": TOOLS,
+        "rows": bench.rows,
+        "profiles": bench.profiles,
+    }
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (args.out / "report.md").write_text(report.markdown(results))
+    if not args.no_chart:
+        report.chart(results, args.out / "performance.png")
+    print(f"\nwrote {args.out / 'report.md'}, results.json, performance.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
