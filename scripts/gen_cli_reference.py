@@ -33,11 +33,11 @@ def reference() -> str:
         "this page is stale. Exit codes for every command: `0` success, `1` the command ran "
         "and found problems, `2` usage error or unreadable input.\n",
         "## tbtool\n",
-        f"```\n{help_text()}```\n",
+        f"```text\n{help_text()}```\n",
     ]
     for name in commands:
         parts.append(f"## tbtool {name}\n")
-        parts.append(f"```\n{help_text(name)}```\n")
+        parts.append(f"```text\n{help_text(name)}```\n")
     return "\n".join(parts)
 
 
