@@ -55,3 +55,25 @@ def test_auto_jobs_reads_small_inputs_in_one_process(multi_run: str, monkeypatch
     assert parallel.auto_jobs(files[:1], None) == 1
     # automatic jobs give the same frame as one process
     assert tbtool.read_scalars(multi_run).equals(tbtool.read_scalars(multi_run, jobs=1))
+
+
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_bulk_restart_scan_matches_the_per_record_scan(
+    multi_run: str, monkeypatch: pytest.MonkeyPatch, pure_python: bool
+) -> None:
+    """The fast restart scan (C scan or framing, decoding only candidates) finds exactly the
+    restarts the per-record scan finds, at the same record indexes and offsets."""
+    from tbtool import purge
+
+    if pure_python:
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1")
+    files = sorted(str(p) for p in Path(multi_run).rglob("*tfevents*"))
+    found = 0
+    for path in files:
+        fast = purge._restarts_by_framing(path, 5)
+        with monkeypatch.context() as m:
+            m.setattr(purge, "_restarts_by_framing", lambda *args: None)
+            slow = purge.restarts_in_file(path, 5, precheck=lambda _: True)
+        assert fast == slow
+        found += len(slow)
+    assert found >= 1  # the resumed run's START
