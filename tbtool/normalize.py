@@ -61,7 +61,17 @@ def enum_name(enum_type: Any, number: int) -> str:
 
 
 def _as_dict(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    """The message as JSON-ready data, keys sorted: protobuf map order (hparams values)
+    changes from one process to the next, and dump output must not."""
+    return _sorted_keys(MessageToDict(message, preserving_proto_field_name=True))
+
+
+def _sorted_keys(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _sorted_keys(data[key]) for key in sorted(data)}
+    if isinstance(data, list):
+        return [_sorted_keys(item) for item in data]
+    return data
 
 
 def _decode_strings(array: np.ndarray) -> np.ndarray:
