@@ -241,8 +241,8 @@ def memory_workload(bench: Bench) -> None:
     bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
     size = data.logdir_bytes(logdir)
     kinds = ["scalars", "histograms"]
-    for jobs in (1, None):
-        label = "1 job" if jobs == 1 else f"jobs auto ({_auto_jobs(logdir)})"
+    for jobs in (1, 0):
+        label = "1 job" if jobs == 1 else f"--jobs 0 ({_auto_jobs(logdir)})"
         bench.run(
             "memory",
             f"export scalars+histograms, {label}",
@@ -291,7 +291,7 @@ def _logdir_of(bench: Bench, workload: str) -> Path:
 def _auto_jobs(logdir: Path) -> int:
     from tbtool.columnar.parallel import auto_jobs
 
-    return auto_jobs([str(p) for p in data.event_files(logdir)], None)
+    return auto_jobs([str(p) for p in data.event_files(logdir)], 0)
 
 
 def _mb(logdir: Path) -> str:

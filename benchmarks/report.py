@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     info["nproc"] = os.cpu_count()
+    info["parallel CPU throughput"] = cpu_parallelism()
     info["usable cores"] = len(os.sched_getaffinity(0))
     with open("/proc/meminfo") as f:
         total = next(line for line in f if line.startswith("MemTotal:"))
@@ -82,6 +84,24 @@ def machine() -> dict[str, Any]:
 
     info["tbtool C extension"] = "built" if native.available() else "not built"
     return info
+
+
+def _burn(n: int) -> float:
+    start = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i * i
+    return time.perf_counter() - start
+
+
+def cpu_parallelism(n: int = 5_000_000) -> str:
+    """How much CPU two busy processes get compared with one: what ``--jobs`` can gain."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        alone = min(pool.submit(_burn, n).result() for _ in range(2))
+        both = max(pool.map(_burn, [n, n]))
+    return f"two busy processes do {2 * alone / both:.2f}x the work of one per second"
 
 
 def _find(rows: list[dict], workload: str, tool: str, task: str) -> dict | None:
@@ -195,7 +215,7 @@ def scaling(rows: list[dict]) -> list[str]:
     pairs = (
         ("runs", "read scalars", "read scalars, 2 jobs"),
         ("runs", "export Parquet, 1 job", "export Parquet, 2 jobs"),
-        ("memory", "export scalars+histograms, 1 job", "export scalars+histograms, jobs auto"),
+        ("memory", "export scalars+histograms, 1 job", "export scalars+histograms, --jobs 0"),
     )
     lines = [
         "| workload | task | 1 job (s) | more jobs | (s) | speed-up |",
@@ -263,7 +283,7 @@ def markdown(results: dict) -> str:
         "",
         f"Machine: {m.get('Model name', '?')}, {m['nproc']} CPUs ({m['usable cores']} usable), "
         f"{m['RAM']} RAM, Python {m['python']}, {m['platform']}; tbtool C extension "
-        f"{m['tbtool C extension']}.",
+        f"{m['tbtool C extension']}. CPU check: {m['parallel CPU throughput']}.",
         "",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
         "",

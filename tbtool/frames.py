@@ -6,7 +6,7 @@ Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogRe
 reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (``"A:B"`` or a
 :class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
 ``"events"``: the per-event iterator; both give identical frames) and ``jobs`` (processes
-reading files; default: every core for large local logdirs, see
+reading files: default 1, ``0`` every usable core for large local logdirs, see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
 the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
 """
@@ -54,8 +54,8 @@ def read_table(
     reader = _reader(path, options)
     if options:
         raise TypeError(f"unexpected options: {', '.join(options)}")
-    if jobs is not None and jobs < 1:
-        raise UsageError("jobs must be at least 1")
+    if jobs is not None and jobs < 0:
+        raise UsageError("jobs must be 0 (every core) or more")
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
     tables = read_tables(
         reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg, jobs=jobs

@@ -353,8 +353,8 @@ def iter_batches(
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
     one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
-    files ahead in that many processes (``None``: :func:`~tbtool.columnar.parallel.auto_jobs`);
-    the batches are the same whatever ``jobs`` is."""
+    files ahead in that many processes (``0``: every usable core, for large local inputs; see
+    :func:`~tbtool.columnar.parallel.auto_jobs`); the batches are the same whatever ``jobs``."""
     kinds = check_kinds(kinds)
     collector = HParamsCollector(metric_agg) if "hparams" in kinds else None
     out_kinds = [k for k in kinds if k != "hparams"]
@@ -474,7 +474,7 @@ def read_tables(
     metric_agg: str = "last",
     jobs: int | None = None,
 ) -> dict[str, pa.Table]:
-    """Whole tables per kind; ``jobs`` as in :func:`iter_batches` (default: automatic)."""
+    """Whole tables per kind; ``jobs`` as in :func:`iter_batches`."""
     kinds = check_kinds(kinds)
     batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
     for kind, batch in iter_batches(

@@ -44,17 +44,18 @@ def test_export_jobs_1_and_2_agree(multi_run: str, tmp_path) -> None:
         assert pq.read_table(one.paths[kind]).equals(pq.read_table(two.paths[kind]))
 
 
-def test_auto_jobs_reads_small_inputs_in_one_process(multi_run: str, monkeypatch) -> None:
+def test_jobs_0_uses_every_core_for_large_local_inputs(multi_run: str, monkeypatch) -> None:
     files = [str(p) for p in sorted(Path(multi_run).rglob("*tfevents*"))]
     assert len(files) >= 2
-    assert parallel.auto_jobs(files, None) == 1  # far below MIN_PARALLEL_BYTES
+    assert parallel.auto_jobs(files, None) == parallel.DEFAULT_JOBS
     assert parallel.auto_jobs(files, 3) == 3
+    assert parallel.auto_jobs(files, 0) == 1  # far below MIN_PARALLEL_BYTES
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
-    assert parallel.auto_jobs(files, None) == 2
-    assert parallel.auto_jobs(files[:1], None) == 1
-    # automatic jobs give the same frame as one process
-    assert tbtool.read_scalars(multi_run).equals(tbtool.read_scalars(multi_run, jobs=1))
+    assert parallel.auto_jobs(files, 0) == 2
+    assert parallel.auto_jobs(files[:1], 0) == 1
+    # every core gives the same frame as one process
+    assert tbtool.read_scalars(multi_run, jobs=0).equals(tbtool.read_scalars(multi_run, jobs=1))
 
 
 @pytest.mark.parametrize("pure_python", [False, True])

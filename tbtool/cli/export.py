@@ -150,9 +150,9 @@ def export_command(
         typer.Option(
             "--jobs",
             "-j",
-            help="Read files in this many processes [default: every core for 64 MiB or more "
-            "of local files, else 1].",
-            min=1,
+            help="Read files in this many processes [default: 1; 0: every core, for 64 MiB "
+            "or more of local files].",
+            min=0,
             show_default=False,
         ),
     ] = None,

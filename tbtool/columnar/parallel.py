@@ -6,8 +6,8 @@ normalization rules depend on what came before. A file whose scan met any proble
 again in the main process, so errors and skipped records are reported exactly as without
 ``--jobs``. Memory: up to ``jobs`` files' indexes are held at once.
 
-:func:`auto_jobs` picks the default: every usable core, but only for local inputs large
-enough that starting worker processes pays (:data:`MIN_PARALLEL_BYTES`).
+:func:`auto_jobs` resolves ``jobs``: ``0`` is every usable core, but only for local inputs
+large enough that starting worker processes pays (:data:`MIN_PARALLEL_BYTES`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from tbtool.errors import TbtoolError
 from tbtool.purge import Restart, find_restarts, may_hold_a_start_streamed, restarts_in_file
 from tbtool.record import ReadState
 
-#: Below this many bytes of input, reading in one process is as fast (measured in
-#: docs/performance.md: forking workers and moving indexes between processes costs more
-#: than it saves on small logdirs).
+#: Below this many bytes of input, reading in one process is as fast (forking workers and
+#: moving indexes between processes costs more than it saves on small logdirs).
 MIN_PARALLEL_BYTES = 64 << 20
+#: ``jobs`` when none is given. One process: on the 2-vCPU machine the benchmarks run on, two
+#: busy processes get no more CPU than one, and reading with 2 jobs was slower than with 1
+#: (docs/performance.md); ``jobs=0`` / ``--jobs 0`` asks for every usable core.
+DEFAULT_JOBS = 1
 
 
 def usable_cores() -> int:
@@ -41,10 +44,13 @@ def usable_cores() -> int:
 
 
 def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
-    """The processes to read ``files`` with: ``jobs`` if given, else every usable core when
-    there are at least two local files holding :data:`MIN_PARALLEL_BYTES` in all, else 1
-    (remote files are fetched ahead by the main process instead)."""
-    if jobs is not None:
+    """The processes to read ``files`` with: ``jobs`` if positive, :data:`DEFAULT_JOBS` if
+    ``None``; ``0`` means every usable core when there are at least two local files holding
+    :data:`MIN_PARALLEL_BYTES` in all, else 1 (remote files are fetched ahead by the main
+    process instead)."""
+    if jobs is None:
+        jobs = DEFAULT_JOBS
+    if jobs > 0:
         return jobs
     cores = usable_cores()
     if cores < 2 or len(files) < 2:

@@ -171,8 +171,8 @@ def export(
         raise UsageError(f"--partition-by takes {', '.join(PARTITION_KEYS)}, not {partition_by!r}")
     if partition_by and fmt != "parquet":
         raise UsageError("--partition-by writes a Parquet dataset: use --format parquet")
-    if jobs is not None and jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    if jobs is not None and jobs < 0:
+        raise UsageError("--jobs must be 0 (every core) or more")
     layout = _Layout(output, kinds, fmt, partition_by, overwrite)
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
