@@ -83,7 +83,9 @@ def render_github(report: Report) -> None:
             where = f.file if storage.is_url(f.file) else os.path.relpath(f.file)
             props.append(f"file={_gh_escape_property(where)}")
         props.append(f"title={_gh_escape_property(f'tbtool {f.code}')}")
-        text = f"{_counted(f)} ({f.location()}{_subject(f)})"
+        # Without a file, the subject already names the run: say it once.
+        where = f"{f.location()}{_subject(f)}" if f.file else _subject(f).strip(" []")
+        text = f"{_counted(f)} ({where})" if where else _counted(f)
         typer.echo(f"::{level[f.severity]} {','.join(props)}::{_gh_escape_data(text)}")
 
 
