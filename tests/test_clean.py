@@ -187,3 +187,11 @@ def test_cli_refuses_without_terminal_and_prints_json(logdir):
     assert done.exit_code == 0 and "removed 1 file(s)" in done.stdout
     assert not (logdir / "empty").exists()
     assert runner.invoke(app, ["clean", str(logdir), "--older-than", "soon"]).exit_code == 2
+
+
+def test_json_after_removal_reports_the_bytes_freed(logdir):
+    dry = runner.invoke(app, ["clean", str(logdir), "--empty", "--dry-run", "--format", "json"])
+    done = runner.invoke(app, ["clean", str(logdir), "--empty", "--yes", "--format", "json"])
+    assert done.exit_code == 0
+    freed = json.loads(done.stdout)["bytes"]
+    assert freed > 0 and freed == json.loads(dry.stdout)["bytes"]

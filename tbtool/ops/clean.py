@@ -54,14 +54,17 @@ class RunAction:
     remove: list[str] = field(default_factory=list)  # files
     keep: list[str] = field(default_factory=list)  # files that stay (not tbtool's to remove)
     reasons: list[str] = field(default_factory=list)
+    measured: int | None = None  # bytes of `remove`, kept once measured (files go away)
 
     @property
     def bytes(self) -> int:
-        total = 0
-        for path in self.remove:
-            with contextlib.suppress(OSError, TbtoolError):
-                total += _size_mtime(path)[0]
-        return total
+        if self.measured is None:
+            total = 0
+            for path in self.remove:
+                with contextlib.suppress(OSError, TbtoolError):
+                    total += _size_mtime(path)[0]
+            self.measured = total
+        return self.measured
 
 
 @dataclass(slots=True)
@@ -295,6 +298,7 @@ def plan(
 def apply(plan_: CleanPlan, *, trash: str | None = None) -> CleanPlan:
     """Remove (or move to ``trash``) what the plan lists; per-file errors are collected, not
     raised, and files that vanished meanwhile are skipped."""
+    plan_.bytes  # noqa: B018  (measured now: afterwards the files are gone)
     remote = storage.is_url(plan_.root)
     if trash is not None and (remote or storage.is_url(trash)):
         if storage.is_url(trash) and remote and storage.inside(trash, plan_.root):
