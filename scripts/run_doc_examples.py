@@ -56,6 +56,7 @@ VARYING = [
     (re.compile(r"modified [\d.]+ s ago"), "modified N s ago"),  # validate's file age
     (re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b"), "TIME-ID"),  # backup archive names
     (re.compile(r"\bclean-\d{8}T\d{6}Z\b"), "clean-TIME"),  # clean --trash folders
+    (re.compile(r"\b\d+\.\d(d\b| days old)"), r"N.N\1"),  # clean's run ages
 ]
 
 FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)\s*$")
@@ -193,6 +194,8 @@ def simple_argv(command: str) -> list[str] | None:
         if quote:
             if char == quote:
                 quote = ""
+            elif quote == '"' and char in "$`\\":
+                return None  # still expanded inside double quotes
         elif char in "'\"":
             quote = char
         elif char == "#" and previous.isspace():
