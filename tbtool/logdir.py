@@ -98,6 +98,8 @@ def _find_remote_runs(url: str) -> list[Run]:
     """Runs below a URL, from one listing of every object under it (no directories)."""
     listing = storage.list_files(url)
     if not listing:
+        if storage.isdir(url):  # only folder markers (``dir/`` objects): an empty directory
+            return []
         raise PathError("no such file or directory (no object at or below this URL)", file=url)
     if len(listing) == 1 and storage.trim(url) in listing:  # a single object
         return [Run(".", storage.parent(url), (storage.trim(url),))]

@@ -108,7 +108,10 @@ class _Spool:
 
     def _drop(self, copy: _Copy) -> None:
         if copy.local is not None:  # freeing a large file's pages takes a while: not here
-            _unlinker().submit(_unlink, copy.local)
+            try:
+                _unlinker().submit(_unlink, copy.local)
+            except RuntimeError:  # the interpreter is exiting (a command failed mid-read)
+                _unlink(copy.local)
         with self.lock:
             if copy.state in ("ready", "loading"):
                 self.held -= copy.size

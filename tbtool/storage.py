@@ -296,9 +296,10 @@ def list_files(url: str) -> dict[str, FileInfo]:
             return {}
     out: dict[str, FileInfo] = {}
     for name, entry in sorted(found.items()):
-        if entry.get("type", "file") == "directory":
+        if entry.get("type", "file") == "directory" or name.endswith("/"):
+            # ``dir/`` objects are folder markers (the GCS console, TensorFlow's gfile
+            # makedirs, S3 tools): listed as files, but no file of the folder's name.
             continue
-        name = name.rstrip("/")
         if name == key:
             full = root
         elif name.startswith(key.rstrip("/") + "/"):

@@ -9,30 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
+from remote_support import environment, free_port, reset_filesystems, wait_for_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(port: int, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+__all__ = ["free_port", "moto_s3", "reset_filesystems"]
 
 
 @contextlib.contextmanager
@@ -47,7 +30,7 @@ def moto_s3(process: bool = False) -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_for(port)
+        wait_for_port(port)
         stop = proc.kill
     else:
         from moto.server import ThreadedMotoServer
@@ -65,28 +48,11 @@ def moto_s3(process: bool = False) -> Iterator[str]:
         "AWS_ENDPOINT_URL": endpoint,
         "NO_PROXY": "127.0.0.1,localhost",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        yield endpoint
+        with environment(env):
+            yield endpoint
     finally:
         stop()
         if process:
             proc.wait()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         reset_filesystems()
-
-
-def reset_filesystems() -> None:
-    """Forget cached filesystem objects (they hold the endpoint and credentials)."""
-    from tbtool import storage
-
-    storage._resolve.cache_clear()
-    with contextlib.suppress(Exception):
-        import s3fs
-
-        s3fs.S3FileSystem.clear_instance_cache()

@@ -12,28 +12,21 @@ import sys
 import tarfile
 import threading
 import time
-import uuid
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
+import remote_support
+from remote_support import check_folder_markers, cli, keys, upload_dir, write_logdir
 from s3_server import moto_s3
 
 import tbtool
 from tbtool import storage
-from tbtool.cli import app
 from tbtool.reader import LogReader
 from tbtool.record import ReadState, RecordReader
-
-runner = CliRunner()
-
-
-def cli(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -43,46 +36,12 @@ def s3():
 
 
 def new_bucket() -> str:
-    name = f"tb-{uuid.uuid4().hex[:10]}"
-    fs, _ = storage.filesystem(f"s3://{name}")
-    fs.mkdir(name)
-    return f"s3://{name}"
-
-
-def s3fs_of(url: str):
-    return storage.filesystem(url)[0]
-
-
-def upload_dir(local, url: str) -> str:
-    fs, key = storage.filesystem(url)
-    fs.put(str(local), key, recursive=True)
-    return url
-
-
-def keys(url: str) -> list[str]:
-    return sorted(storage.relative(u, url) for u in storage.list_files(url))
+    return remote_support.new_bucket("s3")
 
 
 @pytest.fixture(scope="module")
 def local_logdir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("logdir")
-    rng = np.random.default_rng(0)
-    with tbtool.SummaryWriter(root / "train") as w:
-        for i in range(60):
-            w.add_scalar("loss", 1 / (1 + i), i)
-            if i % 10 == 0:
-                w.add_histogram("w", rng.normal(size=100), i)
-                w.add_text("note", f"step {i}", i)
-        w.add_image("img", np.zeros((3, 4, 5), dtype=np.uint8), 0)
-    with tbtool.SummaryWriter(root / "train", purge_step=40) as w:  # a restart: 2nd file
-        for i in range(40, 70):
-            w.add_scalar("loss", -i, i)
-    with tbtool.SummaryWriter(root / "eval" / "sub") as w:
-        for i in range(5):
-            w.add_scalar("acc", i / 5, i)
-        w.add_hparams({"lr": 0.1, "opt": "sgd"}, {"acc": 0.8}, run_name="hp")
-    (root / "eval" / "notes.txt").write_text("not events")
-    return root
+    return write_logdir(tmp_path_factory.mktemp("logdir"))
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +125,10 @@ def test_validate_and_check(s3, local_logdir, logdir):
     assert ok.exit_code == 0, ok.output
     failed = cli("check", logdir, "--require-tag", "nope")
     assert failed.exit_code == 1
+
+
+def test_folder_markers_are_directories(s3, local_logdir, tmp_path):
+    check_folder_markers(new_bucket(), local_logdir, tmp_path)
 
 
 # -- export ------------------------------------------------------------------------------------

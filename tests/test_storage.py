@@ -145,3 +145,17 @@ def test_dask_without_the_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask", None)
     with pytest.raises(MissingDependency, match=r"pip install 'tbtool\[dask\]'"):
         tbtool.dask.read_scalars("memory://nothing")
+
+
+def test_spool_drops_a_copy_while_the_interpreter_exits(tmp_path, monkeypatch):
+    """A download that finishes after a failed command began exiting: no new threads can
+    start then, so the copy is deleted in place instead of a traceback on stderr."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    closed = ThreadPoolExecutor(max_workers=1)
+    closed.shutdown()
+    monkeypatch.setattr(spool, "_unlink_pool", closed)
+    local = tmp_path / "copy"
+    local.write_bytes(b"data")
+    spool._Spool()._drop(spool._Copy("memory://b/f", 4, state="ready", local=str(local)))
+    assert not local.exists()
