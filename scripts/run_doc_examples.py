@@ -20,7 +20,8 @@ says them for writers of the docs too):
 - `<!-- file: NAME -->` right before a block writes the block into the working directory
   as NAME, for the commands after it (an `expect.toml`, a script).
 - `<!-- not-run: REASON -->` right before a block skips it; the test lists these and keeps
-  their number small.
+  their number small. `<!-- needs: MODULE -->` runs the block only where MODULE is
+  installed (Polars, Spark), and counts it as not run elsewhere.
 
 Every page runs in its own copy of a directory prepared by `prepare()`: the `demo` logdir of
 the README's first command (`tbtool synth demo`). Plain `tbtool ...` commands run in this
@@ -33,9 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib.util
 import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -60,7 +63,7 @@ VARYING = [
 ]
 
 FENCE = re.compile(r"^(`{3,})\s*([\w+-]*)\s*$")
-MARKER = re.compile(r"^<!--\s*(not-run|file)\s*:\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*(not-run|file|needs)\s*:\s*(.*?)\s*-->\s*$")
 EXIT_LINE = re.compile(r"^\[exit (\d+)\]$")
 SHELL_SYNTAX = set("|&;<>$`*?[]{}()~!\\")
 
@@ -77,13 +80,22 @@ class Block:
     marker_arg: str = ""
 
     @property
+    def reason(self) -> str:
+        """Why a block is not run."""
+        if self.marker == "needs":
+            return f"needs {self.marker_arg}, which is not installed here"
+        return self.marker_arg
+
+    @property
     def where(self) -> str:
         return f"{self.page.relative_to(ROOT)}:{self.line}"
 
     @property
     def category(self) -> str:
         """run: console/sh/python; file; not-run; text; or 'unknown' (a problem)."""
-        if self.marker:
+        if self.marker == "needs" and not importlib.util.find_spec(self.marker_arg):
+            return "not-run"
+        if self.marker and self.marker != "needs":
             return self.marker
         if self.lang in ("console", "sh", "python", "text"):
             return self.lang
@@ -203,9 +215,10 @@ def simple_argv(command: str) -> list[str] | None:
         elif char in SHELL_SYNTAX:
             return None
         previous = char
-    import shlex
-
-    argv = shlex.split(command, comments=True)
+    try:
+        argv = shlex.split(command, comments=True)
+    except ValueError:  # unbalanced quotes: let bash say what is wrong
+        return None
     return argv if argv and argv[0] == "tbtool" else None
 
 
@@ -312,6 +325,7 @@ def check_python(
                 optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
             )
             runner.run(test, out=report.write, clear_globs=False)
+            namespace.update(test.globs)  # DocTest ran on a copy; later blocks see its names
             if runner.failures:
                 result.failures.append(f"{block.where}: doctest failed\n{report.getvalue()}")
             if show:
