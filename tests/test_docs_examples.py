@@ -4,6 +4,7 @@ docs say it prints (conventions: scripts/run_doc_examples.py)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +21,10 @@ _spec.loader.exec_module(examples)
 
 # Blocks the test cannot run (they need a bucket, a CI service, a fresh virtualenv...). Each
 # says why in its marker; keep them few.
-MAX_NOT_RUN = 16
+MAX_NOT_RUN = 20
+
+# Pages another change is writing; links to them may exist before they do.
+PENDING_PAGES = {"performance.md", "docs/performance.md"}
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +53,36 @@ def test_blocks_follow_the_conventions() -> None:
     print(f"{len(ran)} block(s) run, {len(not_run)} not run:", *not_run, sep="\n  ")
     assert len(not_run) <= MAX_NOT_RUN, "\n".join(not_run)
     assert len(ran) > 3 * len(not_run)
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """GitHub's anchors for a page's headings (lower case, punctuation dropped, spaces -)."""
+    found = set()
+    in_fence = False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        elif not in_fence and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_links_between_pages_resolve() -> None:
+    broken = []
+    for page in examples.PAGES:
+        for target in LINK.findall(page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if path in PENDING_PAGES and not linked.exists():
+                continue
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
