@@ -1,5 +1,5 @@
 """A small fixed logdir shipped with tbtool (made by scripts/make_sample.py): the examples in
-docs/cli.md and some tests use it.
+docs/ls.md, docs/dump.md and some tests use it.
 
 ``python -m tbtool.sample`` prints its path: ``tbtool ls "$(python -m tbtool.sample)"``. For
 sample data of any size, kind or writer style, use ``tbtool synth`` (docs/synth.md).
