@@ -28,6 +28,7 @@ from tbtool.columnar import native
 from tbtool.columnar.framing import STOP_END, STOP_PYTHON, frame_records
 from tbtool.columnar.index import WHAT_CODES
 from tbtool.errors import TbtoolError
+from tbtool.masked_crc import masked_crc32c
 from tbtool.proto import event_pb2
 from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, HEADER_SIZE, RecordReader
 
@@ -53,8 +54,9 @@ class Restart:
 def may_hold_a_start(path: str) -> bool:
     """False only if the file certainly holds no SessionLog START: its bytes never contain
     ``Event.session_log`` (tag 0x3a, a 1- or 2-byte length) opening with ``status = START``
-    (``08 01``; protobuf writes fields in number order). A C-speed search over the mapped
-    file, so runs without restarts (nearly all) cost no second parse."""
+    (``08 01``; protobuf writes fields in number order) where a record's payload could hold
+    it (:func:`_plausible_start`). A C-speed search over the mapped file, so runs without
+    restarts (nearly all) cost no second parse."""
     local = storage.local_path(path)
     if local is None:  # a remote object read remotely
         return may_hold_a_start_streamed(path)
@@ -63,23 +65,57 @@ def may_hold_a_start(path: str) -> bool:
             if os.fstat(f.fileno()).st_size == 0:
                 return False
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _START_PATTERN.search(data) is not None
+                return any(_plausible_start(data, m) for m in _START_PATTERN.finditer(data))
     except (OSError, ValueError):
         return True  # let the record scan (and then the main read) report the problem
+
+
+def _plausible_start(data: Any, match: re.Match) -> bool:
+    """Whether a match of the START pattern can be a record's ``Event.session_log``: in
+    field order only ``wall_time`` (``09`` and 8 bytes) and ``step`` (``10`` and a varint),
+    each optional, come before it in the payload, and before the payload is the record
+    header: a length below 2**31 (its upper four bytes zero) that covers the match, and that
+    length's CRC. Float bytes of large scalar files match the bare pattern by chance every
+    few tens of MB; this keeps such files from a second, full scan."""
+    at = match.start()
+    for wall in (0, 9):
+        for step in (0, *range(2, 12)):
+            begin = at - step - wall  # where the payload would start
+            if begin < 12:
+                continue
+            if wall and data[begin] != 0x09:
+                continue
+            if step:
+                varint = data[begin + wall + 1 : at]
+                if data[begin + wall] != 0x10 or varint[-1] >= 0x80:
+                    continue
+                if any(b < 0x80 for b in varint[:-1]):
+                    continue
+            if data[begin - 8 : begin - 4] != b"\0\0\0\0":
+                continue
+            header = bytes(data[begin - 12 : begin - 4])
+            if masked_crc32c(header) != int.from_bytes(data[begin - 4 : begin], "little"):
+                continue
+            if int.from_bytes(header, "little") >= match.end() - begin:
+                return True
+    return False
 
 
 def may_hold_a_start_streamed(path: str, chunk_size: int = 1 << 22) -> bool:
     """:func:`may_hold_a_start` reading the file a chunk at a time instead of mapping it, so
     a scan of a large file does not count its pages in the process's memory (exports that
     promise bounded memory use this)."""
-    overlap = 4  # a match is at most 5 bytes long
+    overlap = 64  # a match and what _plausible_start looks at before it
     try:
         with storage.open_input(path) as f:
             tail = b""
             while chunk := f.read(chunk_size):
-                if _START_PATTERN.search(tail + chunk) is not None:
-                    return True
-                tail = chunk[-overlap:]
+                data = tail + chunk
+                for match in _START_PATTERN.finditer(data):
+                    # matches wholly in the tail were judged with the previous chunk
+                    if match.end() > len(tail) and _plausible_start(data, match):
+                        return True
+                tail = data[-overlap:]
     except (OSError, TbtoolError):
         return True  # let the record scan (and then the main read) report the problem
     return False
