@@ -164,6 +164,18 @@ def scalars_workload(bench: Bench) -> None:
     logdir = data.synth_scalars(events)
     bench.notes.append(f"scalars: {events:,} scalars in one file, {_mb(logdir)}")
     readers(bench, "scalars", logdir, "scalars", events)
+    expected = expected_series(logdir, "scalars")
+    bench.run(
+        "scalars",
+        "load logdir --checksum",
+        "rustboard",
+        events,
+        "rustboard",
+        path=str(logdir),
+        expected=expected,
+        checksum=True,
+        timeout=bench.sizes.timeout,
+    )
     bench.run("scalars", "validate", "tbtool", events, "validate", path=str(logdir))
     bench.run(
         "scalars",
@@ -265,7 +277,12 @@ def chart_workload(bench: Bench) -> None:
 
 
 def profile_where_slower(bench: Bench) -> None:
-    """cProfile tbtool's read wherever rustboard loads the same logdir faster."""
+    """cProfile tbtool's read wherever rustboard loads the same logdir faster, and the
+    largest read of the chart (where the cost per event is highest)."""
+    if "chart" in {r["workload"].split()[0] for r in bench.rows}:
+        events = max(bench.sizes.chart)
+        params = {"path": str(data.synth_scalars(events)), "kind": "scalars"}
+        bench.profiles[f"chart {events:,}"] = measure("profile", params, bench.sizes.timeout)
     for workload in ("scalars", "runs", "histograms", "images"):
         rows = [r for r in bench.rows if r["workload"] == workload and "seconds" in r]
         rust = next((r for r in rows if r["tool"] == "rustboard"), None)
