@@ -21,7 +21,9 @@ says them for writers of the docs too):
   as NAME, for the commands after it (an `expect.toml`, a script).
 - `<!-- not-run: REASON -->` right before a block skips it; the test lists these and keeps
   their number small. `<!-- needs: MODULE -->` runs the block only where MODULE is
-  installed (Polars, Spark), and counts it as not run elsewhere.
+  installed (Polars, Spark), `<!-- needs: $VAR -->` only where the environment variable is
+  set (`$AWS_ENDPOINT_URL`: tests/test_docs_examples.py starts a local S3 server for
+  docs/remote.md), and counts it as not run elsewhere.
 
 Every page runs in its own copy of a directory prepared by `prepare()`: the `demo` logdir of
 the README's first command (`tbtool synth demo`). Plain `tbtool ...` commands run in this
@@ -80,10 +82,17 @@ class Block:
     marker_arg: str = ""
 
     @property
+    def needs_met(self) -> bool:
+        """`needs: MODULE` is met where MODULE imports; `needs: $VAR` where VAR is set."""
+        if self.marker_arg.startswith("$"):
+            return bool(os.environ.get(self.marker_arg[1:]))
+        return importlib.util.find_spec(self.marker_arg) is not None
+
+    @property
     def reason(self) -> str:
         """Why a block is not run."""
         if self.marker == "needs":
-            return f"needs {self.marker_arg}, which is not installed here"
+            return f"needs {self.marker_arg}, which is not there"
         return self.marker_arg
 
     @property
@@ -93,7 +102,7 @@ class Block:
     @property
     def category(self) -> str:
         """run: console/sh/python; file; not-run; text; or 'unknown' (a problem)."""
-        if self.marker == "needs" and not importlib.util.find_spec(self.marker_arg):
+        if self.marker == "needs" and not self.needs_met:
             return "not-run"
         if self.marker and self.marker != "needs":
             return self.marker

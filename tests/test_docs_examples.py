@@ -3,10 +3,12 @@ docs say it prints (conventions: scripts/run_doc_examples.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,17 +36,41 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+@contextlib.contextmanager
+def page_environment(page: Path, cwd: Path) -> Iterator[None]:
+    """What a page needs besides its working directory: docs/remote.md a local S3 server
+    whose `bucket` holds `demo` and a resumed run (its blocks say `needs: $AWS_ENDPOINT_URL`)."""
+    if page.name != "remote.md":
+        yield
+        return
+    from s3_server import moto_s3
+
+    from tbtool import storage
+    from tbtool.ops.synth import synth
+
+    synth(cwd / "resumed", runs=1, steps=20, kinds="scalars", restart_at=10)
+    with moto_s3():
+        fs, _ = storage.filesystem("s3://bucket")
+        fs.mkdir("bucket")
+        for name in ("demo", "resumed"):
+            fs.put(str(cwd / name), f"bucket/{name}", recursive=True)
+        yield
+
+
 # tbparse (compared with in docs/migrating.md) warns about pandas deprecations by the thousand.
 @pytest.mark.filterwarnings("ignore::Warning:tbparse.summary_reader")
 @pytest.mark.parametrize("page", examples.PAGES, ids=lambda p: p.name)
 def test_page_examples_run(page: Path, prepared: Path, tmp_path: Path) -> None:
     cwd = tmp_path / "work"
     shutil.copytree(prepared, cwd)
-    result = examples.run_page(page, cwd)
+    with page_environment(page, cwd):
+        result = examples.run_page(page, cwd)
     assert not result.failures, "\n".join(result.failures)
 
 
-def test_blocks_follow_the_conventions() -> None:
+def test_blocks_follow_the_conventions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # test_page_examples_run gives docs/remote.md an S3 server: its blocks do run.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1")
     found = [block for page in examples.PAGES for block in examples.blocks(page)]
     broken = [problem for block in found for problem in examples.problems(block)]
     assert not broken, "\n".join(broken)
