@@ -101,7 +101,8 @@ class Block:
 
     @property
     def category(self) -> str:
-        """run: console/sh/python; file; not-run; text; or 'unknown' (a problem)."""
+        """console, sh, python (run); file; not-run (also an unmet `needs`); text; or
+        'unknown' (a problem)."""
         if self.marker == "needs" and not self.needs_met:
             return "not-run"
         if self.marker and self.marker != "needs":
@@ -162,17 +163,16 @@ def problems(block: Block) -> list[str]:
     return out
 
 
-def joined_lines(lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """Join `\\` continuations; yield each logical line with the raw lines it spans."""
+def joined_lines(lines: list[str]) -> Iterator[str]:
+    """Logical lines: a line ending in `\\` continues on the next."""
     pending: list[str] = []
     for line in lines:
         pending.append(line)
-        if line.endswith("\\"):
-            continue
-        yield "\n".join(pending), pending
-        pending = []
+        if not line.endswith("\\"):
+            yield "\n".join(pending)
+            pending = []
     if pending:
-        yield "\n".join(pending), pending
+        yield "\n".join(pending)
 
 
 def transcript(text: str) -> list[tuple[str, list[str]]]:
@@ -199,10 +199,9 @@ def transcript(text: str) -> list[tuple[str, list[str]]]:
 
 def script_commands(text: str) -> list[str]:
     """The commands of an sh block: logical lines that are not blank or comments."""
-    lines = text.splitlines()
     return [
         command
-        for command, _ in joined_lines(lines)
+        for command in joined_lines(text.splitlines())
         if command.strip() and not command.lstrip().startswith("#")
     ]
 
@@ -233,6 +232,7 @@ def simple_argv(command: str) -> list[str] | None:
 
 @contextlib.contextmanager
 def working_directory(path: Path) -> Iterator[None]:
+    """chdir for the duration: in-process commands and Python blocks see relative paths."""
     before = Path.cwd()
     os.chdir(path)
     try:
@@ -292,6 +292,7 @@ def matches(expected: list[str], actual: list[str]) -> bool:
 
 
 def check_transcript(block: Block, cwd: Path, result: PageResult, show: bool) -> None:
+    """Run a console block's commands; compare output and exit status with the shown ones."""
     for command, expected_raw in transcript(block.text):
         expected = normalised(expected_raw)
         want_status = 0
@@ -312,6 +313,7 @@ def check_transcript(block: Block, cwd: Path, result: PageResult, show: bool) ->
 
 
 def check_script(block: Block, cwd: Path, result: PageResult, show: bool) -> None:
+    """Run an sh block's commands; each must succeed."""
     for command in script_commands(block.text):
         status, output = run_command(command, cwd)
         result.commands += 1
@@ -324,6 +326,7 @@ def check_script(block: Block, cwd: Path, result: PageResult, show: bool) -> Non
 def check_python(
     block: Block, cwd: Path, namespace: dict[str, object], result: PageResult, show: bool
 ) -> None:
+    """Run a python block (a doctest when it has prompts) in the page's namespace."""
     with working_directory(cwd):
         if ">>> " in block.text:
             test = doctest.DocTestParser().get_doctest(
