@@ -108,55 +108,73 @@ def expected_series(logdir: Path, kind: str) -> dict[str, int]:
     return {f"{run}\t{tag}": int(step) for (run, tag), step in last.items()}
 
 
-def readers(bench: Bench, workload: str, logdir: Path, kind: str, units: int) -> None:
-    """tbtool, the reading peers, rustboard and the CRC floor on one logdir."""
-    for tool in ("tbtool", "tbparse", "accumulator"):
-        if tool in SLOW_PEERS and units > bench.sizes.slow_peer_events:
-            bench.add(workload, f"read {kind}", tool, units, {"skipped": "input too large"})
-            continue
-        bench.run(
-            workload,
-            f"read {kind}",
-            tool,
-            units,
-            "read",
-            tool=tool,
-            path=str(logdir),
-            kind=kind,
-            jobs=1,
-        )
-    expected = expected_series(logdir, kind)
-    bench.run(
-        workload,
-        "load logdir",
-        "rustboard",
-        units,
-        "rustboard",
-        path=str(logdir),
-        expected=expected,
-        kind=kind,
-        timeout=bench.sizes.timeout,
-    )
+# -- one measurement each, as rows of the report ---------------------------------------------
+def read(
+    bench: Bench,
+    workload: str,
+    logdir: Path,
+    kind: str,
+    units: int,
+    tool: str = "tbtool",
+    jobs: int = 1,
+) -> None:
+    """``tool`` reading every ``kind`` value of ``logdir`` into a DataFrame."""
+    task = f"read {kind}" + (f", {jobs} jobs" if jobs != 1 else "")
+    if tool in SLOW_PEERS and units > bench.sizes.slow_peer_events:
+        bench.add(workload, task, tool, units, {"skipped": "input too large"})
+        return
+    params = {"tool": tool, "path": str(logdir), "kind": kind, "jobs": jobs}
+    bench.run(workload, task, tool, units, "read", **params)
+
+
+def export(
+    bench: Bench,
+    workload: str,
+    task: str,
+    logdir: Path,
+    units: int,
+    kinds: list[str],
+    jobs: int = 1,
+) -> None:
+    """tbtool exporting ``kinds`` of ``logdir`` to Parquet with ``jobs`` processes."""
+    params = {"path": str(logdir), "out": str(bench.out / "tmp-export"), "kinds": kinds}
+    bench.run(workload, task, "tbtool", units, "export", **params, jobs=jobs)
+
+
+def validate(bench: Bench, workload: str, logdir: Path, units: int) -> None:
+    bench.run(workload, "validate", "tbtool", units, "validate", path=str(logdir))
+
+
+def rustboard(
+    bench: Bench, workload: str, logdir: Path, kind: str, units: int, checksum: bool = False
+) -> None:
+    """rustboard's time to serve every series of ``kind`` up to its last step."""
+    task = "load logdir" + (" --checksum" if checksum else "")
+    params = {"path": str(logdir), "expected": expected_series(logdir, kind), "kind": kind}
+    params |= {"checksum": checksum, "timeout": bench.sizes.timeout}
+    bench.run(workload, task, "rustboard", units, "rustboard", **params)
+
+
+def floor(bench: Bench, workload: str, logdir: Path, units: int) -> None:
     bench.run(workload, "read + CRC floor", "floor", units, "floor", path=str(logdir))
 
 
+def readers(bench: Bench, workload: str, logdir: Path, kind: str, units: int) -> None:
+    """tbtool, the reading peers, rustboard and the CRC floor on one logdir."""
+    for tool in ("tbtool", "tbparse", "accumulator"):
+        read(bench, workload, logdir, kind, units, tool)
+    rustboard(bench, workload, logdir, kind, units)
+    floor(bench, workload, logdir, units)
+
+
+# -- the workloads ---------------------------------------------------------------------------
 def writer_workload(bench: Bench) -> None:
     scalars, histograms, repeat = bench.sizes.writer
     for case in ("add_scalar", "add_histogram 10k", "add_image 3x64x64"):
+        calls = scalars if case == "add_scalar" else histograms
         for tool in ("tbtool", "torch", "tensorboardX"):
-            calls = {"add_scalar": scalars}.get(case, histograms)
-            bench.run(
-                "writer",
-                case,
-                tool,
-                calls,
-                "writer",
-                tool=tool,
-                case=case,
-                scalars=scalars,
-                histograms=histograms,
-                repeat=repeat,
-            )
+            params = {"case": case, "scalars": scalars, "histograms": histograms}
+            bench.run("writer", case, tool, calls, "writer", tool=tool, repeat=repeat, **params)
 
 
 def scalars_workload(bench: Bench) -> None:
@@ -164,40 +182,10 @@ def scalars_workload(bench: Bench) -> None:
     logdir = data.synth_scalars(events)
     bench.notes.append(f"scalars: {events:,} scalars in one file, {_mb(logdir)}")
     readers(bench, "scalars", logdir, "scalars", events)
-    expected = expected_series(logdir, "scalars")
-    bench.run(
-        "scalars",
-        "load logdir --checksum",
-        "rustboard",
-        events,
-        "rustboard",
-        path=str(logdir),
-        expected=expected,
-        checksum=True,
-        timeout=bench.sizes.timeout,
-    )
-    bench.run("scalars", "validate", "tbtool", events, "validate", path=str(logdir))
-    bench.run(
-        "scalars",
-        "export Parquet",
-        "tbtool",
-        events,
-        "export",
-        path=str(logdir),
-        out=str(bench.out / "tmp-export"),
-        kinds=["scalars"],
-    )
-    bench.run(
-        "scalars",
-        "read scalars",
-        "tbtool-python",
-        events,
-        "read",
-        tool="tbtool-python",
-        path=str(logdir),
-        kind="scalars",
-        jobs=1,
-    )
+    rustboard(bench, "scalars", logdir, "scalars", events, checksum=True)
+    validate(bench, "scalars", logdir, events)
+    export(bench, "scalars", "export Parquet", logdir, events, ["scalars"])
+    read(bench, "scalars", logdir, "scalars", events, "tbtool-python")
 
 
 def runs_workload(bench: Bench) -> None:
@@ -206,30 +194,11 @@ def runs_workload(bench: Bench) -> None:
     logdir = data.synth_scalars(events, runs=runs, tags=tags)
     bench.notes.append(f"runs: {runs} runs x {tags} tags x {steps:,} steps, {_mb(logdir)}")
     readers(bench, "runs", logdir, "scalars", events)
-    bench.run(
-        "runs",
-        "read scalars, 2 jobs",
-        "tbtool",
-        events,
-        "read",
-        tool="tbtool",
-        path=str(logdir),
-        kind="scalars",
-        jobs=2,
-    )
+    read(bench, "runs", logdir, "scalars", events, jobs=2)
     for jobs in (1, 2):
-        bench.run(
-            "runs",
-            f"export Parquet, {jobs} job{'s' * (jobs > 1)}",
-            "tbtool",
-            events,
-            "export",
-            path=str(logdir),
-            out=str(bench.out / "tmp-export"),
-            kinds=["scalars"],
-            jobs=jobs,
-        )
-    bench.run("runs", "validate", "tbtool", events, "validate", path=str(logdir))
+        task = f"export Parquet, {jobs} job{'s' * (jobs > 1)}"
+        export(bench, "runs", task, logdir, events, ["scalars"], jobs)
+    validate(bench, "runs", logdir, events)
 
 
 def histograms_workload(bench: Bench) -> None:
@@ -237,7 +206,7 @@ def histograms_workload(bench: Bench) -> None:
     logdir = data.histogram_logdir(count, buckets)
     bench.notes.append(f"histograms: {count:,} histograms of {buckets} buckets, {_mb(logdir)}")
     readers(bench, "histograms", logdir, "histograms", count)
-    bench.run("histograms", "validate", "tbtool", count, "validate", path=str(logdir))
+    validate(bench, "histograms", logdir, count)
 
 
 def images_workload(bench: Bench) -> None:
@@ -245,35 +214,24 @@ def images_workload(bench: Bench) -> None:
     logdir = data.image_logdir(count, side)
     bench.notes.append(f"images: {count:,} PNG images {side}x{side} RGB, {_mb(logdir)}")
     readers(bench, "images", logdir, "images", count)
-    bench.run("images", "validate", "tbtool", count, "validate", path=str(logdir))
+    validate(bench, "images", logdir, count)
 
 
 def memory_workload(bench: Bench) -> None:
     logdir = data.synth_size(bench.sizes.big)
     bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
     size = data.logdir_bytes(logdir)
-    kinds = ["scalars", "histograms"]
     for jobs in (1, 0):
         label = "1 job" if jobs == 1 else f"--jobs 0 ({_auto_jobs(logdir)})"
-        bench.run(
-            "memory",
-            f"export scalars+histograms, {label}",
-            "tbtool",
-            size,
-            "export",
-            path=str(logdir),
-            out=str(bench.out / "tmp-export"),
-            kinds=kinds,
-            jobs=jobs,
-        )
-    bench.run("memory", "validate", "tbtool", size, "validate", path=str(logdir))
-    bench.run("memory", "read + CRC floor", "floor", size, "floor", path=str(logdir))
+        task = f"export scalars+histograms, {label}"
+        export(bench, "memory", task, logdir, size, ["scalars", "histograms"], jobs)
+    validate(bench, "memory", logdir, size)
+    floor(bench, "memory", logdir, size)
 
 
 def chart_workload(bench: Bench) -> None:
     for events in bench.sizes.chart:
-        logdir = data.synth_scalars(events)
-        readers(bench, f"chart {events:,}", logdir, "scalars", events)
+        readers(bench, f"chart {events:,}", data.synth_scalars(events), "scalars", events)
 
 
 def profile_where_slower(bench: Bench) -> None:
