@@ -6,7 +6,8 @@ otherwise use: torch.utils.tensorboard and tensorboardX (writing), tbparse and T
 EventAccumulator (reading), rustboard (time to load a logdir) and the I/O + CRC floor. Each
 measurement runs in a process of its own (:mod:`benchmarks.measure`), so peak memory is per
 tool. Prints the table with ratios and writes ``report.md``, ``results.json`` and
-``performance.png`` (time vs number of events) into ``--out`` (``benchmarks/results``).
+``performance.png`` (time vs number of events) into ``--out`` (``benchmarks/results``; with
+``--quick``, a directory under the temp directory).
 """
 
 from __future__ import annotations
@@ -290,9 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--only", action="append", choices=WORKLOADS, help="repeatable")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where to write (default: benchmarks/results; with --quick, a directory under "
+        "the temp directory, so a smoke test never replaces the committed results)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = data.CACHE / "quick-results" if args.quick else Path(__file__).parent / "results"
     sizes = QUICK if args.quick else Sizes()
     args.out.mkdir(parents=True, exist_ok=True)
     bench = Bench(sizes, args.out)
