@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = data.CACHE / "quick-results" if args.quick else Path(__file__).parent / "results"
+    args.out = args.out.resolve()  # the measuring processes run in the repository
     sizes = QUICK if args.quick else Sizes()
     args.out.mkdir(parents=True, exist_ok=True)
     bench = Bench(sizes, args.out)
@@ -324,9 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     (args.out / "report.md").write_text(report.markdown(results))
-    if not args.no_chart:
-        report.chart(results, args.out / "performance.png")
-    print(f"\nwrote {args.out / 'report.md'}, results.json, performance.png")
+    written = ["report.md", "results.json"]
+    if not args.no_chart and report.chart(results, args.out / "performance.png"):
+        written.append("performance.png")
+    print(f"\nwrote {', '.join(written)} in {args.out}")
     return 0
 
 

@@ -15,7 +15,11 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
+
+#: The repository: children run there, so ``benchmarks`` imports from any working directory.
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Task name -> "module:function"; each function takes keyword parameters and returns a dict
 #: with at least ``seconds``.
@@ -36,7 +40,7 @@ def measure(task: str, params: dict[str, Any], timeout: float | None = None) -> 
     trouble does not lose the rest of the report."""
     command = [sys.executable, "-m", "benchmarks.measure", task, json.dumps(params)]
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"timed_out": timeout}
     lines = proc.stdout.strip().splitlines()

@@ -304,8 +304,9 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(results: dict, path: Path) -> None:
-    """Time vs number of scalar events, log-log, one line per reader (measured points only)."""
+def chart(results: dict, path: Path) -> bool:
+    """Time vs number of scalar events, log-log, one line per reader (measured points only);
+    False when the run had no chart workload."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,7 +322,7 @@ def chart(results: dict, path: Path) -> None:
                 label = "read + CRC-32C floor"
             series.setdefault(label, []).append((row["units"], row["seconds"]))
     if not series:
-        return
+        return False
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=90)
     for label, points in series.items():
         points.sort()
@@ -351,3 +352,4 @@ def chart(results: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return True
