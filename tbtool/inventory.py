@@ -7,15 +7,17 @@ purge semantics unless the reader was opened with ``purge=False``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tbtool import storage
 from tbtool.errors import TbtoolError
+from tbtool.logdir import tag_matcher
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
 from tbtool.spool import spooled
-from tbtool.values import SUMMARY_KINDS, LoggedValue, Scalar, json_float
+from tbtool.values import EVENT_KINDS, SUMMARY_KINDS, LoggedValue, Scalar, json_float
 
 
 @dataclass(slots=True)
@@ -141,9 +143,14 @@ class Inventory:
         return {"runs": [r.to_json() for r in self.runs]}
 
 
-def inventory(reader: LogReader) -> Inventory:
-    """Summarize every run the reader finds (one pass over the data)."""
+def inventory(reader: LogReader, *, tags: Sequence[str] = ()) -> Inventory:
+    """Summarize every run the reader finds (one pass over the data).
+
+    ``tags`` (glob patterns) narrows the tag list and the time span to matching series; unlike
+    a tag-filtered reader, it still sees each file's ``file_version`` and the run's restarts.
+    """
     runs = []
+    wanted = tag_matcher(tags)
     # Remote files of the next runs are fetched while this one is read.
     with spooled([f for run in reader.runs for f in run.files] if reader.purge else ()) as ahead:
         for run in reader.runs:
@@ -151,7 +158,7 @@ def inventory(reader: LogReader) -> Inventory:
             files = {path: FileSummary(path, _size(path)) for path in run.files}
             summary.files = list(files.values())
             for item in reader.run_values(run):
-                _add(summary, files, item)
+                _add(summary, files, item, wanted, bool(tags))
             for path, file in files.items():
                 status = reader.file_status.get(path)
                 if status is not None:
@@ -163,11 +170,21 @@ def inventory(reader: LogReader) -> Inventory:
     return Inventory(runs)
 
 
-def _add(summary: RunSummary, files: dict[str, FileSummary], item: LoggedValue) -> None:
-    if summary.first_wall_time is None or item.wall_time < summary.first_wall_time:
-        summary.first_wall_time = item.wall_time
-    if summary.last_wall_time is None or item.wall_time > summary.last_wall_time:
-        summary.last_wall_time = item.wall_time
+def _add(
+    summary: RunSummary,
+    files: dict[str, FileSummary],
+    item: LoggedValue,
+    wanted: Callable[[str], bool],
+    filtered: bool,
+) -> None:
+    event_level = item.kind in EVENT_KINDS
+    if not event_level and not wanted(item.tag):
+        return
+    if not (filtered and event_level):  # with --tag, the span is the selected series'
+        if summary.first_wall_time is None or item.wall_time < summary.first_wall_time:
+            summary.first_wall_time = item.wall_time
+        if summary.last_wall_time is None or item.wall_time > summary.last_wall_time:
+            summary.last_wall_time = item.wall_time
     kind = item.kind
     if kind == "file_version":
         file = files.get(item.file)

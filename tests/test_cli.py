@@ -61,6 +61,17 @@ def test_ls_shows_kinds_counts_and_last_values():
     assert [f["events"] for f in run["files"]] == [31, 9]
 
 
+def test_ls_tag_filter_keeps_restarts_and_writers():
+    full = json.loads(run_cli("ls", logdir("torch_purge"), "--format", "json").stdout)["runs"][0]
+    args = ("ls", logdir("torch_purge"), "--format", "json", "--tag", "other")
+    (run,) = json.loads(run_cli(*args).stdout)["runs"]
+    assert [t["tag"] for t in run["tags"]["scalar"]] == ["other"]
+    assert run["restarts"] == full["restarts"] == 1
+    assert [f["writer"] for f in run["files"]] == [f["writer"] for f in full["files"]]
+    assert all(f["writer"] for f in run["files"])
+    assert run["last_wall_time"] <= full["last_wall_time"]
+
+
 def test_dump_jsonl_values_and_filters():
     out = run_cli(
         "dump",

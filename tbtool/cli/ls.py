@@ -98,8 +98,8 @@ def ls_command(
     """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
     last value of each scalar."""
     with reported_errors():
-        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=skip_corrupt)
-        result = inventory(reader)
+        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
+        result = inventory(reader, tags=tag)
         report_problems(reader.problems)
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
