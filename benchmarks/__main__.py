@@ -222,8 +222,8 @@ def memory_workload(bench: Bench) -> None:
     logdir = data.synth_size(bench.sizes.big)
     bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
     size = data.logdir_bytes(logdir)
-    for jobs in (1, 0):
-        label = "1 job" if jobs == 1 else f"--jobs 0 ({_auto_jobs(logdir)})"
+    labels = {1: "1 job", 2: "2 jobs", 0: f"default ({_auto_jobs(logdir)} job(s) chosen)"}
+    for jobs, label in labels.items():
         task = f"export scalars+histograms, {label}"
         export(bench, "memory", task, logdir, size, ["scalars", "histograms"], jobs)
     validate(bench, "memory", logdir, size)

@@ -215,7 +215,7 @@ def scaling(rows: list[dict]) -> list[str]:
     pairs = (
         ("runs", "read scalars", "read scalars, 2 jobs"),
         ("runs", "export Parquet, 1 job", "export Parquet, 2 jobs"),
-        ("memory", "export scalars+histograms, 1 job", "export scalars+histograms, --jobs 0"),
+        ("memory", "export scalars+histograms, 1 job", "export scalars+histograms, 2 jobs"),
     )
     lines = [
         "| workload | task | 1 job (s) | more jobs | (s) | speed-up |",

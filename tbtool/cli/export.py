@@ -150,8 +150,8 @@ def export_command(
         typer.Option(
             "--jobs",
             "-j",
-            help="Read files in this many processes [default: 1; 0: every core, for 64 MiB "
-            "or more of local files].",
+            help="Read files in this many processes [default: 0 = every core for 64 MiB "
+            "or more of local files of at most 64 MiB each, else 1].",
             min=0,
             show_default=False,
         ),

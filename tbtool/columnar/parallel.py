@@ -29,10 +29,13 @@ from tbtool.record import ReadState
 #: Below this many bytes of input, reading in one process is as fast (forking workers and
 #: moving indexes between processes costs more than it saves on small logdirs).
 MIN_PARALLEL_BYTES = 64 << 20
-#: ``jobs`` when none is given. One process: on the 2-vCPU machine the benchmarks run on, two
-#: busy processes get no more CPU than one, and reading with 2 jobs was slower than with 1
-#: (docs/performance.md); ``jobs=0`` / ``--jobs 0`` asks for every usable core.
-DEFAULT_JOBS = 1
+#: Files larger than this are read in one process: a worker hands over a whole file's value
+#: index, and the main process holds up to ``jobs`` of them, so large files would break the
+#: bounded memory of a streaming export (1 GB in 125 MB files: 673 MB with 2 jobs, 217 MB
+#: with one; docs/performance.md).
+MAX_PARALLEL_FILE_BYTES = 64 << 20
+#: ``jobs`` when none is given: ``0``, every usable core where :func:`auto_jobs` finds it pays.
+DEFAULT_JOBS = 0
 
 
 def usable_cores() -> int:
@@ -44,10 +47,10 @@ def usable_cores() -> int:
 
 
 def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
-    """The processes to read ``files`` with: ``jobs`` if positive, :data:`DEFAULT_JOBS` if
-    ``None``; ``0`` means every usable core when there are at least two local files holding
-    :data:`MIN_PARALLEL_BYTES` in all, else 1 (remote files are fetched ahead by the main
-    process instead)."""
+    """The processes to read ``files`` with: ``jobs`` if positive; ``0`` (the default) means
+    every usable core for at least two local files holding :data:`MIN_PARALLEL_BYTES` in
+    all, none larger than :data:`MAX_PARALLEL_FILE_BYTES`; else 1 (remote files are fetched
+    ahead by the main process instead)."""
     if jobs is None:
         jobs = DEFAULT_JOBS
     if jobs > 0:
@@ -61,9 +64,12 @@ def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
         if local is None:
             return 1
         try:
-            total += os.path.getsize(local)
+            size = os.path.getsize(local)
         except OSError:
             continue
+        if size > MAX_PARALLEL_FILE_BYTES:
+            return 1
+        total += size
     return min(cores, len(files)) if total >= MIN_PARALLEL_BYTES else 1
 
 
