@@ -222,7 +222,8 @@ def memory_workload(bench: Bench) -> None:
     logdir = data.synth_size(bench.sizes.big)
     bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
     size = data.logdir_bytes(logdir)
-    labels = {1: "1 job", 2: "2 jobs", 0: f"default ({_auto_jobs(logdir)} job(s) chosen)"}
+    auto = f"--jobs 0, the CLI default ({_auto_jobs(logdir)} chosen)"
+    labels = {1: "1 job", 2: "2 jobs", 0: auto}
     for jobs, label in labels.items():
         task = f"export scalars+histograms, {label}"
         export(bench, "memory", task, logdir, size, ["scalars", "histograms"], jobs)

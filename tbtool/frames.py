@@ -6,8 +6,8 @@ Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogRe
 reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (``"A:B"`` or a
 :class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
 ``"events"``: the per-event iterator; both give identical frames) and ``jobs`` (processes
-reading files: default ``0``, every usable core for large local logdirs of files small
-enough to stay within bounded memory, else one; see
+reading files: default 1, as a library never starts processes in its caller's program
+unasked; ``0`` every usable core where it pays; see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
 the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
 """

@@ -146,16 +146,15 @@ def export_command(
         typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
     ] = False,
     jobs: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--jobs",
             "-j",
-            help="Read files in this many processes [default: 0 = every core for 64 MiB "
-            "or more of local files of at most 64 MiB each, else 1].",
+            help="Read files in this many processes; 0: every core for 64 MiB or more of "
+            "local files of at most 64 MiB each, else 1.",
             min=0,
-            show_default=False,
         ),
-    ] = None,
+    ] = 0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,

@@ -34,8 +34,11 @@ MIN_PARALLEL_BYTES = 64 << 20
 #: bounded memory of a streaming export (1 GB in 125 MB files: 673 MB with 2 jobs, 217 MB
 #: with one; docs/performance.md).
 MAX_PARALLEL_FILE_BYTES = 64 << 20
-#: ``jobs`` when none is given: ``0``, every usable core where :func:`auto_jobs` finds it pays.
-DEFAULT_JOBS = 0
+#: ``jobs`` of a library call that gives none: one process. Starting worker processes inside
+#: a user's program is not safe by default (forking a process whose threads hold locks, e.g.
+#: torch's or JAX's, can deadlock; spawning re-runs an unguarded ``__main__``). The CLI, in
+#: its own process, passes ``0`` (:func:`auto_jobs`) unless told otherwise.
+DEFAULT_JOBS = 1
 
 
 def usable_cores() -> int:
@@ -47,7 +50,8 @@ def usable_cores() -> int:
 
 
 def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
-    """The processes to read ``files`` with: ``jobs`` if positive; ``0`` (the default) means
+    """The processes to read ``files`` with: ``jobs`` if positive, :data:`DEFAULT_JOBS` if
+    ``None``; ``0`` (the CLI's default) means
     every usable core for at least two local files holding :data:`MIN_PARALLEL_BYTES` in
     all, none larger than :data:`MAX_PARALLEL_FILE_BYTES`; else 1 (remote files are fetched
     ahead by the main process instead)."""
