@@ -202,20 +202,24 @@ def runs_workload(bench: Bench) -> None:
     validate(bench, "runs", logdir, events)
 
 
+def _values_workload(bench: Bench, kind: str, logdir: Path, count: int, what: str) -> None:
+    """Every reader and validate on a logdir of ``count`` values of one kind."""
+    bench.notes.append(f"{kind}: {what}, {_mb(logdir)}")
+    readers(bench, kind, logdir, kind, count)
+    validate(bench, kind, logdir, count)
+
+
 def histograms_workload(bench: Bench) -> None:
     count, buckets = bench.sizes.histograms
     logdir = data.histogram_logdir(count, buckets)
-    bench.notes.append(f"histograms: {count:,} histograms of {buckets} buckets, {_mb(logdir)}")
-    readers(bench, "histograms", logdir, "histograms", count)
-    validate(bench, "histograms", logdir, count)
+    what = f"{count:,} histograms of {buckets} buckets"
+    _values_workload(bench, "histograms", logdir, count, what)
 
 
 def images_workload(bench: Bench) -> None:
     count, side = bench.sizes.images
     logdir = data.image_logdir(count, side)
-    bench.notes.append(f"images: {count:,} PNG images {side}x{side} RGB, {_mb(logdir)}")
-    readers(bench, "images", logdir, "images", count)
-    validate(bench, "images", logdir, count)
+    _values_workload(bench, "images", logdir, count, f"{count:,} PNG images {side}x{side} RGB")
 
 
 def memory_workload(bench: Bench) -> None:

@@ -120,6 +120,19 @@ def write_logdir(root: Path) -> Path:
     return root
 
 
+def check_readers_equal(url: str, local: Path) -> None:
+    """Every reader gives the same frame from the store as from the local copy."""
+    for read in (
+        tbtool.read_scalars,
+        tbtool.read_histograms,
+        tbtool.read_text,
+        tbtool.read_images,
+        tbtool.read_hparams,
+    ):
+        remote, here = read(url), read(str(local))
+        assert len(remote) and remote.equals(here), read.__name__
+
+
 def check_folder_markers(bucket: str, local_logdir: Path, tmp: Path) -> None:
     """``dir/`` objects (folder markers from the GCS console, TensorFlow's gfile makedirs or
     S3 tools) behave as the local empty directories they stand for: no file named like the

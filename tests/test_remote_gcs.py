@@ -26,7 +26,14 @@ pytest.importorskip("gcsfs")
 
 import remote_support
 from gcs_server import EmulatorUnavailable, gcs_emulator
-from remote_support import check_folder_markers, cli, keys, keys_of_local, upload_dir
+from remote_support import (
+    check_folder_markers,
+    check_readers_equal,
+    cli,
+    keys,
+    keys_of_local,
+    upload_dir,
+)
 
 import tbtool
 from tbtool import storage
@@ -144,15 +151,7 @@ def test_folder_markers_are_directories(gcs: str, tmp_path: Path) -> None:
 
 # -- reading -----------------------------------------------------------------------------------
 def test_read_functions_equal_the_local_logdir(logdir: str, local_logdir: Path) -> None:
-    for read in (
-        tbtool.read_scalars,
-        tbtool.read_histograms,
-        tbtool.read_text,
-        tbtool.read_images,
-        tbtool.read_hparams,
-    ):
-        remote, local = read(logdir), read(str(local_logdir))
-        assert len(remote) and remote.equals(local), read.__name__
+    check_readers_equal(logdir, local_logdir)
 
 
 def test_ls_and_dump(logdir: str, local_logdir: Path) -> None:

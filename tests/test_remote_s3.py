@@ -20,7 +20,14 @@ pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
 import remote_support
-from remote_support import check_folder_markers, cli, keys, upload_dir, write_logdir
+from remote_support import (
+    check_folder_markers,
+    check_readers_equal,
+    cli,
+    keys,
+    upload_dir,
+    write_logdir,
+)
 from s3_server import moto_s3
 
 import tbtool
@@ -56,15 +63,7 @@ def copy_of(local_logdir) -> str:
 
 # -- reading -----------------------------------------------------------------------------------
 def test_read_functions_equal_the_local_logdir(logdir, local_logdir):
-    for read in (
-        tbtool.read_scalars,
-        tbtool.read_histograms,
-        tbtool.read_text,
-        tbtool.read_images,
-        tbtool.read_hparams,
-    ):
-        remote, local = read(logdir), read(str(local_logdir))
-        assert len(remote) and remote.equals(local), read.__name__
+    check_readers_equal(logdir, local_logdir)
     events = tbtool.read_scalars(logdir, engine="events")
     assert events.equals(tbtool.read_scalars(str(local_logdir), engine="events"))
     assert sorted(tbtool.read_scalars(logdir)["run"].unique()) == [
