@@ -192,6 +192,8 @@ def test_duplicates_kind_changes_and_images(tmp_path):
         ("empty-value", "video"),
     }
     assert "declared 4x4, the png is 2x3" in got[("image-size-mismatch", "img")].message
+    changed = got[("kind-changed", "x")].message
+    assert changed == "tag was scalar (plugin ''), now scalar (plugin 'text')"
 
 
 def test_logdir_level_findings(tmp_path):

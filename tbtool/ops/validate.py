@@ -55,6 +55,27 @@ _SESSION_LOG = WHAT_CODES["session_log"]
 _WHAT_NAMES = {code: name for name, code in WHAT_CODES.items() if name}
 #: Kinds written once per run by design: repeated steps are not suspicious.
 _STEPLESS_KINDS = frozenset({"hparams", "custom_scalars", "graph", "run_metadata"})
+#: The plugin code of a value without its own metadata.
+_NO_PLUGIN = -1
+
+
+class _Codes:
+    """Small integer codes for strings (kinds, plugin names), so per-value checks compare
+    integer arrays instead of Python strings."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+        self.name: list[str] = []
+
+    def __call__(self, name: str) -> int:
+        code = self.code.get(name)
+        if code is None:
+            code = self.code[name] = len(self.name)
+            self.name.append(name)
+        return code
+
+    def of(self, names: Sequence[str]) -> np.ndarray:
+        return np.array([self(n) for n in names], dtype=np.int32)
 
 
 @dataclass(slots=True)
@@ -107,6 +128,7 @@ class _RunValidator:
         self.normalizer = Normalizer()
         self.tags: dict[str, _TagState] = {}
         self.first_meta: dict[str, Any] = {}
+        self.kind_codes, self.plugin_codes = _Codes(), _Codes()
         self._pending: list[tuple[Finding, bool]] | None = None
 
     def add(self, code: str, message: str, *, fold: bool = False, **where: Any) -> None:
@@ -284,20 +306,24 @@ class _RunValidator:
                     meta = summary_pb2.SummaryMetadata.FromString(c.metas[c.v_meta[row]])
                     self.first_meta[tags[tag_id]] = meta
                     self.normalizer.remember(tags[tag_id], meta)
-        own_plugin = [
-            summary_pb2.SummaryMetadata.FromString(m).plugin_data.plugin_name for m in c.metas
-        ] + [None]  # index -1: no own metadata
+        own_plugin = np.append(
+            self.plugin_codes.of(
+                [summary_pb2.SummaryMetadata.FromString(m).plugin_data.plugin_name for m in c.metas]
+            ),
+            _NO_PLUGIN,  # index -1: no own metadata
+        )
         tag_ok = np.array([self.tag_ok(t) for t in tags], dtype=bool)
-        kinds = np.empty(c.values, dtype=object)
-        kinds[c.v_col == COL_HISTO] = "histogram"
-        kinds[(c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_SIMPLE)] = "scalar"
+        code = self.kind_codes
+        kinds = np.full(c.values, -1, dtype=np.int32)  # kind codes; -1: decode to know
+        kinds[c.v_col == COL_HISTO] = code("histogram")
+        kinds[(c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_SIMPLE)] = code("scalar")
         tensor_scalar = np.flatnonzero((c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_TENSOR))
         for i in tensor_scalar.tolist():
             kind = tensor_kind(self.first_meta.get(tags[c.v_tag[i]]))
-            kinds[i] = kind if kind == "scalar" else None
-        for i in np.flatnonzero(kinds == None).tolist():  # noqa: E711 - elementwise
-            kinds[i] = self.check_decoded_value(number, c, i, epochs, tag_ok, at)
-        scalar = (kinds == "scalar") & (c.v_col == COL_SCALAR)
+            kinds[i] = code("scalar") if kind == "scalar" else -1
+        for i in np.flatnonzero(kinds < 0).tolist():
+            kinds[i] = code(self.check_decoded_value(number, c, i, epochs, tag_ok, at))
+        scalar = (kinds == code("scalar")) & (c.v_col == COL_SCALAR)
         for tag_id in np.unique(c.v_tag[scalar]).tolist():
             self.hparams.scalar_tags.add((self.run.name, tags[tag_id]))
         ok = tag_ok[c.v_tag]
@@ -312,10 +338,12 @@ class _RunValidator:
         self.count_orphans(number, c, kinds, steps)
         order = np.argsort(c.v_tag, kind="stable")
         bounds = np.flatnonzero(np.diff(c.v_tag[order])) + 1
+        plugins = own_plugin[c.v_meta]  # per value: its own metadata's plugin, if any
+        timed = ~np.isin(kinds, code.of(sorted(_STEPLESS_KINDS)))  # steps form a series
         for rows in np.split(order, bounds):
             tag = tags[int(c.v_tag[rows[0]])]
             if tag_ok[c.v_tag[rows[0]]]:
-                self.check_series(tag, rows, c, kinds, own_plugin, steps, epochs[rec], at)
+                self.check_series(tag, rows, c, kinds, plugins, timed, steps, epochs[rec], at)
 
     def check_decoded_value(self, number, c, i, epochs, tag_ok, at) -> str:
         """Decode one value the bulk decoder left; run its per-kind checks; return its kind."""
@@ -388,35 +416,36 @@ class _RunValidator:
             ),
         )
 
-    def check_series(self, tag, rows, c, kinds, own_plugin, steps, epochs, at) -> None:
-        """Kind changes, duplicate and backward steps of one tag's rows in this chunk."""
+    def check_series(self, tag, rows, c, kinds, plugins, timed, steps, epochs, at) -> None:
+        """Kind changes, duplicate and backward steps of one tag's rows in this chunk
+        (whole-array comparisons: a tag can have millions of values)."""
         state = self.tags.get(tag)
+        kind_name, plugin_name = self.kind_codes.name, self.plugin_codes.name
         if state is None:  # the plugin the tag's first value declares ("" if none)
-            first_plugin = own_plugin[c.v_meta[rows[0]]] or ""
-            state = self.tags[tag] = _TagState(kinds[rows[0]], first_plugin, None, 0)
-        changed = [
-            i
-            for i in rows.tolist()
-            if kinds[i] != "empty"
-            and (
-                kinds[i] != state.kind
-                or (own_plugin[c.v_meta[i]] is not None and own_plugin[c.v_meta[i]] != state.plugin)
+            first = int(plugins[rows[0]])
+            first_plugin = "" if first == _NO_PLUGIN else plugin_name[first]
+            state = self.tags[tag] = _TagState(kind_name[kinds[rows[0]]], first_plugin, None, 0)
+        row_kinds, row_plugins = kinds[rows], plugins[rows]
+        changed = np.flatnonzero(
+            (row_kinds != self.kind_codes("empty"))
+            & (
+                (row_kinds != self.kind_codes(state.kind))
+                | ((row_plugins != _NO_PLUGIN) & (row_plugins != self.plugin_codes(state.plugin)))
             )
-        ]
-        if changed:
-            i = changed[0]
+        )
+        if changed.size:
+            i = int(rows[changed[0]])
             rec = int(c.v_rec[i])
+            plugin = state.plugin if plugins[i] == _NO_PLUGIN else plugin_name[plugins[i]]
             self.add(
                 "kind-changed",
                 f"tag was {state.kind} (plugin {state.plugin!r}), now "
-                f"{kinds[i]} (plugin {own_plugin[c.v_meta[i]] or state.plugin!r})",
+                f"{kind_name[kinds[i]]} (plugin {plugin or state.plugin!r})",
                 fold=True,
-                count=len(changed),
+                count=int(changed.size),
                 **at(rec, tag=tag, step=int(steps[i])),
             )
-        timed = np.array(
-            [i for i in rows.tolist() if kinds[i] not in _STEPLESS_KINDS], dtype=np.int64
-        )
+        timed = rows[timed[rows]]
         if not timed.size:
             return
         s, e = steps[timed], epochs[timed]
@@ -453,7 +482,7 @@ class _RunValidator:
         if not self.restarts:
             return
         index = c.r_index[c.v_rec]
-        purgeable = ~np.isin(kinds, ["graph", "run_metadata"])
+        purgeable = ~np.isin(kinds, self.kind_codes.of(["graph", "run_metadata"]))
         assigned = np.zeros(c.values, dtype=bool)
         for j, restart in enumerate(self.restarts):
             file_no, rec_index = restart.position
