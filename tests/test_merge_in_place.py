@@ -145,4 +145,7 @@ def test_cli_dry_run_of_a_merge_into_out_writes_nothing(tmp_path):
     dry = runner.invoke(app, ["merge", str(logdir), "-o", str(out), "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "2 file(s)" in dry.stdout and not out.exists()
+    args = ["merge", str(logdir), "-o", str(out), "--dry-run", "--format", "json"]
+    planned = json.loads(runner.invoke(app, args).stdout)
+    assert [len(r["sources"]) for r in planned["runs"]] == [2] and not out.exists()
     assert runner.invoke(app, ["merge", str(logdir), "-o", str(out), "--yes"]).exit_code == 2

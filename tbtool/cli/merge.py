@@ -68,9 +68,16 @@ def render_in_place(plan: merge_in_place.InPlacePlan) -> None:
     console.print(f"total: {len(changing)} run(s), {files} file(s) to replace by {len(changing)}")
 
 
-def _render_outputs(inputs: list[str], out: str, layout: str, runs: list[str]) -> None:
+def _render_outputs(
+    inputs: list[str], out: str, layout: str, runs: list[str], json_out: bool
+) -> None:
+    planned = plan_outputs(inputs, layout=layout, runs=runs)
+    if json_out:
+        found = [{"run": r.name, "sources": [path for _, path in r.sources]} for r in planned]
+        typer.echo(json.dumps({"out": out, "runs": found}, indent=2))
+        return
     console = stdout_console()
-    for run in plan_outputs(inputs, layout=layout, runs=runs):
+    for run in planned:
         console.print(f"[bold]{escape(run.name)}[/bold] <- {len(run.sources)} file(s) into {out}")
         for _, path in run.sources:
             console.print(f"  {escape(path)}")
@@ -174,7 +181,7 @@ def merge_command(
         if yes or no_backup:
             raise UsageError("--yes and --no-backup apply to --in-place (-o never changes inputs)")
         if dry_run:
-            _render_outputs(inputs, out, layout.value, run)
+            _render_outputs(inputs, out, layout.value, run, format is TextOrJson.json)
             return
         result = merge(
             inputs,
