@@ -182,22 +182,24 @@ def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[l
         top_level = absolute == os.path.abspath(run.directory)
         for name in sorted(files):
             path = os.path.join(directory, name)
-            if (
+            protected = (
                 os.path.islink(path)
                 or not real_inside(path, root)
                 or BACKUP_DIR in os.path.relpath(path, root).split(os.sep)
-            ):
-                keep.append(path)
-            elif (
-                (top_level and path in run.files)
-                or (top_level and "tfevents" in name)
-                or name in PROJECTOR_FILES
-                or all_files
-            ):
-                remove.append(path)
-            else:
-                keep.append(path)
+            )
+            removable = not protected and _is_run_file(run, path, name, top_level, all_files)
+            (remove if removable else keep).append(path)
     return remove, keep
+
+
+def _is_run_file(run: Run, path: str, name: str, top_level: bool, all_files: bool) -> bool:
+    """Is this file (not a symlink, inside PATH, not a backup) one that goes with its run:
+    its event files, projector files, or anything with ``all_files``?"""
+    return (
+        (top_level and (path in run.files or "tfevents" in name))
+        or name in PROJECTOR_FILES
+        or all_files
+    )
 
 
 def _remote_run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[list, list]:
@@ -214,19 +216,11 @@ def _remote_run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> 
         top_level = storage.relative(directory, run.directory) == "."
         for name in files:
             path = storage.join(directory, name)
-            if not storage.inside(path, root) or BACKUP_DIR in storage.relative(path, root).split(
-                "/"
-            ):
-                keep.append(path)
-            elif (
-                (top_level and path in run.files)
-                or (top_level and "tfevents" in name)
-                or name in PROJECTOR_FILES
-                or all_files
-            ):
-                remove.append(path)
-            else:
-                keep.append(path)
+            protected = not storage.inside(path, root) or BACKUP_DIR in storage.relative(
+                path, root
+            ).split("/")
+            removable = not protected and _is_run_file(run, path, name, top_level, all_files)
+            (remove if removable else keep).append(path)
     return remove, keep
 
 
