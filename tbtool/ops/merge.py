@@ -47,6 +47,11 @@ class OutputRun:
     duplicates: int = 0
     skipped: list[SkippedRange] = field(default_factory=list)
 
+    def reset_counts(self) -> None:
+        """Zero the counters, before the sources are merged again."""
+        self.records_in = self.records_out = self.dropped_by_restarts = self.duplicates = 0
+        self.skipped.clear()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "run": self.name,

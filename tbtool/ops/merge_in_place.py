@@ -87,9 +87,7 @@ def _fingerprint(path: str) -> tuple[int, float | None]:
 
 
 def _count(run: OutputRun, rule: str | None) -> None:
-    """Fill the run's counters by merging without writing; refuse damaged sources."""
-    run.records_in = run.records_out = run.dropped_by_restarts = run.duplicates = 0
-    run.skipped.clear()
+    """Fill the (fresh) run's counters by merging without writing; refuse damaged sources."""
     run.records_out = 1 + sum(1 for _ in merged_payloads(run, rule=rule, layout="merge"))
     if run.skipped:
         first = run.skipped[0]
@@ -149,10 +147,8 @@ def apply(plan_: InPlacePlan, *, keep_backup: bool = True) -> InPlacePlan:
     if sources and keep_backup:
         plan_.backups.append(backup(plan_.root, sources, "merge"))
     for item in changing:
-        # Fresh counters: the rewrite recounts what it writes.
         run = item.run
-        run.records_in = run.dropped_by_restarts = run.duplicates = 0
-        run.skipped.clear()
+        run.reset_counts()  # the rewrite counts again what it writes
         for removed in _rewrite(item, plan_.rule):
             plan_.removed.append(removed)
         plan_.replaced.append(run.sources[0][1])
