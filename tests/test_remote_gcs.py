@@ -255,7 +255,7 @@ def test_merge_to_gcs(logdir: str, local_logdir: Path, tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already holds event files" in again.output
 
 
-def test_purge_restarts_keeps_a_backup(local_logdir: Path, tmp_path: Path) -> None:
+def test_purge_restarts_keeps_a_backup(gcs: str, local_logdir: Path, tmp_path: Path) -> None:
     url = copy_of(local_logdir)
     before = {k: storage.read_bytes(storage.join(url, k)) for k in keys(url) if "tfevents" in k}
     result = cli("purge", url, "--restarts", "--yes", "--format", "json")
@@ -276,7 +276,7 @@ def test_purge_restarts_keeps_a_backup(local_logdir: Path, tmp_path: Path) -> No
     assert all(archived[k] == before[k] for k in archived)
 
 
-def test_clean_removes_objects(local_logdir: Path, tmp_path: Path) -> None:
+def test_clean_removes_objects(gcs: str, local_logdir: Path, tmp_path: Path) -> None:
     url = copy_of(local_logdir)
     select = ("--run", "^keras_fit/", "--min-steps", "100")
     result = cli("clean", url, *select, "--dry-run")

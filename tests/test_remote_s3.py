@@ -186,7 +186,7 @@ def test_merge_from_and_to_s3(logdir, local_logdir):
     assert overlap.exit_code == 2 and "overlaps" in overlap.output
 
 
-def test_purge_rewrites_objects_safely_with_a_backup(local_logdir, tmp_path):
+def test_purge_rewrites_objects_safely_with_a_backup(s3, local_logdir, tmp_path):
     url = copy_of(local_logdir)
     before = {k: storage.read_bytes(storage.join(url, k)) for k in keys(url) if "tfevents" in k}
     result = cli("purge", url, "--step", "10", "--yes", "--format", "json")
@@ -210,7 +210,7 @@ def test_purge_rewrites_objects_safely_with_a_backup(local_logdir, tmp_path):
     assert tbtool.read_scalars(url, purge=False).equals(tbtool.read_scalars(url))
 
 
-def test_clean_removes_objects(local_logdir, tmp_path):
+def test_clean_removes_objects(s3, local_logdir, tmp_path):
     url = copy_of(local_logdir)
     result = cli("clean", url, "--run", "^eval/sub$", "--min-steps", "100", "--dry-run")
     assert result.exit_code == 0 and keys(url) == keys(copy_of(local_logdir))
