@@ -24,7 +24,7 @@
 
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
-enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2 };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
@@ -498,7 +498,8 @@ static int read_shape(Rd r, int *ones) {
 }
 
 /* TensorProto: validates; a one-element DT_FLOAT/DT_DOUBLE tensor in its plainest encodings
- * gives *is_scalar = 1 and *value (the rule of index._simple_tensor_scalar). */
+ * gives *value and *is_scalar = 1 (float) or 2 (double), the rule of
+ * index._simple_tensor_scalar. */
 static int read_tensor(Rd r, int *is_scalar, double *value) {
     uint32_t seen = 0, f;
     int wt;
@@ -597,14 +598,14 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
                 *is_scalar = 1;
                 *value = (double)load_f32(content);
             } else if (dtype == 2 && content_len == 8) {
-                *is_scalar = 1;
+                *is_scalar = 2;
                 *value = load_f64(content);
             }
         } else if (dtype == 1 && nfloat == 1) {
             *is_scalar = 1;
             *value = (double)load_f32(first_float);
         } else if (dtype == 2 && ndouble == 1) {
-            *is_scalar = 1;
+            *is_scalar = 2;
             *value = load_f64(first_double);
         }
     }
@@ -683,7 +684,7 @@ static int read_value(Rd r, Value *out) {
                 out->oneof = ONEOF_TENSOR;
                 if (read_tensor(s, &is_scalar, &value)) return -1;
                 if (is_scalar) {
-                    out->col = COL_SCALAR;
+                    out->col = is_scalar == 2 ? COL_SCALAR64 : COL_SCALAR;
                     out->scalar = value;
                 }
             }

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tbtool import storage
 from tbtool.columnar.assemble import Piece, RunAssembler
-from tbtool.columnar.parallel import Prefetcher, auto_jobs
-from tbtool.errors import TbtoolError, UsageError
+from tbtool.columnar.walk import Progress, file_size, walk_runs
+from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
-from tbtool.purge import PurgeFilter
-from tbtool.reader import FileStatus, LogReader, StepRange
-from tbtool.spool import Spooled
+from tbtool.reader import LogReader, StepRange
 from tbtool.values import (
     PR_ROWS,
     Audio,
@@ -324,22 +320,6 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
 
 
 # -- the driver -------------------------------------------------------------------------------
-@dataclass
-class Progress:
-    """Counters a progress display reads: files and bytes read, rows handed out."""
-
-    files: int = 0
-    files_total: int = 0
-    bytes: int = 0
-    bytes_total: int = 0
-    values: int = 0
-    callback: Callable[[Progress], None] | None = field(default=None, repr=False)
-
-    def update(self) -> None:
-        if self.callback is not None:
-            self.callback(self)
-
-
 def resolve_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -368,9 +348,6 @@ def iter_batches(
     value_kinds = {TABLE_KINDS[k] for k in inner} | ({"hparams"} if collector else set())
     engine = resolve_engine(engine)
     progress = progress or Progress()
-    runs = reader.runs
-    progress.files_total = sum(len(r.files) for r in runs)
-    progress.bytes_total = sum(_size(f) for r in runs for f in r.files)
 
     def emit(batches: Iterator[tuple[str, pa.RecordBatch]]) -> Iterator[tuple[str, pa.RecordBatch]]:
         for kind, batch in batches:
@@ -379,53 +356,29 @@ def iter_batches(
             if kind in out_kinds and batch.num_rows:
                 yield kind, batch
 
-    options = {"chunk_size": chunk_size} if chunk_size else {}
-    files = [f for r in runs for f in r.files] if engine == "batch" else []
-    jobs = auto_jobs(files, jobs)
-    prefetch = Prefetcher(files, jobs, reader.skip_corrupt, options, restarts=reader.purge)
-    # Remote files are read twice (restarts, then values): fetch each once, runs ahead.
-    ahead = Spooled(files if reader.purge else ())
-    try:
-        for run in runs:
-            if engine == "events":
-                yield from emit(
-                    _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
-                )
-                continue
-            purge = PurgeFilter(prefetch.restarts(run.files) if reader.purge else ())
-            assembler = RunAssembler(
-                run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=purge
+    if engine == "events":
+        progress.files_total = sum(len(r.files) for r in reader.runs)
+        progress.bytes_total = sum(file_size(f) for r in reader.runs for f in r.files)
+        for run in reader.runs:
+            yield from emit(
+                _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
             )
-            for number, path in enumerate(run.files):
-                scan = prefetch.take(path)
-                done = 0
-                try:
-                    for chunk in scan:
-                        piece = assembler.feed(number, chunk)
-                        if collector is not None:
-                            for item in piece.values:
-                                collector.add_value(item)
-                        yield from emit(
-                            (kind, batch)
-                            for kind in inner
-                            if (batch := piece_batch(kind, piece)) is not None
-                        )
-                        progress.values += piece.count
-                        progress.bytes += scan.bytes_read - done
-                        done = scan.bytes_read
-                        progress.update()
-                finally:
-                    reader.problems.extend(scan.problems)
-                    reader.file_status[path] = FileStatus(
-                        scan.events, scan.state, scan.end_offset, scan.pending_bytes
-                    )
-                progress.bytes += scan.bytes_read - done
-                progress.files += 1
-                progress.update()
-            ahead.release(run.files)
-    finally:
-        ahead.close()
-        prefetch.close()
+    else:
+        for walk in walk_runs(reader, jobs=jobs, chunk_size=chunk_size, progress=progress):
+            assembler = RunAssembler(
+                walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
+            )
+            for number, chunk in walk:
+                piece = assembler.feed(number, chunk)
+                if collector is not None:
+                    for item in piece.values:
+                        collector.add_value(item)
+                yield from emit(
+                    (kind, batch)
+                    for kind in inner
+                    if (batch := piece_batch(kind, piece)) is not None
+                )
+                progress.values += piece.count
     if collector is not None:
         for batch in collector.table().to_batches():
             yield "hparams", batch
@@ -460,15 +413,8 @@ def _events_engine(
             yield from flush()
     yield from flush()
     progress.files += len(run.files)
-    progress.bytes += sum(_size(f) for f in run.files)
+    progress.bytes += sum(file_size(f) for f in run.files)
     progress.update()
-
-
-def _size(path: str) -> int:
-    try:
-        return storage.size(path)
-    except (OSError, TbtoolError):
-        return 0
 
 
 def read_tables(

@@ -44,8 +44,15 @@ ONEOF_CODES = {
     "tensor": ONEOF_TENSOR,
     "obsolete_old_style_histogram": ONEOF_OBSOLETE,
 }
-# What the index decoded of a value: nothing (decode later), a scalar, a histogram.
-COL_NONE, COL_SCALAR, COL_HISTO = 0, 1, 2
+# What the index decoded of a value: nothing (decode later), a float32 scalar (simple_value
+# or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor). Printing needs to
+# know which precision a scalar was written in (dump shows float32 at float32's shortest).
+COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64 = 0, 1, 2, 3
+
+
+def scalar_rows(v_col: np.ndarray) -> np.ndarray:
+    """Which values the index decoded as scalars (either precision)."""
+    return (v_col == COL_SCALAR) | (v_col == COL_SCALAR64)
 
 DT_FLOAT, DT_DOUBLE = 1, 2
 
@@ -75,7 +82,7 @@ class ChunkIndex:
     v_meta: np.ndarray  # int32
     v_oneof: np.ndarray  # uint8, ONEOF_*
     v_col: np.ndarray  # uint8, COL_*
-    v_scalar: np.ndarray  # float64 (NaN unless COL_SCALAR)
+    v_scalar: np.ndarray  # float64 (NaN unless COL_SCALAR or COL_SCALAR64)
     h_min: np.ndarray
     h_max: np.ndarray
     h_num: np.ndarray
@@ -248,7 +255,9 @@ class IndexBuilder:
         """(column kind, scalar) of a value that is not a ``simple_value``."""
         if case == "tensor":
             found = _simple_tensor_scalar(value.tensor)
-            return (COL_SCALAR, found) if found is not None else (COL_NONE, nan)
+            if found is None:
+                return COL_NONE, nan
+            return (COL_SCALAR64 if value.tensor.dtype == DT_DOUBLE else COL_SCALAR), found
         if case == "histo":
             h = value.histo
             if len(h.bucket_limit) == len(h.bucket):

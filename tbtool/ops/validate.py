@@ -21,11 +21,11 @@ from tbtool import storage
 from tbtool.columnar.assemble import tensor_kind
 from tbtool.columnar.index import (
     COL_HISTO,
-    COL_SCALAR,
     ONEOF_SIMPLE,
     ONEOF_TENSOR,
     WHAT_CODES,
     ChunkIndex,
+    scalar_rows,
 )
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import (
@@ -316,14 +316,15 @@ class _RunValidator:
         code = self.kind_codes
         kinds = np.full(c.values, -1, dtype=np.int32)  # kind codes; -1: decode to know
         kinds[c.v_col == COL_HISTO] = code("histogram")
-        kinds[(c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_SIMPLE)] = code("scalar")
-        tensor_scalar = np.flatnonzero((c.v_col == COL_SCALAR) & (c.v_oneof == ONEOF_TENSOR))
+        decoded_scalar = scalar_rows(c.v_col)
+        kinds[decoded_scalar & (c.v_oneof == ONEOF_SIMPLE)] = code("scalar")
+        tensor_scalar = np.flatnonzero(decoded_scalar & (c.v_oneof == ONEOF_TENSOR))
         for i in tensor_scalar.tolist():
             kind = tensor_kind(self.first_meta.get(tags[c.v_tag[i]]))
             kinds[i] = code("scalar") if kind == "scalar" else -1
         for i in np.flatnonzero(kinds < 0).tolist():
             kinds[i] = code(self.check_decoded_value(number, c, i, epochs, tag_ok, at))
-        scalar = (kinds == code("scalar")) & (c.v_col == COL_SCALAR)
+        scalar = (kinds == code("scalar")) & decoded_scalar
         for tag_id in np.unique(c.v_tag[scalar]).tolist():
             self.hparams.scalar_tags.add((self.run.name, tags[tag_id]))
         ok = tag_ok[c.v_tag]
