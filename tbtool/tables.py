@@ -407,7 +407,7 @@ def _events_engine(
         progress.update()
         pending.clear()
 
-    for item in reader.run_values(run, sorted(value_kinds), steps):
+    for item in reader.run_values(run, sorted(value_kinds), steps, engine="events"):
         pending.append(item)
         if len(pending) >= 65536:
             yield from flush()

@@ -24,6 +24,7 @@ import numpy as np
 from tbtool.columnar.index import (
     COL_HISTO,
     COL_SCALAR,
+    COL_SCALAR64,
     ONEOF_AUDIO,
     ONEOF_HISTO,
     ONEOF_IMAGE,
@@ -31,12 +32,13 @@ from tbtool.columnar.index import (
     ONEOF_OBSOLETE,
     ONEOF_SIMPLE,
     ONEOF_TENSOR,
+    WHAT_CODES,
     ChunkIndex,
 )
-from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer
+from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values
 from tbtool.proto import summary_pb2
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter
-from tbtool.values import KINDS, LoggedValue
+from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
 
 # Kinds as small integers (index into KINDS); SKIP: a value that yields nothing.
 K = {kind: i for i, kind in enumerate(KINDS)}
@@ -69,6 +71,20 @@ def tensor_kind(metadata: Any | None) -> str:
     if plugin == "scalars" or metadata.data_class == DATA_CLASS_SCALAR:
         return "scalar"
     return TENSOR_PLUGINS.get(plugin, "tensor")
+
+
+@dataclass
+class _Classified:
+    """What :meth:`RunAssembler._classify` finds out about each value of a chunk."""
+
+    tag: np.ndarray  # run tag id
+    has_meta: np.ndarray  # the tag's metadata applies
+    kind: np.ndarray  # K code (K_SKIP: yields nothing)
+    step: np.ndarray
+    keep: np.ndarray  # passes the tag, step and kind filters (purge not applied)
+    fast_scalar: np.ndarray  # a scalar the index decoded
+    fast_histo: np.ndarray  # a HistogramProto the index decoded
+    general: np.ndarray  # decoded one by one
 
 
 class _GivenMetadata(Normalizer):
@@ -105,6 +121,79 @@ class Piece:
             + (len(self.histograms["min"]) if self.histograms else 0)
             + len(self.values)
         )
+
+
+#: Kinds that whole non-summary events carry (``event_values``), and the ``Event.what`` codes
+#: of those events.
+RECORD_KINDS = frozenset({*EVENT_KINDS, "graph", "run_metadata"})
+_RECORD_WHATS = np.array(
+    [code for what, code in WHAT_CODES.items() if what not in (None, "summary")], dtype=np.uint8
+)
+_UNPURGED = np.zeros(K_SKIP + 1, dtype=bool)
+_UNPURGED[[K[k] for k in UNPURGED_KINDS]] = True
+
+
+@dataclass
+class ValueBlock:
+    """Every wanted value of one chunk, summary values and whole-event values alike, in read
+    order, as columns: what ``ls``, ``dump`` and ``check`` consume.
+
+    ``tag`` indexes ``tags`` (the run's tag list, shared by its blocks); ``kind`` indexes
+    :data:`~tbtool.values.KINDS`; a value's plugin is ``plugins[tag]`` where ``has_meta``,
+    else ``""``. ``scalar`` holds every scalar's value (NaN elsewhere) and ``float32`` says
+    which were written as float32. ``items`` holds the typed values decoded one by one, by
+    row: everything but the scalars and histograms the index decoded in bulk (histograms
+    too, when the block was asked for them).
+    """
+
+    run: str
+    file: str
+    tags: list[str]
+    plugins: list[str]
+    offset: np.ndarray
+    index: np.ndarray
+    wall_time: np.ndarray
+    step: np.ndarray
+    tag: np.ndarray
+    kind: np.ndarray
+    has_meta: np.ndarray
+    scalar: np.ndarray
+    float32: np.ndarray
+    items: dict[int, LoggedValue]
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def plugin_of(self, row: int) -> str:
+        item = self.items.get(row)
+        if item is not None:
+            return item.plugin_name
+        return self.plugins[int(self.tag[row])] if self.has_meta[row] else ""
+
+    def logged_value(self, row: int) -> LoggedValue:
+        """Row ``row`` as the typed value the per-event path gives (histograms the index
+        decoded in bulk need a block made with ``decode_histograms``)."""
+        item = self.items.get(row)
+        if item is not None:
+            return item
+        kind = KINDS[int(self.kind[row])]
+        if kind != "scalar":
+            raise ValueError(f"row {row} holds a {kind} decoded in bulk; no typed value")
+        return LoggedValue(
+            self.run,
+            self.file,
+            int(self.offset[row]),
+            int(self.index[row]),
+            float(self.wall_time[row]),
+            int(self.step[row]),
+            self.tags[int(self.tag[row])],
+            Scalar(float(self.scalar[row]), "float32" if self.float32[row] else "float64"),
+            self.plugin_of(row),
+        )
+
+    def logged_values(self) -> list[LoggedValue]:
+        """Every row as a typed value, in read order."""
+        return [self.logged_value(row) for row in range(len(self))]
 
 
 _FIXED_KIND = np.full(7, K_SKIP, dtype=np.int16)
@@ -144,6 +233,7 @@ class RunAssembler:
         self._selected = np.zeros(0, dtype=bool)  # per tag: passes the tag filter
         self._registered = np.zeros(0, dtype=bool)  # per tag: metadata seen
         self._metadata: list[Any] = []  # per tag: the registered SummaryMetadata or None
+        self._plugins: list[str] = []  # per tag: its plugin name ("" until registered)
         self._tensor_kind = np.zeros(0, dtype=np.int16)  # per tag, given its metadata
         self._none_kind = np.zeros(0, dtype=np.int16)
         self._normalizer = _GivenMetadata()
@@ -158,6 +248,7 @@ class RunAssembler:
                 i = self._tag_ids[tag] = len(self.tags)
                 self.tags.append(tag)
                 self._metadata.append(None)
+                self._plugins.append("")
                 new.append(tag)
             ids.append(i)
         if new:
@@ -184,6 +275,7 @@ class RunAssembler:
     def _register(self, tag: int, metadata: Any) -> None:
         self._registered[tag] = True
         self._metadata[tag] = metadata
+        self._plugins[tag] = metadata.plugin_data.plugin_name
         self._tensor_kind[tag] = K[tensor_kind(metadata)]
         if metadata.plugin_data.plugin_name == "hparams":
             self._none_kind[tag] = K["hparams"]
@@ -219,12 +311,9 @@ class RunAssembler:
         return reg_row
 
     # -- a chunk ------------------------------------------------------------------------------
-    def feed(self, file_number: int, chunk: ChunkIndex) -> Piece:
-        """The wanted values of one chunk (of file ``file_number`` of the run)."""
-        piece = Piece(self.run, self.tags)
+    def _classify(self, chunk: ChunkIndex) -> _Classified:
+        """Per value of the chunk: run tag id, metadata, kind, step and the filters."""
         n = chunk.values
-        if not n:
-            return piece
         tag = self._tag_lut(chunk.tags)[chunk.v_tag]
         reg_row = self._registration_rows(chunk, tag)
         has_meta = np.arange(n) >= reg_row[tag]
@@ -234,40 +323,175 @@ class RunAssembler:
         kind = np.where(is_tensor & has_meta, self._tensor_kind[tag], kind)
         kind = np.where(is_tensor & ~has_meta, K["tensor"], kind)
         kind = np.where((oneof == ONEOF_NONE) & has_meta, self._none_kind[tag], kind)
-        rec = chunk.v_rec
-        step = chunk.r_step[rec]
+        step = chunk.r_step[chunk.v_rec]
         keep = self._selected[tag] & (kind != K_SKIP)
         if self.steps is not None:
-            if self.steps.start is not None:
-                keep &= step >= self.steps.start
-            if self.steps.stop is not None:
-                keep &= step < self.steps.stop
+            keep &= self._step_ok(step)
         col = chunk.v_col
-        fast_scalar = (col == COL_SCALAR) & (kind == K["scalar"])
+        fast_scalar = ((col == COL_SCALAR) | (col == COL_SCALAR64)) & (kind == K["scalar"])
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        wanted = self.wanted[kind] | (general & self.wanted[K["tensor"]])
-        keep &= wanted
+        keep &= self.wanted[kind] | (general & self.wanted[K["tensor"]])
+        return _Classified(tag, has_meta, kind, step, keep, fast_scalar, fast_histo, general)
+
+    def _step_ok(self, step: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(step), dtype=bool)
+        if self.steps.start is not None:
+            ok &= step >= self.steps.start
+        if self.steps.stop is not None:
+            ok &= step < self.steps.stop
+        return ok
+
+    def feed(self, file_number: int, chunk: ChunkIndex) -> Piece:
+        """The wanted values of one chunk (of file ``file_number`` of the run)."""
+        piece = Piece(self.run, self.tags)
+        if not chunk.values:
+            return piece
+        c = self._classify(chunk)
+        keep = c.keep
         if not keep.any():
             return piece
-        index = chunk.r_index[rec]
-        purge_ok = self.purge.keeps_many(file_number, index, step) if self.purge else None
+        rec = chunk.v_rec
+        purge_ok = (
+            self.purge.keeps_many(file_number, chunk.r_index[rec], c.step) if self.purge else None
+        )
         if self.wanted[K["scalar"]]:
-            rows = np.flatnonzero(keep & fast_scalar & (purge_ok if purge_ok is not None else True))
+            rows = np.flatnonzero(
+                keep & c.fast_scalar & (purge_ok if purge_ok is not None else True)
+            )
             piece.scalars = {
                 "row": rows,
-                "tag": tag[rows],
-                "step": step[rows],
+                "tag": c.tag[rows],
+                "step": c.step[rows],
                 "wall_time": chunk.r_wall_time[rec[rows]],
                 "value": chunk.v_scalar[rows],
             }
         if self.wanted[K["histogram"]]:
-            piece.histograms = self._histograms(chunk, keep & fast_histo, purge_ok, tag, step)
-        rows = np.flatnonzero(keep & general)
+            piece.histograms = self._histograms(chunk, keep & c.fast_histo, purge_ok, c.tag, c.step)
+        rows = np.flatnonzero(keep & c.general)
         if len(rows):
-            self._decode(piece, file_number, chunk, rows, tag, has_meta)
+            self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
         return piece
+
+    def block(
+        self, file_number: int, chunk: ChunkIndex, *, decode_histograms: bool = False
+    ) -> ValueBlock:
+        """Every wanted value of one chunk, whole-event values included, as a
+        :class:`ValueBlock` in read order. Scalars stay columns; histograms the index decoded
+        stay columns without contents unless ``decode_histograms``."""
+        parts: list[tuple[np.ndarray, ...]] = []  # (rec, widx, tag, kind, has_meta, scalar, f32)
+        items: list[tuple[int, int, LoggedValue]] = []  # (rec, widx, value)
+        if chunk.values:
+            c = self._classify(chunk)
+            rec = chunk.v_rec
+            purge_ok = np.ones(chunk.values, dtype=bool)
+            if self.purge:
+                kept = self.purge.keeps_many(file_number, chunk.r_index[rec], c.step)
+                purge_ok = _UNPURGED[c.kind] | kept
+            bulk = c.fast_scalar | (c.fast_histo & (not decode_histograms))
+            rows = np.flatnonzero(c.keep & bulk & purge_ok)
+            if len(rows):
+                col = chunk.v_col[rows]
+                is_scalar = c.fast_scalar[rows]
+                parts.append(
+                    (
+                        rec[rows],
+                        chunk.v_widx[rows],
+                        c.tag[rows],
+                        c.kind[rows],
+                        c.has_meta[rows],
+                        np.where(is_scalar, chunk.v_scalar[rows], np.nan),
+                        is_scalar & (col == COL_SCALAR),
+                    )
+                )
+            rows = np.flatnonzero(c.keep & ~bulk)
+            if len(rows):
+                piece = Piece(self.run, self.tags)
+                self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
+                for row, item in zip(piece.value_rows, piece.values, strict=True):
+                    items.append((int(rec[row]), int(chunk.v_widx[row]), item))
+        self._record_values(chunk, items)
+        return self._assemble_block(chunk, parts, items)
+
+    def _record_values(self, chunk: ChunkIndex, items: list[tuple[int, int, LoggedValue]]) -> None:
+        """Values of whole non-summary events (file_version, session_log, graphs, ...): few,
+        decoded one by one; the purge never drops them."""
+        if not any(self.wanted[K[k]] for k in RECORD_KINDS):
+            return
+        recs = np.flatnonzero(np.isin(chunk.r_what, _RECORD_WHATS))
+        if self.steps is not None and len(recs):
+            recs = recs[self._step_ok(chunk.r_step[recs])]
+        for rec in recs.tolist():
+            event = chunk.event(rec)
+            for tag, plugin, value in event_values(event, self._normalizer):
+                if value.kind in self.kinds and self.tag_ok(tag):
+                    item = LoggedValue(
+                        self.run,
+                        chunk.file,
+                        int(chunk.r_offset[rec]),
+                        int(chunk.r_index[rec]),
+                        event.wall_time,
+                        event.step,
+                        tag,
+                        value,
+                        plugin,
+                    )
+                    items.append((rec, 0, item))
+
+    def _assemble_block(
+        self,
+        chunk: ChunkIndex,
+        parts: list[tuple[np.ndarray, ...]],
+        items: list[tuple[int, int, LoggedValue]],
+    ) -> ValueBlock:
+        if items:
+            tag_ids = self._tag_lut([item.tag for _, _, item in items])
+            scalars = [item.value.value if item.kind == "scalar" else np.nan for *_, item in items]
+            f32 = [item.kind == "scalar" and item.value.dtype == "float32" for *_, item in items]
+            parts.append(
+                (
+                    np.array([r for r, _, _ in items], dtype=np.int64),
+                    np.array([w for _, w, _ in items], dtype=np.int32),
+                    tag_ids,
+                    np.array([K[item.kind] for *_, item in items], dtype=np.int16),
+                    np.array([item.plugin_name != "" for *_, item in items], dtype=bool),
+                    np.array(scalars, dtype=np.float64),
+                    np.array(f32, dtype=bool),
+                )
+            )
+        if parts:
+            rec, widx, tag, kind, has_meta, scalar, f32 = (
+                np.concatenate(column) for column in zip(*parts, strict=True)
+            )
+        else:
+            rec = np.zeros(0, dtype=np.int64)
+            widx = tag = np.zeros(0, dtype=np.int32)
+            kind = np.zeros(0, dtype=np.int16)
+            has_meta = f32 = np.zeros(0, dtype=bool)
+            scalar = np.zeros(0, dtype=np.float64)
+        order = np.lexsort((widx, rec))
+        new_row = np.empty_like(order)
+        new_row[order] = np.arange(len(order))
+        n_bulk = len(rec) - len(items)
+        by_row = dict(zip(new_row[n_bulk:].tolist(), (item for *_, item in items), strict=True))
+        rec = rec[order]
+        return ValueBlock(
+            run=self.run,
+            file=chunk.file,
+            tags=self.tags,
+            plugins=self._plugins,
+            offset=chunk.r_offset[rec],
+            index=chunk.r_index[rec],
+            wall_time=chunk.r_wall_time[rec],
+            step=chunk.r_step[rec],
+            tag=tag[order].astype(np.int32),
+            kind=kind[order],
+            has_meta=has_meta[order],
+            scalar=scalar[order],
+            float32=f32[order],
+            items=by_row,
+        )
 
     def _decode(
         self,

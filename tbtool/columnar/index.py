@@ -123,10 +123,13 @@ class ChunkIndex:
 
     def detach(self, recs: np.ndarray | None = None) -> ChunkIndex:
         """Keep the payloads of records ``recs`` (default: those holding a value the index
-        did not decode) and drop the buffer, so the index can travel between processes."""
+        did not decode, and whole non-summary events) and drop the buffer, so the index can
+        travel between processes."""
         if self.buffer is not None:
             if recs is None:
-                recs = np.unique(self.v_rec[self.v_col == COL_NONE])
+                undecoded = self.v_rec[self.v_col == COL_NONE]
+                other = np.flatnonzero((self.r_what != 0) & (self.r_what != WHAT_CODES["summary"]))
+                recs = np.unique(np.concatenate([undecoded, other]))
             for rec in recs.tolist():
                 if rec not in self.events:
                     self.payloads.setdefault(rec, self.payload(rec))

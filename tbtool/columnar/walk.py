@@ -11,7 +11,7 @@ as bytes are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,11 +71,13 @@ def walk_runs(
     jobs: int | None = 1,
     chunk_size: int | None = None,
     progress: Progress | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> Iterator[RunChunks]:
-    """The runs of ``reader`` with their chunks, streamed (memory: one chunk of one file, or
-    up to ``jobs`` files' indexes read ahead; see :mod:`tbtool.columnar.parallel`)."""
+    """The runs of ``reader`` (or only ``runs``) with their chunks, streamed (memory: one
+    chunk of one file, or up to ``jobs`` files' indexes read ahead; see
+    :mod:`tbtool.columnar.parallel`)."""
     progress = progress or Progress()
-    runs = reader.runs
+    runs = reader.runs if runs is None else runs
     progress.files_total = sum(len(r.files) for r in runs)
     progress.bytes_total = sum(file_size(f) for r in runs for f in r.files)
     progress.update()
