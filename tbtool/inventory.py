@@ -2,22 +2,26 @@
 
 Per run: its event files (size, events, how reading ended), and per tag its kind, number of
 values, step range, first/last wall time and, for scalars, the last value. Counts are after
-purge semantics unless the reader was opened with ``purge=False``.
+purge semantics unless the reader was opened with ``purge=False``. The values come through the
+batch path as column blocks and are summarized per (tag, kind) with array operations; only
+whole-event values (file versions, session logs) are looked at one by one. Wall-time spans
+count finite wall times only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tbtool import storage
-from tbtool.errors import TbtoolError
+import numpy as np
+
+from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.walk import Progress, file_size
 from tbtool.logdir import tag_matcher
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
-from tbtool.spool import spooled
-from tbtool.values import EVENT_KINDS, SUMMARY_KINDS, LoggedValue, Scalar, json_float
+from tbtool.values import EVENT_KINDS, KINDS, SUMMARY_KINDS, json_float
 
 
 @dataclass(slots=True)
@@ -36,17 +40,22 @@ class TagSummary:
     last_wall_time: float = 0.0
     last_value: float | None = None
 
-    def add(self, item: LoggedValue) -> None:
+    def merge(self, part: TagSummary) -> None:
+        """Fold in the summary of the same series' next values (read order)."""
         if self.count == 0:
-            self.first_step = self.min_step = self.max_step = item.step
-            self.first_wall_time = item.wall_time
-        self.count += 1
-        self.last_step = item.step
-        self.min_step = min(self.min_step, item.step)
-        self.max_step = max(self.max_step, item.step)
-        self.last_wall_time = item.wall_time
-        if isinstance(item.value, Scalar):
-            self.last_value = item.value.value
+            self.first_step, self.min_step, self.max_step = (
+                part.first_step,
+                part.min_step,
+                part.max_step,
+            )
+            self.first_wall_time = part.first_wall_time
+        self.count += part.count
+        self.last_step = part.last_step
+        self.min_step = min(self.min_step, part.min_step)
+        self.max_step = max(self.max_step, part.max_step)
+        self.last_wall_time = part.last_wall_time
+        if part.last_value is not None:
+            self.last_value = part.last_value
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,70 +152,105 @@ class Inventory:
         return {"runs": [r.to_json() for r in self.runs]}
 
 
-def inventory(reader: LogReader, *, tags: Sequence[str] = ()) -> Inventory:
-    """Summarize every run the reader finds (one pass over the data).
+def inventory(
+    reader: LogReader,
+    *,
+    tags: Sequence[str] = (),
+    jobs: int | None = 1,
+    progress: Progress | None = None,
+) -> Inventory:
+    """Summarize every run the reader finds (one pass over the data, through the batch path).
 
     ``tags`` (glob patterns) narrows the tag list and the time span to matching series; unlike
     a tag-filtered reader, it still sees each file's ``file_version`` and the run's restarts.
+    ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`.
     """
-    runs = []
     wanted = tag_matcher(tags)
-    # Remote files of the next runs are fetched while this one is read.
-    with spooled([f for run in reader.runs for f in run.files] if reader.purge else ()) as ahead:
-        for run in reader.runs:
-            summary = RunSummary(run.name, run.directory)
-            files = {path: FileSummary(path, _size(path)) for path in run.files}
-            summary.files = list(files.values())
-            for item in reader.run_values(run):
-                _add(summary, files, item, wanted, bool(tags))
-            for path, file in files.items():
-                status = reader.file_status.get(path)
-                if status is not None:
-                    file.events = status.events
-                    file.state = status.state.value
-                    file.pending_bytes = status.pending_bytes
-            runs.append(summary)
-            ahead.release(run.files)
-    return Inventory(runs)
+    summaries: dict[str, RunSummary] = {}
+    files: dict[str, FileSummary] = {}
+    for run in reader.runs:
+        summary = summaries[run.name] = RunSummary(run.name, run.directory)
+        summary.files = [FileSummary(path, file_size(path)) for path in run.files]
+        files.update((f.path, f) for f in summary.files)
+    selected: dict[str, np.ndarray] = {}  # per run: its tags' filter results, grown on demand
+    for block in reader.blocks(jobs=jobs, progress=progress):
+        known = selected.get(block.run, np.zeros(0, dtype=bool))
+        if len(known) < len(block.tags):
+            fresh = [wanted(t) for t in block.tags[len(known) :]]
+            known = selected[block.run] = np.concatenate([known, np.array(fresh, dtype=bool)])
+        _add_block(summaries[block.run], files, block, known, bool(tags))
+    for path, file in files.items():
+        status = reader.file_status.get(path)
+        if status is not None:
+            file.events = status.events
+            file.state = status.state.value
+            file.pending_bytes = status.pending_bytes
+    return Inventory([summaries[run.name] for run in reader.runs])
 
 
-def _add(
+_EVENT_KIND_CODES = np.array([KINDS.index(k) for k in EVENT_KINDS], dtype=np.int16)
+_SCALAR = KINDS.index("scalar")
+
+
+def _add_block(
     summary: RunSummary,
     files: dict[str, FileSummary],
-    item: LoggedValue,
-    wanted: Callable[[str], bool],
+    block: ValueBlock,
+    selected_tags: np.ndarray,
     filtered: bool,
 ) -> None:
-    event_level = item.kind in EVENT_KINDS
-    if not event_level and not wanted(item.tag):
-        return
-    if not (filtered and event_level):  # with --tag, the span is the selected series'
-        if summary.first_wall_time is None or item.wall_time < summary.first_wall_time:
-            summary.first_wall_time = item.wall_time
-        if summary.last_wall_time is None or item.wall_time > summary.last_wall_time:
-            summary.last_wall_time = item.wall_time
-    kind = item.kind
-    if kind == "file_version":
-        file = files.get(item.file)
-        if file is not None and not file.file_version:
-            file.file_version = item.value.version  # type: ignore[union-attr]
-            file.writer = item.value.writer  # type: ignore[union-attr]
-        return
-    if kind == "session_log":
-        if item.value.status == "START":  # type: ignore[union-attr]
+    kind = block.kind
+    event_level = np.isin(kind, _EVENT_KIND_CODES)
+    series = ~event_level & selected_tags[block.tag]
+    span = series | event_level if not filtered else series
+    walls = block.wall_time[span]
+    walls = walls[np.isfinite(walls)]
+    if len(walls):
+        lo, hi = float(walls.min()), float(walls.max())
+        if summary.first_wall_time is None or lo < summary.first_wall_time:
+            summary.first_wall_time = lo
+        if summary.last_wall_time is None or hi > summary.last_wall_time:
+            summary.last_wall_time = hi
+    for row in np.flatnonzero(event_level).tolist():
+        item = block.items[row]
+        if item.kind == "file_version":
+            file = files.get(item.file)
+            if file is not None and not file.file_version:
+                file.file_version = item.value.version  # type: ignore[union-attr]
+                file.writer = item.value.writer  # type: ignore[union-attr]
+        elif item.kind == "session_log" and item.value.status == "START":  # type: ignore[union-attr]
             summary.restarts += 1
+    rows = np.flatnonzero(series)
+    if not len(rows):
         return
-    if kind == "log_message":
-        return
-    key = (item.tag, kind)
-    series = summary.tags.get(key)
-    if series is None:
-        series = summary.tags[key] = TagSummary(item.tag, kind, item.plugin_name)
-    series.add(item)
-
-
-def _size(path: str) -> int:
-    try:
-        return storage.size(path)
-    except (OSError, TbtoolError):
-        return 0
+    key = block.tag[rows].astype(np.int64) * len(KINDS) + kind[rows]
+    order = np.argsort(key, kind="stable")  # stable: read order within each series
+    sorted_rows = rows[order]
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    ends = np.r_[starts[1:], len(sorted_key)]
+    steps = block.step[sorted_rows]
+    min_steps = np.minimum.reduceat(steps, starts).tolist()
+    max_steps = np.maximum.reduceat(steps, starts).tolist()
+    first_rows = sorted_rows[starts].tolist()
+    last_rows = sorted_rows[ends - 1].tolist()
+    for i, (first, last) in enumerate(zip(first_rows, last_rows, strict=True)):
+        tag, k = block.tags[int(block.tag[first])], KINDS[int(kind[first])]
+        part = TagSummary(
+            tag,
+            k,
+            block.plugin_of(first),
+            count=int(ends[i] - starts[i]),
+            first_step=int(block.step[first]),
+            last_step=int(block.step[last]),
+            min_step=min_steps[i],
+            max_step=max_steps[i],
+            first_wall_time=float(block.wall_time[first]),
+            last_wall_time=float(block.wall_time[last]),
+            last_value=float(block.scalar[last]) if kind[last] == _SCALAR else None,
+        )
+        existing = summary.tags.get((tag, k))
+        if existing is None:
+            summary.tags[(tag, k)] = part
+        else:
+            existing.merge(part)
