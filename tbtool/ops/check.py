@@ -18,13 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tbtool import storage
+from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.walk import Progress
 from tbtool.duration import parse_duration
 from tbtool.errors import UsageError
 from tbtool.logdir import compile_patterns, tag_matcher
 from tbtool.ops.findings import Finding, Report
 from tbtool.reader import LogReader
-from tbtool.values import EVENT_KINDS, KINDS, HParams, LoggedValue, Scalar
+from tbtool.values import EVENT_KINDS, KINDS, HParams
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -231,23 +235,26 @@ class _Series:
         self.lo = math.inf
         self.hi = -math.inf
 
-    def add(self, item: LoggedValue) -> None:
-        self.count += 1
-        self.kinds.add(item.kind)
-        self.last_step = item.step if self.last_step is None else max(self.last_step, item.step)
+    def add_many(self, kinds: set[str], steps: np.ndarray, scalars: np.ndarray) -> None:
+        """Fold in the series' next values (read order): all their steps, and the values of
+        those that are scalars. Sums run left to right, as one value at a time would."""
+        self.count += len(steps)
+        self.kinds |= kinds
+        top = int(steps.max())
+        self.last_step = top if self.last_step is None else max(self.last_step, top)
         if self.first_step is None:
-            self.first_step = item.step
-        if isinstance(item.value, Scalar):
-            x = item.value.value
-            if self.first is None:
-                self.first = x
-            self.last = x
-            if not math.isfinite(x):
-                self.nonfinite += 1
-            self.total += x
-            self.lo, self.hi = min(self.lo, x), max(self.hi, x)
-            if self.window is not None:
-                self.window.append(x)
+            self.first_step = int(steps[0])
+        if not len(scalars):
+            return
+        if self.first is None:
+            self.first = float(scalars[0])
+        self.last = float(scalars[-1])
+        self.nonfinite += int(np.count_nonzero(~np.isfinite(scalars)))
+        self.total = float(np.cumsum(np.concatenate([[self.total], scalars]))[-1])
+        self.lo = min(self.lo, float(np.fmin.reduce(scalars)))  # NaN never wins, as before
+        self.hi = max(self.hi, float(np.fmax.reduce(scalars)))
+        if self.window is not None:
+            self.window.extend(scalars[-(self.window.maxlen or 0) :].tolist())
 
     def stats(self, last_k: int | None) -> dict[str, float]:
         if last_k:
@@ -280,8 +287,11 @@ def check(
     *,
     runs: Sequence[str] = (),
     purge: bool = True,
+    jobs: int | None = 1,
+    progress: Progress | None = None,
 ) -> Report:
-    """Evaluate ``expectations`` against the logs under ``paths`` (one pass)."""
+    """Evaluate ``expectations`` against the logs under ``paths`` (one pass, through the
+    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`)."""
     if not expectations:
         raise UsageError(
             "nothing to check: give --expect FILE.toml or --require-tag / --min-steps / --no-nan"
@@ -292,27 +302,59 @@ def check(
     series: dict[tuple[str, str], _Series] = {}
     facts: dict[str, _RunFacts] = {run.name: _RunFacts() for run in reader.runs}
     report = Report("check")
-    for item in reader.values():
-        report.records += 1
-        run = facts[item.run]
-        if math.isfinite(item.wall_time):
-            run.first_wall = min(run.first_wall, item.wall_time)
-            run.last_wall = max(run.last_wall, item.wall_time)
-        if isinstance(item.value, HParams) and item.value.part == "session_start_info":
-            run.hparams = item.value.hparams
-        if item.kind in EVENT_KINDS:
-            continue
-        key = (item.run, item.tag)
-        s = series.get(key)
-        if s is None:
-            if not any(m is not None and m(item.tag) for m in matchers):
-                continue
-            s = series[key] = _Series(window)
-        s.add(item)
+    watched: dict[str, np.ndarray] = {}  # per run: does any expectation watch each tag?
+    for block in reader.blocks(jobs=jobs, progress=progress):
+        known = watched.get(block.run, np.zeros(0, dtype=bool))
+        if len(known) < len(block.tags):
+            fresh = [
+                any(m is not None and m(t) for m in matchers) for t in block.tags[len(known) :]
+            ]
+            known = watched[block.run] = np.concatenate([known, np.array(fresh, dtype=bool)])
+        report.records += len(block)
+        _add_block(block, facts[block.run], series, known, window)
     report.files = len({f for r in reader.runs for f in r.files})
     for expectation, matcher in zip(expectations, matchers, strict=True):
         _evaluate(expectation, matcher, reader, series, facts, report)
     return report
+
+
+_EVENT_KIND_CODES = np.array([KINDS.index(k) for k in EVENT_KINDS], dtype=np.int16)
+_SCALAR, _HPARAMS = KINDS.index("scalar"), KINDS.index("hparams")
+
+
+def _add_block(
+    block: ValueBlock,
+    run: _RunFacts,
+    series: dict[tuple[str, str], _Series],
+    watched: np.ndarray,
+    window: int | None,
+) -> None:
+    """Fold one block of a run's values into its facts and watched series."""
+    walls = block.wall_time[np.isfinite(block.wall_time)]
+    if len(walls):
+        run.first_wall = min(run.first_wall, float(walls.min()))
+        run.last_wall = max(run.last_wall, float(walls.max()))
+    for row in np.flatnonzero(block.kind == _HPARAMS).tolist():
+        value = block.items[row].value
+        if isinstance(value, HParams) and value.part == "session_start_info":
+            run.hparams = value.hparams
+    rows = np.flatnonzero(~np.isin(block.kind, _EVENT_KIND_CODES) & watched[block.tag])
+    if not len(rows):
+        return
+    tags = block.tag[rows]
+    order = np.argsort(tags, kind="stable")  # stable: read order within each tag
+    rows, tags = rows[order], tags[order]
+    starts = np.flatnonzero(np.r_[True, tags[1:] != tags[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        part = rows[start:end]
+        tag = block.tags[int(tags[start])]
+        s = series.get((block.run, tag))
+        if s is None:
+            s = series[(block.run, tag)] = _Series(window)
+        kinds = {KINDS[k] for k in np.unique(block.kind[part]).tolist()}
+        is_scalar = block.kind[part] == _SCALAR
+        s.add_many(kinds, block.step[part], block.scalar[part[is_scalar]])
 
 
 def _evaluate(e: Expectation, matcher, reader, series, facts, report) -> None:
