@@ -47,6 +47,13 @@ def json_float(x: float) -> float | str:
     return "Infinity" if x > 0 else "-Infinity"
 
 
+def float32_repr(x: float) -> str:
+    """The shortest text that reads back as the same float32, in ``repr``'s layout (``0.2``
+    for the float32 nearest 0.2, where ``repr`` of the float64 gives
+    ``0.20000000298023224``)."""
+    return repr(float(str(np.float32(x))))
+
+
 def json_array(array: np.ndarray) -> Any:
     """Nested lists of JSON-safe elements."""
     if array.dtype == object:
@@ -100,16 +107,19 @@ def _short(array: np.ndarray) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scalar:
-    """One number. ``dtype`` is what the writer stored (simple_value is float32)."""
+    """One number. ``dtype`` is what the writer stored (simple_value is float32); float32
+    values print at float32's shortest digits."""
 
     kind: ClassVar[str] = "scalar"
     value: float
     dtype: str = "float32"
 
     def brief(self) -> str:
-        return repr(self.value)
+        return float32_repr(self.value) if self.dtype == "float32" else repr(self.value)
 
     def to_json(self) -> Any:
+        if self.dtype == "float32" and math.isfinite(self.value):
+            return float(str(np.float32(self.value)))  # prints as float32_repr does
         return json_float(self.value)
 
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from google.protobuf import text_format
-from google.protobuf.json_format import MessageToDict
 
 from tbtool.cli.app import (
     NoPurgeOption,
@@ -23,48 +20,15 @@ from tbtool.cli.app import (
     reported_errors,
 )
 from tbtool.errors import UsageError
-from tbtool.events import EventRecord
-from tbtool.logdir import Run
 from tbtool.normalize import Normalizer
+from tbtool.ops.dump import dump_values, raw_json, raw_text, value_line
 from tbtool.reader import LogReader, StepRange, ValueSelector
-from tbtool.values import KINDS, LoggedValue
+from tbtool.values import KINDS
 
 
 class DumpFormat(str, Enum):
     text = "text"
     jsonl = "jsonl"
-
-
-def iso_time(t: float) -> str:
-    try:
-        return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
-    except (OverflowError, OSError, ValueError):
-        return repr(t)
-
-
-def value_line(item: LoggedValue) -> str:
-    tag = f" {item.tag}" if item.tag else ""
-    return (
-        f"{iso_time(item.wall_time)}  {item.run}  step {item.step}  {item.kind}{tag}: "
-        f"{item.value.brief()}"
-    )
-
-
-def raw_json(run: Run, record: EventRecord) -> dict[str, Any]:
-    """A whole event as JSON (bytes fields base64, as protobuf's JSON mapping does)."""
-    return {
-        "run": run.name,
-        "file": record.file,
-        "offset": record.offset,
-        "index": record.index,
-        "event": MessageToDict(record.event, preserving_proto_field_name=True),
-    }
-
-
-def raw_text(run: Run, record: EventRecord) -> str:
-    body = text_format.MessageToString(record.event, as_utf8=True).rstrip("\n")
-    header = f"# run {run.name}  file {record.file}  offset {record.offset}  index {record.index}"
-    return f"{header}\n{body}\n"
 
 
 def _write(line: str) -> None:
@@ -140,8 +104,12 @@ def dump_command(
                             json.dumps(raw_json(run_, record)) if jsonl else raw_text(run_, record)
                         )
             else:
-                for item in reader.values(kind, step_range):
-                    _write(json.dumps(item.to_json()) if jsonl else value_line(item))
+                sys.stdout.flush()
+                out = sys.stdout.buffer
+                for lines in dump_values(
+                    reader, kinds=kind, steps=step_range, format=format.value, jobs=0
+                ):
+                    out.write(lines)
         finally:
             report_problems(reader.problems)
         sys.stdout.flush()
