@@ -202,10 +202,11 @@ class FileScan:
 
     def _finish(self, offset: int, pending: int, state: ReadState | None = None) -> None:
         self.end_offset = offset
-        self.pending_bytes = pending
         if state is None:
             state = ReadState.TRUNCATED if pending else ReadState.CLEAN_EOF
         self.state = state
+        # Pending bytes are an incomplete last record; after a failure nothing is pending.
+        self.pending_bytes = 0 if state is ReadState.FAILED else pending
 
 
 def scan_file(path: str, **options: Any) -> Iterator[ChunkIndex]:

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,7 +265,9 @@ class _Series:
                 "final": values[-1],
                 "min": min(values),
                 "max": max(values),
-                "mean": math.fsum(values) / len(values),
+                # fsum refuses inf + -inf; with non-finite values the mean is NaN or inf.
+                "mean": (math.fsum(values) if all(map(math.isfinite, values)) else sum(values))
+                / len(values),
             }
         if self.last is None:
             return {}
@@ -297,11 +299,34 @@ def check(
             "nothing to check: give --expect FILE.toml or --require-tag / --min-steps / --no-nan"
         )
     reader = LogReader(paths, runs=runs, purge=purge)
-    window = max((e.last_k or 0) for e in expectations) or None
     matchers = [tag_matcher([e.tag]) if e.tag else None for e in expectations]
-    series: dict[tuple[str, str], _Series] = {}
-    facts: dict[str, _RunFacts] = {run.name: _RunFacts() for run in reader.runs}
     report = Report("check")
+    series, facts, report.records = collect_series(
+        reader,
+        matchers,
+        window=max((e.last_k or 0) for e in expectations) or None,
+        jobs=jobs,
+        progress=progress,
+    )
+    report.files = len({f for r in reader.runs for f in r.files})
+    for expectation, matcher in zip(expectations, matchers, strict=True):
+        _evaluate(expectation, matcher, reader, series, facts, report)
+    return report
+
+
+def collect_series(
+    reader: LogReader,
+    matchers: Sequence[Callable[[str], bool] | None],
+    *,
+    window: int | None = None,
+    jobs: int | None = 1,
+    progress: Progress | None = None,
+) -> tuple[dict[tuple[str, str], _Series], dict[str, _RunFacts], int]:
+    """One pass: per (run, tag) that a matcher selects, the statistics assertions need; per
+    run its facts; and the number of values read."""
+    series: dict[tuple[str, str], _Series] = {}
+    facts = {run.name: _RunFacts() for run in reader.runs}
+    records = 0
     watched: dict[str, np.ndarray] = {}  # per run: does any expectation watch each tag?
     for block in reader.blocks(jobs=jobs, progress=progress):
         known = watched.get(block.run, np.zeros(0, dtype=bool))
@@ -310,12 +335,9 @@ def check(
                 any(m is not None and m(t) for m in matchers) for t in block.tags[len(known) :]
             ]
             known = watched[block.run] = np.concatenate([known, np.array(fresh, dtype=bool)])
-        report.records += len(block)
+        records += len(block)
         _add_block(block, facts[block.run], series, known, window)
-    report.files = len({f for r in reader.runs for f in r.files})
-    for expectation, matcher in zip(expectations, matchers, strict=True):
-        _evaluate(expectation, matcher, reader, series, facts, report)
-    return report
+    return series, facts, records
 
 
 _EVENT_KIND_CODES = np.array([KINDS.index(k) for k in EVENT_KINDS], dtype=np.int16)
