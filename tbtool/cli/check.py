@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tbtool.cli.app import NoPurgeOption, Paths, RunOption, app, reported_errors
+from tbtool.cli.progress import progress_display
 from tbtool.cli.report import FailOn, ReportFormat, emit
 from tbtool.ops.check import check, load_expectations, shortcut_expectations
 
@@ -53,5 +54,8 @@ def check_command(
     with reported_errors():
         expectations = load_expectations(expect) if expect is not None else []
         expectations += shortcut_expectations(require_tag, min_steps, no_nan)
-        report = check(paths, expectations, runs=run, purge=not no_purge)
+        with progress_display("checking") as progress:
+            report = check(
+                paths, expectations, runs=run, purge=not no_purge, jobs=0, progress=progress
+            )
     emit(report, format, fail_on)

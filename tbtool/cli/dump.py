@@ -19,6 +19,7 @@ from tbtool.cli.app import (
     report_problems,
     reported_errors,
 )
+from tbtool.cli.progress import progress_display
 from tbtool.errors import UsageError
 from tbtool.normalize import Normalizer
 from tbtool.ops.dump import dump_values, raw_json, raw_text, value_line
@@ -106,10 +107,17 @@ def dump_command(
             else:
                 sys.stdout.flush()
                 out = sys.stdout.buffer
-                for lines in dump_values(
-                    reader, kinds=kind, steps=step_range, format=format.value, jobs=0
-                ):
-                    out.write(lines)
+                # On a terminal the lines themselves show progress; into a file, a bar does.
+                with progress_display("dumping", enabled=not out.isatty()) as progress:
+                    for lines in dump_values(
+                        reader,
+                        kinds=kind,
+                        steps=step_range,
+                        format=format.value,
+                        jobs=0,
+                        progress=progress,
+                    ):
+                        out.write(lines)
         finally:
             report_problems(reader.problems)
         sys.stdout.flush()

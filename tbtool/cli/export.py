@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from tbtool.cli.app import (
     EXIT_PROBLEMS,
@@ -30,10 +19,10 @@ from tbtool.cli.app import (
     report_problems,
     reported_errors,
 )
+from tbtool.cli.progress import progress_display
 from tbtool.hparams import METRIC_AGGREGATES
 from tbtool.ops.export import export
 from tbtool.tables import TABLE_KINDS
-from tbtool.tables import Progress as Counters
 
 KIND_CHOICES = [*TABLE_KINDS, "all"]
 
@@ -52,36 +41,6 @@ class MetricAgg(str, Enum):
 
 
 assert [m.value for m in MetricAgg] == list(METRIC_AGGREGATES)
-
-
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Counters | None]:
-    """A rich progress bar (files, bytes, values) on stderr when it is a terminal."""
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[files]} files, {task.fields[values]:,} values"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("exporting", total=None, files="0/0", values=0)
-
-        def update(c: Counters) -> None:
-            bar.update(
-                task,
-                completed=c.bytes,
-                total=c.bytes_total or None,
-                files=f"{c.files}/{c.files_total}",
-                values=c.values,
-            )
-
-        yield Counters(callback=update)
 
 
 @app.command("export")
@@ -164,7 +123,7 @@ def export_command(
     """Export scalars, histograms, hparams, text, images, audio, tensors or PR curves to
     Parquet, CSV or JSON lines. Exits 1 when nothing matched."""
     with reported_errors():
-        with progress_bar(not quiet and output != "-") as counters:
+        with progress_display("exporting", enabled=not quiet and output != "-") as counters:
             result = export(
                 paths,
                 output,

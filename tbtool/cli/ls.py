@@ -21,6 +21,7 @@ from tbtool.cli.app import (
     reported_errors,
     stdout_console,
 )
+from tbtool.cli.progress import progress_display
 from tbtool.inventory import Inventory, RunSummary, inventory
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
@@ -99,7 +100,8 @@ def ls_command(
     last value of each scalar."""
     with reported_errors():
         reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
-        result = inventory(reader, tags=tag)
+        with progress_display("reading") as progress:
+            result = inventory(reader, tags=tag, jobs=0, progress=progress)
         report_problems(reader.problems)
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))

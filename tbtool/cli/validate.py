@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tbtool.cli.app import Paths, RunOption, TagOption, app, reported_errors
+from tbtool.cli.progress import progress_display
 from tbtool.cli.report import FailOn, ReportFormat, emit
 from tbtool.ops.validate import RECENT_SECONDS, validate
 
@@ -42,8 +43,14 @@ def validate_command(
 ) -> None:
     """Check that event files are intact and their contents sane (findings with stable codes;
     exit 1 when any is at least --fail-on)."""
-    with reported_errors():
+    with reported_errors(), progress_display("validating") as progress:
         report = validate(
-            paths, strict=strict, runs=run, tags=tag, ignore=ignore, recent_seconds=recent
+            paths,
+            strict=strict,
+            runs=run,
+            tags=tag,
+            ignore=ignore,
+            recent_seconds=recent,
+            progress=progress,
         )
     emit(report, format, fail_on)

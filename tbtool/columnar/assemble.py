@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from tbtool.columnar.index import (
     WHAT_CODES,
     ChunkIndex,
 )
-from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values
+from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values, histogram_from_proto
 from tbtool.proto import summary_pb2
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter
 from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
@@ -129,6 +130,7 @@ RECORD_KINDS = frozenset({*EVENT_KINDS, "graph", "run_metadata"})
 _RECORD_WHATS = np.array(
     [code for what, code in WHAT_CODES.items() if what not in (None, "summary")], dtype=np.uint8
 )
+_HISTO_STATS = ("min", "max", "num", "sum", "sum_squares")
 _UNPURGED = np.zeros(K_SKIP + 1, dtype=bool)
 _UNPURGED[[K[k] for k in UNPURGED_KINDS]] = True
 
@@ -389,7 +391,12 @@ class RunAssembler:
             if self.purge:
                 kept = self.purge.keeps_many(file_number, chunk.r_index[rec], c.step)
                 purge_ok = _UNPURGED[c.kind] | kept
-            bulk = c.fast_scalar | (c.fast_histo & (not decode_histograms))
+            if decode_histograms:  # typed values from the index's columns
+                rows = np.flatnonzero(c.keep & c.fast_histo & purge_ok)
+                self._histogram_items(chunk, rows, c, items)
+                bulk = c.fast_scalar
+            else:  # rows without contents
+                bulk = c.fast_scalar | c.fast_histo
             rows = np.flatnonzero(c.keep & bulk & purge_ok)
             if len(rows):
                 col = chunk.v_col[rows]
@@ -405,7 +412,7 @@ class RunAssembler:
                         is_scalar & (col == COL_SCALAR),
                     )
                 )
-            rows = np.flatnonzero(c.keep & ~bulk)
+            rows = np.flatnonzero(c.keep & c.general)
             if len(rows):
                 piece = Piece(self.run, self.tags)
                 self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -413,6 +420,43 @@ class RunAssembler:
                     items.append((int(rec[row]), int(chunk.v_widx[row]), item))
         self._record_values(chunk, items)
         return self._assemble_block(chunk, parts, items)
+
+    def _histogram_items(
+        self,
+        chunk: ChunkIndex,
+        rows: np.ndarray,
+        c: _Classified,
+        items: list[tuple[int, int, LoggedValue]],
+    ) -> None:
+        """Typed histograms of the ``HistogramProto`` s the index decoded, from its columns
+        (the same rule as from the message; no payload needed, so detached indexes do)."""
+        if not len(rows):
+            return
+        entry = (np.cumsum(chunk.v_col == COL_HISTO) - 1)[rows]
+        ends = np.cumsum(chunk.h_count)
+        starts = ends - chunk.h_count
+        stats = [chunk.h_min, chunk.h_max, chunk.h_num, chunk.h_sum, chunk.h_sum_squares]
+        for row, e in zip(rows.tolist(), entry.tolist(), strict=True):
+            start, end = int(starts[e]), int(ends[e])
+            proto = SimpleNamespace(
+                bucket_limit=chunk.h_limits[start:end],
+                bucket=chunk.h_buckets[start:end],
+                **dict(zip(_HISTO_STATS, (float(x[e]) for x in stats), strict=True)),
+            )
+            rec = int(chunk.v_rec[row])
+            t = int(c.tag[row])
+            item = LoggedValue(
+                self.run,
+                chunk.file,
+                int(chunk.r_offset[rec]),
+                int(chunk.r_index[rec]),
+                float(chunk.r_wall_time[rec]),
+                int(chunk.r_step[rec]),
+                self.tags[t],
+                histogram_from_proto(proto),
+                self._plugins[t] if c.has_meta[row] else "",
+            )
+            items.append((rec, int(chunk.v_widx[row]), item))
 
     def _record_values(self, chunk: ChunkIndex, items: list[tuple[int, int, LoggedValue]]) -> None:
         """Values of whole non-summary events (file_version, session_log, graphs, ...): few,

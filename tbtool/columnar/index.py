@@ -54,6 +54,7 @@ def scalar_rows(v_col: np.ndarray) -> np.ndarray:
     """Which values the index decoded as scalars (either precision)."""
     return (v_col == COL_SCALAR) | (v_col == COL_SCALAR64)
 
+
 DT_FLOAT, DT_DOUBLE = 1, 2
 
 

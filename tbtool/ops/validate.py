@@ -28,6 +28,7 @@ from tbtool.columnar.index import (
     scalar_rows,
 )
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import (
     DataCrcMismatch,
     EventDecodeError,
@@ -110,8 +111,10 @@ class _RunValidator:
         hparams: HParamsTracker,
         recent_seconds: float,
         now: float,
+        progress: Progress,
     ) -> None:
         self.run = run
+        self.progress = progress
         self.collector = collector
         self.report = report
         self.strict = strict
@@ -165,12 +168,21 @@ class _RunValidator:
         size = storage.size(path)
         if size == 0:
             self.add("empty-file", "zero-byte event file", file=path)
+            self.progress.files += 1
             return
         self._pending = []
         scan = FileScan(path, skip_corrupt=True)
         last_wall: list[float] = []
+        progress, done = self.progress, 0
         for chunk in scan:
             self.check_chunk(number, chunk, last_wall)
+            progress.values += chunk.values
+            progress.bytes += scan.bytes_read - done
+            done = scan.bytes_read
+            progress.update()
+        progress.bytes += scan.bytes_read - done
+        progress.files += 1
+        progress.update()
         framed = scan.events
         for problem in scan.problems:
             framed += isinstance(problem, (DataCrcMismatch, EventDecodeError))
@@ -533,6 +545,7 @@ def validate(
     tags: Sequence[str] = (),
     ignore: Sequence[str] = (),
     recent_seconds: float = RECENT_SECONDS,
+    progress: Progress | None = None,
 ) -> Report:
     """Check every file of every run under ``paths``; never raises for bad *content*.
 
@@ -554,6 +567,9 @@ def validate(
     tag_ok = tag_matcher(tags)
     now = time.time()
     found = discover(paths, runs)
+    progress = progress or Progress()
+    progress.files_total = sum(len(run.files) for run in found)
+    progress.bytes_total = sum(file_size(f) for run in found for f in run.files)
     with spooled([f for run in found for f in run.files]) as ahead:  # remote files: read twice
         for run in found:
             _RunValidator(
@@ -565,6 +581,7 @@ def validate(
                 hparams=hparams,
                 recent_seconds=recent_seconds,
                 now=now,
+                progress=progress,
             ).check()
             ahead.release(run.files)
     hparams.finish(collector)
