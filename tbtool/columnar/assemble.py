@@ -196,7 +196,9 @@ class ValueBlock:
     def logged_values(self) -> list[LoggedValue]:
         """Every row as a typed value, in read order (columns converted once, not per row)."""
         items = self.items
-        if len(items) < len(self) and (self.kind != K["scalar"]).sum() > len(items):
+        bulk = np.ones(len(self), dtype=bool)
+        bulk[np.fromiter(items, dtype=np.int64, count=len(items))] = False
+        if (self.kind[bulk] != K["scalar"]).any():
             raise ValueError("histograms decoded in bulk have no typed value here")
         run, file, tags, plugins = self.run, self.file, self.tags, self.plugins
         out = []
