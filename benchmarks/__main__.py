@@ -160,6 +160,16 @@ def floor(bench: Bench, workload: str, logdir: Path, units: int) -> None:
     bench.run(workload, "read + CRC floor", "floor", units, "floor", path=str(logdir))
 
 
+def commands(bench: Bench, workload: str, logdir: Path, units: int, step: int) -> None:
+    """Every ``tbtool`` command, whole, on ``logdir`` (its ratios to ``export`` are issue
+    15's targets); ``purge --step`` drops the values from ``step`` on."""
+    from benchmarks.commands import COMMANDS
+
+    for name in COMMANDS:
+        params = {"name": name, "path": str(logdir), "step": step}
+        bench.run(workload, f"tbtool {name}", "tbtool CLI", units, "command", **params)
+
+
 def readers(bench: Bench, workload: str, logdir: Path, kind: str, units: int) -> None:
     """tbtool, the reading peers, rustboard and the CRC floor on one logdir."""
     for tool in ("tbtool", "tbparse", "accumulator"):
@@ -187,6 +197,7 @@ def scalars_workload(bench: Bench) -> None:
     validate(bench, "scalars", logdir, events)
     export(bench, "scalars", "export Parquet", logdir, events, ["scalars"])
     read(bench, "scalars", logdir, "scalars", events, "tbtool-python")
+    commands(bench, "scalars", logdir, events, step=events // 8)
 
 
 def runs_workload(bench: Bench) -> None:
@@ -200,6 +211,7 @@ def runs_workload(bench: Bench) -> None:
         task = f"export Parquet, {jobs} job{'s' * (jobs > 1)}"
         export(bench, "runs", task, logdir, events, ["scalars"], jobs)
     validate(bench, "runs", logdir, events)
+    commands(bench, "runs", logdir, events, step=steps // 2)
 
 
 def _values_workload(bench: Bench, kind: str, logdir: Path, count: int, what: str) -> None:

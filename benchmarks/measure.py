@@ -31,6 +31,7 @@ TASKS = {
     "export": "benchmarks.export:export_task",
     "writer": "benchmarks.writer:writer_task",
     "profile": "benchmarks.read:profile_task",
+    "command": "benchmarks.commands:command_task",
 }
 
 

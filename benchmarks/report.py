@@ -116,6 +116,8 @@ def _baseline(rows: list[dict], row: dict) -> dict | None:
     one-process read of the same workload."""
     if row["workload"] == "writer":
         return _find(rows, "writer", "tbtool", row["task"])
+    if row["tool"] == "tbtool CLI":
+        return _find(rows, row["workload"], "tbtool CLI", "tbtool export")
     if row["tool"] == "tbtool" and not row["task"].startswith("read "):
         return None  # validate, export: not the same job as a read
     return next(
@@ -129,6 +131,40 @@ def _baseline(rows: list[dict], row: dict) -> dict | None:
         ),
         None,
     )
+
+
+#: Issue 15: each command's time over ``export``'s on the same logdir, at most this.
+COMMAND_TARGETS = {
+    "tbtool ls": 1.5,
+    "tbtool check --no-nan": 1.5,
+    "tbtool dump > /dev/null": 1.5,
+    "tbtool validate": 1.5,
+    "tbtool merge -o": 2.0,
+    "tbtool purge --step": 2.0,
+}
+
+
+def commands_table(rows: list[dict]) -> list[str]:
+    """Whole commands per workload, as ratios to ``tbtool export`` of the same data."""
+    lines = [
+        "| workload | command | seconds | vs export | target | holds |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        if row["tool"] != "tbtool CLI":
+            continue
+        base = _find(rows, row["workload"], "tbtool CLI", "tbtool export")
+        ratio = _ratio(row, base) if row is not base else ""
+        limit = COMMAND_TARGETS.get(row["task"])
+        held = ""
+        if limit is not None and ratio:
+            held = "yes" if row["seconds"] / base["seconds"] <= limit else "**no**"
+        target = f"<= {limit}x" if limit is not None else ""
+        lines.append(
+            f"| {row['workload']} | `{row['task']}` | {_seconds(row)} | {ratio} | {target} | "
+            f"{held} |"
+        )
+    return lines
 
 
 def _ratio(row: dict, base: dict | None) -> str:
@@ -299,6 +335,7 @@ def markdown(results: dict) -> str:
         mark = {True: "yes", False: "**no**", None: ""}[held]
         lines.append(f"| {label} | {wanted} | {measured} | {mark} |")
     lines += ["", "## Results", "", *results_table(results["rows"]), ""]
+    lines += ["## Commands vs export", "", *commands_table(results["rows"]), ""]
     lines += ["## Parallel reading (jobs)", "", *scaling(results["rows"]), ""]
     lines += ["## rustboard", "", *rustboard(results), ""]
     return "\n".join(lines) + "\n"
