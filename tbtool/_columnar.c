@@ -22,14 +22,37 @@
 #define HAVE_SSE42_PATH 1
 #endif
 
+/* ARMv8 CRC32C instructions (Graviton, Apple silicon, Ampere...): optional in ARMv8.0, so
+ * compiled for with a target attribute and used only when the CPU says it has them. */
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_ARMV8_PATH 1
+#include <arm_acle.h> /* __crc32cd, __crc32cb (GCC >= 10 and clang declare them for any target) */
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1 << 7)
+#endif
+#endif
+#if defined(__clang__)
+#define ARMV8_CRC_TARGET __attribute__((target("crc")))
+#else
+#define ARMV8_CRC_TARGET __attribute__((target("+crc")))
+#endif
+#endif
+
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
 enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
+/* Which CRC-32C code runs: the CPU's instruction when it has one, else slicing-by-8.
+ * TBTOOL_SOFTWARE_CRC=1 (read at import) or set_hardware_crc(False) forces the software path,
+ * so tests and the fuzzer exercise it on machines that have the instruction. */
+enum { CRC_SOFTWARE = 0, CRC_SSE42 = 1, CRC_ARMV8 = 2 };
 static uint32_t crc_table[8][256];
-static int crc_hw = 0;
+static int crc_hw_kind = CRC_SOFTWARE; /* what the CPU offers */
+static int crc_impl = CRC_SOFTWARE;    /* what masked_crc uses */
 
 static void crc_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
@@ -42,8 +65,17 @@ static void crc_init(void) {
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
 #ifdef HAVE_SSE42_PATH
     __builtin_cpu_init();
-    crc_hw = __builtin_cpu_supports("sse4.2");
+    if (__builtin_cpu_supports("sse4.2")) crc_hw_kind = CRC_SSE42;
 #endif
+#ifdef HAVE_ARMV8_PATH
+#if defined(__APPLE__)
+    crc_hw_kind = CRC_ARMV8; /* every arm64 Apple CPU has the CRC32 extension */
+#elif defined(__linux__)
+    if (getauxval(AT_HWCAP) & HWCAP_CRC32) crc_hw_kind = CRC_ARMV8;
+#endif
+#endif
+    const char *force = getenv("TBTOOL_SOFTWARE_CRC");
+    crc_impl = (force && *force && strcmp(force, "0") != 0) ? CRC_SOFTWARE : crc_hw_kind;
 }
 
 static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n) {
@@ -77,14 +109,36 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const ui
 }
 #endif
 
+#ifdef HAVE_ARMV8_PATH
+ARMV8_CRC_TARGET static uint32_t crc_armv8(uint32_t c, const uint8_t *p, size_t n) {
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __crc32cd(c, v);
+        p += 8;
+        n -= 8;
+    }
+    while (n--) c = __crc32cb(c, *p++);
+    return c;
+}
+#endif
+
 static uint32_t masked_crc(const uint8_t *p, size_t n) {
     uint32_t c;
+    switch (crc_impl) {
 #ifdef HAVE_SSE42_PATH
-    if (crc_hw)
+    case CRC_SSE42:
         c = crc_sse42(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
-    else
+        break;
 #endif
+#ifdef HAVE_ARMV8_PATH
+    case CRC_ARMV8:
+        c = crc_armv8(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+        break;
+#endif
+    default:
         c = crc_sw(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+    }
     return ((c >> 15) | (c << 17)) + 0xA282EAD8u;
 }
 
@@ -117,10 +171,11 @@ typedef struct {
 } Buf;
 
 static int buf_reserve(Buf *b, size_t extra) {
+    if (extra > SIZE_MAX / 2 - b->n) return -1; /* no size computation below can wrap */
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + extra) cap *= 2;
-    char *q = realloc(b->p, cap);
+    char *q = PyMem_RawRealloc(b->p, cap);
     if (!q) return -1;
     b->p = q;
     b->cap = cap;
@@ -162,9 +217,9 @@ static uint64_t fnv1a(const uint8_t *p, size_t n) {
 }
 
 static void intern_free(Intern *t) {
-    for (size_t i = 0; i < t->cap; i++) free(t->slots[i].data);
-    free(t->slots);
-    free(t->order);
+    for (size_t i = 0; i < t->cap; i++) PyMem_RawFree(t->slots[i].data);
+    PyMem_RawFree(t->slots);
+    PyMem_RawFree(t->order);
     memset(t, 0, sizeof(*t));
 }
 
@@ -173,14 +228,14 @@ static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
     if ((t->count + 1) * 2 > t->cap) {
         if (t->order_cap < t->count + 1) {
             size_t oc = t->order_cap ? t->order_cap * 2 : 64;
-            Slot **o = realloc(t->order, oc * sizeof(Slot *));
+            Slot **o = PyMem_RawRealloc(t->order, oc * sizeof(Slot *));
             if (!o) return -1;
             t->order = o;
             t->order_cap = oc;
         }
         /* grow: rehash only occupied slots */
         size_t cap = t->cap ? t->cap * 2 : 64;
-        Slot *slots = calloc(cap, sizeof(Slot));
+        Slot *slots = PyMem_RawCalloc(cap, sizeof(Slot));
         if (!slots) return -1;
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i].data) continue;
@@ -188,7 +243,7 @@ static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
             while (slots[j].data) j = (j + 1) & (cap - 1);
             slots[j] = t->slots[i];
         }
-        free(t->slots);
+        PyMem_RawFree(t->slots);
         t->slots = slots;
         t->cap = cap;
         for (size_t i = 0; i < cap; i++)
@@ -203,12 +258,12 @@ static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
     }
     if (t->order_cap < t->count + 1) {
         size_t oc = t->order_cap ? t->order_cap * 2 : 64;
-        Slot **o = realloc(t->order, oc * sizeof(Slot *));
+        Slot **o = PyMem_RawRealloc(t->order, oc * sizeof(Slot *));
         if (!o) return -1;
         t->order = o;
         t->order_cap = oc;
     }
-    char *copy = malloc(n ? n : 1);
+    char *copy = PyMem_RawMalloc(n ? n : 1);
     if (!copy) return -1;
     memcpy(copy, p, n);
     Slot *s = &t->slots[j];
@@ -241,17 +296,29 @@ static int rd_varint(Rd *r, uint64_t *out) {
     return -1;
 }
 
+/* Field keys and length prefixes: protobuf (upb) rejects their varints beyond 5 bytes as
+ * "Wire format was corrupt", even when the value would fit (values, unlike keys and lengths,
+ * may take all 10 bytes). Accepting them would decode records protobuf calls corrupt. */
+#define MAX_KEY_LEN_BYTES 5
+
+static int rd_varint5(Rd *r, uint64_t *out) {
+    const uint8_t *start = r->p;
+    if (rd_varint(r, out)) return -1;
+    return r->p - start > MAX_KEY_LEN_BYTES ? -1 : 0;
+}
+
 static int rd_key(Rd *r, uint32_t *field, int *wt) {
     uint64_t k;
-    if (rd_varint(r, &k) || k > 0xFFFFFFFFu) return -1;
+    if (rd_varint5(r, &k) || k > 0xFFFFFFFFu) return -1;
     *field = (uint32_t)(k >> 3);
     *wt = (int)(k & 7);
     return *field == 0 ? -1 : 0;
 }
 
+/* upb also rejects lengths of INT32_MAX or more (records may be up to 2^31 bytes). */
 static int rd_len(Rd *r, Rd *sub) {
     uint64_t n;
-    if (rd_varint(r, &n) || n > (uint64_t)(r->end - r->p)) return -1;
+    if (rd_varint5(r, &n) || n >= 0x7FFFFFFFu || n > (uint64_t)(r->end - r->p)) return -1;
     sub->p = r->p;
     sub->end = r->p + n;
     r->p += n;
@@ -755,7 +822,7 @@ static int read_event(Rd r, EventInfo *ev, Values *values) {
                 if (rd_key(&s, &sf, &wt) || sf != 1 || wt != WT_LEN || rd_len(&s, &m)) return -1;
                 if (values->n == values->cap) {
                     size_t cap = values->cap ? values->cap * 2 : 16;
-                    Value *items = realloc(values->items, cap * sizeof(Value));
+                    Value *items = PyMem_RawRealloc(values->items, cap * sizeof(Value));
                     if (!items) return -2;
                     values->items = items;
                     values->cap = cap;
@@ -796,10 +863,10 @@ typedef struct {
 } Scan;
 
 static void scan_free(Scan *sc) {
-    for (int i = 0; i < NCOLS; i++) free(sc->col[i].p);
+    for (int i = 0; i < NCOLS; i++) PyMem_RawFree(sc->col[i].p);
     intern_free(&sc->tags);
     intern_free(&sc->metas);
-    free(sc->values.items);
+    PyMem_RawFree(sc->values.items);
 }
 
 static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo *ev,
@@ -866,15 +933,25 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_ssize_t pos;
     long long base, max_len;
     if (!PyArg_ParseTuple(args, "y*nLL", &view, &pos, &base, &max_len)) return NULL;
+    /* A negative limit would turn into a huge unsigned one and disable the size check. */
+    if (pos < 0 || base < 0 || max_len < 0 || base > INT64_MAX - (long long)view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError,
+                        "scan: pos, base and max_record_length must be >= 0 (and base + "
+                        "len(buffer) fit in 63 bits)");
+        return NULL;
+    }
     const uint8_t *data = view.buf;
     size_t n = (size_t)view.len;
-    size_t p = pos < 0 ? 0 : (size_t)pos;
+    size_t p = (size_t)pos;
     int stop = STOP_END, failed = 0;
     int64_t rec = 0;
     Scan sc;
     memset(&sc, 0, sizeof(sc));
     Py_BEGIN_ALLOW_THREADS
-    while (p + 12 <= n) {
+    /* Lengths come from the file: compare them with what is left (n - p, never negative)
+     * instead of adding them to an offset, which can wrap for lengths near 2^64. */
+    while (p <= n && n - p >= 12) {
         uint64_t length = load_u64(data + p);
         if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
             stop = STOP_LENGTH_CRC;
@@ -884,7 +961,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             stop = STOP_TOO_LARGE;
             break;
         }
-        if (length + 16 > n - p) break;
+        if (n - p < 16 || length > n - p - 16) break; /* incomplete record */
         const uint8_t *payload = data + p + 12;
         if (masked_crc(payload, (size_t)length) != load_u32(payload + length)) {
             stop = STOP_DATA_CRC;
@@ -942,12 +1019,34 @@ static PyObject *masked_crc32c(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLong(c);
 }
 
-static PyObject *hardware_crc(PyObject *self, PyObject *noargs) { return PyBool_FromLong(crc_hw); }
+static PyObject *hardware_crc(PyObject *self, PyObject *noargs) {
+    return PyBool_FromLong(crc_impl != CRC_SOFTWARE);
+}
+
+static const char *const crc_names[] = {"software", "sse4.2", "armv8"};
+
+static PyObject *crc_path(PyObject *self, PyObject *noargs) {
+    return PyUnicode_FromString(crc_names[crc_impl]);
+}
+
+/* Not synchronized with running scans: meant for tests, between calls. */
+static PyObject *set_hardware_crc(PyObject *self, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    crc_impl = on ? crc_hw_kind : CRC_SOFTWARE;
+    return PyUnicode_FromString(crc_names[crc_impl]);
+}
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
-    {"hardware_crc", hardware_crc, METH_NOARGS, "Whether CRC-32C uses the SSE4.2 instruction."},
+    {"hardware_crc", hardware_crc, METH_NOARGS,
+     "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},
+    {"crc_path", crc_path, METH_NOARGS,
+     "The CRC-32C code in use: 'sse4.2', 'armv8' or 'software' (slicing-by-8)."},
+    {"set_hardware_crc", set_hardware_crc, METH_O,
+     "set_hardware_crc(on) -> path: use the CPU's CRC-32C instruction if it has one (True) or\n"
+     "the software path (False); returns crc_path(). For tests; not while a scan runs."},
     {NULL, NULL, 0, NULL},
 };
 

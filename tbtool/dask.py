@@ -32,7 +32,6 @@ from tbtool.columnar.scan import FileScan
 from tbtool.frames import read_hparams as _read_hparams
 from tbtool.frames import to_frame
 from tbtool.logdir import tag_matcher
-from tbtool.proto import summary_pb2
 from tbtool.purge import PurgeFilter, Restart, may_hold_a_start_streamed, restarts_in_file
 from tbtool.reader import LogReader, StepRange
 from tbtool.spool import spooled
@@ -73,9 +72,8 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
             tag = chunk.tags[int(chunk.v_tag[row])]
             if tag in facts.first_metadata:
                 continue
-            metadata = summary_pb2.SummaryMetadata.FromString(chunk.metas[int(chunk.v_meta[row])])
-            if metadata.ByteSize():
-                facts.first_metadata[tag] = metadata
+            # Only non-empty metadata is in the index (tbtool.summary_metadata).
+            facts.first_metadata[tag] = chunk.metadata(int(chunk.v_meta[row]))
     return chunks, facts
 
 

@@ -25,6 +25,7 @@ from tbtool.proto import (
     plugin_data_pb2,
     summary_pb2,
 )
+from tbtool.summary_metadata import has_metadata
 from tbtool.tensor import TensorDecodeError, decode_tensor, dtype_name, tensor_shape
 from tbtool.values import (
     Audio,
@@ -252,7 +253,7 @@ class Normalizer:
     def metadata(self, tag: str, value: Any) -> Any | None:
         """The tag's first non-empty metadata in this run (recording this value's if first)."""
         stored = self._metadata.get(tag)
-        if stored is None and value.HasField("metadata") and value.metadata.ByteSize():
+        if stored is None and has_metadata(value):
             stored = summary_pb2.SummaryMetadata()
             stored.CopyFrom(value.metadata)
             self._metadata[tag] = stored

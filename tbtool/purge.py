@@ -200,7 +200,7 @@ def _restarts_by_framing(
                         )
                         for i, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
                             at = offset + HEADER_SIZE
-                            if _START_PATTERN.search(buf, at, at + length):
+                            if _may_be_session_log(buf, at, at + length):
                                 check(buf[at : at + length], index + i, base + offset)
                         index += len(offsets)
                     break
@@ -211,6 +211,14 @@ def _restarts_by_framing(
     except (OSError, TbtoolError):
         return None
     return found
+
+
+def _may_be_session_log(buf: bytes, start: int, end: int) -> bool:
+    """False only if ``buf[start:end]`` certainly holds no ``Event.session_log``: the key of
+    field 7 (wire type 2) begins with byte 0x3a, or 0xba when padded, in any encoding
+    protobuf accepts. (The C scan decodes exactly the session_log records; this exact test
+    keeps the pure-Python path finding the same restarts, written in any field order.)"""
+    return buf.find(b"\x3a", start, end) >= 0 or buf.find(b"\xba", start, end) >= 0
 
 
 def _start_event(payload: bytes) -> int | None:

@@ -93,6 +93,8 @@ class RecordReader:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         check_data_crc: bool = True,
     ) -> None:
+        if max_record_length < 0:
+            raise ValueError(f"max_record_length must be >= 0, not {max_record_length}")
         self.name = name if name is not None else source_name(source)
         self.max_record_length = max_record_length
         self.check_data_crc = check_data_crc

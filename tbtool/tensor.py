@@ -6,6 +6,11 @@ shape is padded with its last element (one element broadcasts to the whole shape
 disagree on a few fields, so a value found in another typed field is accepted too (torch puts
 uint8 in ``uint32_val``), and torch's half/bfloat16 ``half_val`` holding float32 bit
 patterns is recognised (format.md §4.4).
+
+Padding is bounded: the filled array may hold at most :data:`MAX_FILL_BYTES` plus
+:data:`FILL_BYTES_PER_BYTE` bytes per byte of the serialized tensor, so a few bytes declaring
+a huge shape cannot make a reader allocate gigabytes (contract: allocations stay within a
+bound derived from the record's size); beyond it the tensor does not decode.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_STRING = 1, 2, 3,
 DT_COMPLEX64, DT_INT64, DT_BOOL, DT_QINT8, DT_QUINT8, DT_QINT32 = 8, 9, 10, 11, 12, 13
 DT_BFLOAT16, DT_QINT16, DT_QUINT16, DT_UINT16, DT_COMPLEX128, DT_HALF = 14, 15, 16, 17, 18, 19
 DT_UINT32, DT_UINT64 = 22, 23
+
+#: Padding a short typed field to its shape: at most this many bytes whatever the tensor...
+MAX_FILL_BYTES = 1 << 20
+#: ...plus this many per byte of the serialized tensor.
+FILL_BYTES_PER_BYTE = 1024
 
 #: dtype enum -> (name, numpy dtype of the decoded array, typed field holding the values)
 DTYPES: dict[int, tuple[str, Any, str]] = {
@@ -99,8 +109,14 @@ def _typed_values(tensor: Any, dtype: int) -> tuple[np.ndarray, bool]:
     _name, np_dtype, field = DTYPES[dtype]
     values = getattr(tensor, field)
     if not len(values):
+        # Numbers stand in for numbers only: strings are not numbers, nor numbers strings.
+        strings = field == "string_val"
         for other in _TYPED_FIELDS:
-            if other != field and len(getattr(tensor, other)):
+            if (
+                other != field
+                and (other == "string_val") == strings
+                and len(getattr(tensor, other))
+            ):
                 field, values = other, getattr(tensor, other)
                 break
     if field == "half_val":
@@ -151,6 +167,12 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
     if flat.size == size:
         return flat.reshape(shape), quirk
     if 0 < flat.size < size and not content:
+        limit = MAX_FILL_BYTES + FILL_BYTES_PER_BYTE * tensor.ByteSize()
+        if size * max(flat.itemsize, 1) > limit:
+            raise TensorDecodeError(
+                f"{name} tensor of shape {list(shape)} lists {flat.size} element(s); filling "
+                f"the shape would take more than {limit} bytes"
+            )
         padded = np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)])
         return padded.reshape(shape), quirk
     if size == 0 and flat.size == 0:

@@ -37,7 +37,6 @@ from tbtool.columnar.index import (
     ChunkIndex,
 )
 from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values, histogram_from_proto
-from tbtool.proto import summary_pb2
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter
 from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
 
@@ -325,26 +324,17 @@ class RunAssembler:
         candidates = np.flatnonzero((chunk.v_meta >= 0) & ~self._registered[tag])
         if not len(candidates):
             return reg_row
-        cand_tags = tag[candidates]
-        order = np.argsort(cand_tags, kind="stable")
-        sorted_tags = cand_tags[order]
-        starts = np.flatnonzero(np.r_[True, sorted_tags[1:] != sorted_tags[:-1]])
-        ends = np.r_[starts[1:], len(sorted_tags)]
+        # The index holds only non-empty metadata (tbtool.summary_metadata), so a tag's first
+        # candidate row is the one that registers.
+        tags, first = np.unique(tag[candidates], return_index=True)
         parsed: dict[int, Any] = {}
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            for k in range(start, end):  # nearly always the first candidate
-                row = int(candidates[order[k]])
-                meta_id = int(chunk.v_meta[row])
-                metadata = parsed.get(meta_id)
-                if metadata is None:
-                    metadata = parsed[meta_id] = summary_pb2.SummaryMetadata.FromString(
-                        chunk.metas[meta_id]
-                    )
-                if metadata.ByteSize():
-                    t = int(sorted_tags[start])
-                    self._register(t, metadata)
-                    reg_row[t] = row
-                    break
+        for t, row in zip(tags.tolist(), candidates[first].tolist(), strict=True):
+            meta_id = int(chunk.v_meta[row])
+            metadata = parsed.get(meta_id)
+            if metadata is None:
+                metadata = parsed[meta_id] = chunk.metadata(meta_id)
+            self._register(t, metadata)
+            reg_row[t] = row
         return reg_row
 
     # -- a chunk ------------------------------------------------------------------------------

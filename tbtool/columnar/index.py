@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
-from tbtool.proto import event_pb2
+from tbtool.events import decode_event
+from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
 
 # Event.what oneof, as codes (0 = not set).
 WHAT_CODES = {
@@ -65,7 +67,8 @@ class ChunkIndex:
     ``v_rec`` points into the record columns. Histogram columns ``h_*`` hold one entry per
     value whose ``v_col`` is ``COL_HISTO``, in value order; ``h_count[i]`` buckets of
     ``h_limits``/``h_buckets`` belong to entry ``i``. ``v_tag`` indexes ``tags`` and
-    ``v_meta`` indexes ``metas`` (serialized ``SummaryMetadata``; -1: none). ``payloads``
+    ``v_meta`` indexes ``metas`` (canonical, non-empty serialized ``SummaryMetadata``; -1:
+    none, including metadata present but empty: :mod:`tbtool.summary_metadata`). ``payloads``
     maps record positions to payload bytes when ``buffer`` (the bytes the offsets point
     into) is not kept.
     """
@@ -116,11 +119,36 @@ class ChunkIndex:
         return bytes(self.buffer[start : start + int(self.r_length[rec])])
 
     def event(self, rec: int) -> Any:
-        """The decoded ``Event`` of record position ``rec``."""
+        """The decoded ``Event`` of record position ``rec`` (:class:`EventDecodeError` with
+        file, offset and record if protobuf rejects bytes a decoder let through)."""
         found = self.events.get(rec)
         if found is None:
-            found = self.events[rec] = Event.FromString(self.payload(rec))
+            found = self.events[rec] = decode_event(
+                self.payload(rec),
+                file=self.file,
+                offset=int(self.r_offset[rec]),
+                index=int(self.r_index[rec]),
+            )
         return found
+
+    def metadata(self, meta_id: int) -> Any:
+        """``metas[meta_id]`` as a ``SummaryMetadata``; an error names the first record
+        holding it."""
+        data = self.metas[meta_id]
+        try:
+            return SummaryMetadata.FromString(data)
+        except DecodeError:
+            pass
+        offset, index = self.first_use(meta_id)
+        return parse_metadata(data, file=self.file, offset=offset, index=index)  # raises
+
+    def first_use(self, meta_id: int) -> tuple[int | None, int | None]:
+        """(offset, record index) of the first record with a value of metadata ``meta_id``."""
+        rows = np.flatnonzero(self.v_meta == meta_id)
+        if not len(rows):
+            return None, None
+        rec = int(self.v_rec[rows[0]])
+        return int(self.r_offset[rec]), int(self.r_index[rec])
 
     def detach(self, recs: np.ndarray | None = None) -> ChunkIndex:
         """Keep the payloads of records ``recs`` (default: those holding a value the index
@@ -246,8 +274,8 @@ class IndexBuilder:
             rec += 1
 
     def _meta_id(self, value: Any) -> int:
-        data = value.metadata.SerializeToString()
-        if not data:
+        data = metadata_key(value.metadata)
+        if data is None:
             return -1
         meta_id = self.meta_ids.get(data, -1)
         if meta_id < 0:
@@ -309,9 +337,6 @@ class IndexBuilder:
             base=base,
             events=self.events,
         )
-
-
-Event = event_pb2.Event
 
 
 _PLAIN_COLUMNS = (

@@ -12,8 +12,10 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from tbtool.columnar.index import ChunkIndex
+from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
 
 _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("r_offset", np.int64),
@@ -70,6 +72,8 @@ def scan(
         for (name, dtype), data in zip(_COLUMNS, columns, strict=True)
     }
     records = len(arrays["r_offset"])
+    if metas:
+        metas, arrays["v_meta"] = _canonical_metas(metas, arrays, file, index)
     chunk = ChunkIndex(
         file=file,
         r_index=np.arange(index, index + records, dtype=np.int64),
@@ -80,3 +84,30 @@ def scan(
         **arrays,
     )
     return chunk, end, stop
+
+
+def _canonical_metas(
+    raw: list[bytes], arrays: dict[str, np.ndarray], file: str, index: int
+) -> tuple[list[bytes], np.ndarray]:
+    """The C scan keeps each value's ``SummaryMetadata`` bytes as written; the index holds
+    them as the pure-Python decoder does (:func:`~tbtool.summary_metadata.metadata_key`):
+    canonical, equal encodings merged, present-but-empty ones as no metadata (-1)."""
+    metas: list[bytes] = []
+    ids: dict[bytes, int] = {}
+    remap = np.empty(len(raw) + 1, dtype=np.int32)
+    remap[-1] = -1  # v_meta -1 stays -1
+    for i, data in enumerate(raw):
+        try:
+            metadata = SummaryMetadata.FromString(data)
+        except DecodeError:  # bytes the C scan let through and protobuf rejects: say where
+            rec = int(arrays["v_rec"][np.flatnonzero(arrays["v_meta"] == i)[0]])
+            offset = int(arrays["r_offset"][rec])
+            metadata = parse_metadata(data, file=file, offset=offset, index=index + rec)
+        key = metadata_key(metadata)
+        if key is None:
+            remap[i] = -1
+        else:
+            remap[i] = ids.setdefault(key, len(metas))
+            if remap[i] == len(metas):
+                metas.append(key)
+    return metas, remap[arrays["v_meta"]]

@@ -35,6 +35,7 @@ class FileScan:
     ended (as :class:`~tbtool.reader.FileStatus` does) and ``problems`` lists the records
     skipped with ``skip_corrupt``. Without ``skip_corrupt`` the first problem is raised.
     ``use_native``: ``None`` uses the C extension if it is built, ``False`` never does.
+    ``max_record_length``: larger records are damage (:class:`~tbtool.errors.RecordTooLarge`).
     """
 
     def __init__(
@@ -46,6 +47,12 @@ class FileScan:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_record_length: int = DEFAULT_MAX_RECORD_LENGTH,
     ) -> None:
+        if max_record_length < 0 or chunk_size <= 0:
+            # A negative limit would pass the C scan as a huge unsigned one (no size check).
+            raise ValueError(
+                f"max_record_length must be >= 0 and chunk_size > 0, "
+                f"not {max_record_length} and {chunk_size}"
+            )
         self.path = os.fspath(path)
         self.skip_corrupt = skip_corrupt
         self.native = native.module() if use_native is not False else None

@@ -14,6 +14,7 @@ the node name here, under ``""`` by the accumulator; no current writer produces 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,8 +48,8 @@ class PlainFile:
     histograms: Series
 
 
-def _file_version(payload: bytes) -> float:
-    text = event_pb2.Event.FromString(payload).file_version
+def _file_version(event: Any) -> float:
+    text = event.file_version
     try:
         return float(text.split("brain.Event:", 1)[1])
     except (IndexError, ValueError):
@@ -71,10 +72,10 @@ def read_plain(path: str) -> PlainFile | None:
         if ((oneof == ONEOF_HISTO) & (chunk.v_col != COL_HISTO)).any():
             return None
         for rec in np.flatnonzero(chunk.r_what == _FILE_VERSION).tolist():
-            if _file_version(chunk.payload(rec)) < 2:
+            if _file_version(chunk.event(rec)) < 2:
                 return None
         for rec in np.flatnonzero(chunk.r_what == _SESSION_LOG).tolist():
-            event = event_pb2.Event.FromString(chunk.payload(rec))
+            event = chunk.event(rec)
             if event.session_log.status == event_pb2.SessionLog.START:
                 restarts.append(Restart((0, int(chunk.r_index[rec])), event.step))
     purge = PurgeFilter(restarts)

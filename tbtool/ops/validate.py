@@ -43,7 +43,7 @@ from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
 from tbtool.ops.validate_codes import finding as make_finding
 from tbtool.ops.validate_logdir import HParamsTracker, unrecognized_event_files
-from tbtool.proto import event_pb2, summary_pb2
+from tbtool.proto import event_pb2
 from tbtool.purge import Restart, find_restarts
 from tbtool.record import HEADER_SIZE, ReadState
 from tbtool.spool import spooled
@@ -315,12 +315,12 @@ class _RunValidator:
             ids, first = np.unique(c.v_tag[with_meta], return_index=True)
             for tag_id, row in zip(ids.tolist(), with_meta[first].tolist(), strict=True):
                 if tags[tag_id] not in self.first_meta:
-                    meta = summary_pb2.SummaryMetadata.FromString(c.metas[c.v_meta[row]])
+                    meta = c.metadata(int(c.v_meta[row]))
                     self.first_meta[tags[tag_id]] = meta
                     self.normalizer.remember(tags[tag_id], meta)
         own_plugin = np.append(
             self.plugin_codes.of(
-                [summary_pb2.SummaryMetadata.FromString(m).plugin_data.plugin_name for m in c.metas]
+                [c.metadata(i).plugin_data.plugin_name for i in range(len(c.metas))]
             ),
             _NO_PLUGIN,  # index -1: no own metadata
         )
