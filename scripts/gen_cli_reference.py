@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
 from tbtool.cli import app
+from tbtool.cli.app import COMMANDS
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 ENV = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
@@ -26,7 +26,8 @@ def help_text(*args: str) -> str:
 
 
 def reference() -> str:
-    commands = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    # COMMANDS, not the click group's commands: those are loaded only when first run.
+    commands = sorted(COMMANDS)
     parts = [
         "# CLI reference\n",
         "Generated from the code by `python scripts/gen_cli_reference.py`; a test fails when "

@@ -1,23 +1,50 @@
-"""tbtool: read, check, repair, merge and export TensorBoard event logs."""
+"""tbtool: read, check, repair, merge and export TensorBoard event logs.
+
+The public names below are imported on first use (module ``__getattr__``), not with the
+package: ``read_scalars`` & co need pandas and pyarrow, the readers and the writer numpy and
+protobuf, and a program that only asks for ``tbtool.__version__`` or ``TbtoolError`` (or the
+CLI printing its ``--help``) should not pay for them.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tbtool.errors import TbtoolError
-from tbtool.frames import (
-    read_audio,
-    read_histograms,
-    read_hparams,
-    read_images,
-    read_pr_curves,
-    read_scalars,
-    read_table,
-    read_tensors,
-    read_text,
-)
-from tbtool.reader import LogReader
-from tbtool.writer import FileWriter, SummaryWriter
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from tbtool.frames import (
+        read_audio,
+        read_histograms,
+        read_hparams,
+        read_images,
+        read_pr_curves,
+        read_scalars,
+        read_table,
+        read_tensors,
+        read_text,
+    )
+    from tbtool.reader import LogReader
+    from tbtool.writer import FileWriter, SummaryWriter
+
+#: Public name -> the module that defines it (imported when the name is first asked for).
+_LAZY = {
+    "FileWriter": "tbtool.writer",
+    "LogReader": "tbtool.reader",
+    "SummaryWriter": "tbtool.writer",
+    "read_audio": "tbtool.frames",
+    "read_histograms": "tbtool.frames",
+    "read_hparams": "tbtool.frames",
+    "read_images": "tbtool.frames",
+    "read_pr_curves": "tbtool.frames",
+    "read_scalars": "tbtool.frames",
+    "read_table": "tbtool.frames",
+    "read_tensors": "tbtool.frames",
+    "read_text": "tbtool.frames",
+}
 
 __all__ = [
     "FileWriter",
@@ -35,3 +62,17 @@ __all__ = [
     "read_tensors",
     "read_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use and keep the name (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tbtool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

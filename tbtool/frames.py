@@ -7,7 +7,7 @@ reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (`
 :class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
 ``"events"``: the per-event iterator; both give identical frames) and ``jobs`` (processes
 reading files: default 1, as a library never starts processes in its caller's program
-unasked; ``0`` every usable core where it pays; see
+unasked; ``0`` as many as pay (1 on 2 cores); see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
 the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
 """

@@ -45,19 +45,33 @@ def test_export_jobs_1_and_2_agree(multi_run: str, tmp_path) -> None:
         assert pq.read_table(one.paths[kind]).equals(pq.read_table(two.paths[kind]))
 
 
-def test_jobs_0_uses_every_core_for_large_local_inputs(multi_run: str, monkeypatch) -> None:
+def test_jobs_0_keeps_a_core_for_the_main_process_within_the_memory_budget(
+    multi_run: str, monkeypatch
+) -> None:
     files = [str(p) for p in sorted(Path(multi_run).rglob("*tfevents*"))]
-    assert len(files) >= 2
+    assert len(files) >= 3
     assert parallel.auto_jobs(files, None) == parallel.DEFAULT_JOBS == 1  # library calls
     assert parallel.auto_jobs(files, 3) == 3
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
     assert parallel.auto_jobs(files, 0) == 1  # far below MIN_PARALLEL_BYTES
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 1)
-    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
-    assert parallel.auto_jobs(files, 0) == 2
+    assert parallel.auto_jobs(files, 0) == min(7, len(files))
     assert parallel.auto_jobs(files[:1], 0) == 1
+    # 2 cores: one worker beside the main process is no parallel reading (measured: 2 lost)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    assert parallel.auto_jobs(files, 0) == 1
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 3)
+    assert parallel.auto_jobs(files, 0) == 2
+    # no more workers than the main process can hold the handed-over indexes of
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
     largest = max(os.path.getsize(f) for f in files)
-    monkeypatch.setattr(parallel, "MAX_PARALLEL_FILE_BYTES", largest - 1)
+    held = parallel.INDEX_BYTES_PER_FILE_BYTE * largest
+    monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(2 * held) + 1)
+    assert parallel.auto_jobs(files, 0) == 2
+    monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(2 * held) - 1)
     assert parallel.auto_jobs(files, 0) == 1  # whole-file indexes would not stay bounded
+    monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", 32 << 20)
+    assert parallel.auto_jobs([*files[:-1], "s3://bucket/run/" + Path(files[-1]).name], 0) == 1
     # every core gives the same frame as one process
     assert tbtool.read_scalars(multi_run, jobs=0).equals(tbtool.read_scalars(multi_run, jobs=1))
 

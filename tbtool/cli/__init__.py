@@ -1,9 +1,11 @@
-"""The ``tbtool`` command line: a thin skin over the library (one module per command)."""
+"""The ``tbtool`` command line: a thin skin over the library (one module per command).
+
+Command modules are imported when their command runs (:class:`tbtool.cli.app.LazyCommands`),
+so start-up costs only what the command in hand needs.
+"""
 
 from __future__ import annotations
 
-# Importing a command module registers its command on the app.
-from tbtool.cli import check, clean, dump, export, ls, merge, purge, synth, validate  # noqa: F401
 from tbtool.cli.app import app
 
 

@@ -7,19 +7,100 @@ code 2 (contract.md); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Iterator
+from difflib import get_close_matches
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
+
+try:  # typer >= 0.2x vendors its own click; older ones use click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import UsageError
 
 import tbtool
 from tbtool.errors import TbtoolError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from typer._click import Command, Context, HelpFormatter
+
+#: Every command, in the order ``tbtool --help`` lists them, with the opening of its help
+#: (what the listing shows; tests/test_startup.py checks it against the command's own help).
+#: The command's module (``tbtool.cli.<name>``) is imported only when the command runs or its
+#: own help is asked for, so ``tbtool --help``, ``--version`` and ``tbtool ls`` do not import
+#: pandas, pyarrow and the rest of the other commands' library stacks.
+COMMANDS = {
+    "check": "Assert what runs logged (tags, steps, NaNs, value bounds, hparams, duration); "
+    "every failed assertion says expected vs found; exit 1 if any fails.",
+    "ls": "List runs, event files, sizes, tags by kind, step ranges, counts, wall times and "
+    "the last value of each scalar.",
+    "clean": "Remove selected runs' event data.",
+    "dump": "Print every event / summary value in read order.",
+    "export": "Export scalars, histograms, hparams, text, images, audio, tensors or PR curves "
+    "to Parquet, CSV or JSON lines.",
+    "merge": "Merge inputs into one clean event file per run under OUT: restarts applied, "
+    "exact duplicates dropped, damaged records salvaged and reported.",
+    "purge": "Drop summary values with step >= N (graphs and metadata stay), or apply restart "
+    "semantics to the files themselves; shows the plan first, keeps a backup.",
+    "synth": "Write a synthetic logdir: runs of a pretend training job (decaying losses, "
+    "rising accuracies, a learning-rate schedule, drifting weight histograms, ...) in "
+    "torch's, tensorboardX's or TF2's encodings; optionally a crashed and resumed run, "
+    "injected faults or a target size.",
+    "validate": "Check that event files are intact and their contents sane (findings with "
+    "stable codes; exit 1 when any is at least --fail-on).",
+}
+
+
+class LazyCommands(TyperGroup):
+    """The command group: lists :data:`COMMANDS` from their summaries and imports a
+    command's module the first time the command itself is needed."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(dict.fromkeys([*COMMANDS, *self.commands]))
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            # Importing the module registers the command on ``app``; build its click command.
+            importlib.import_module(f"tbtool.cli.{cmd_name}")
+            command = typer.main.get_group(app).commands.get(cmd_name)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        return command
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        """As typer's, but "did you mean" looks at every command, loaded or not."""
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as error:
+            if self.suggest_commands and args and "Did you mean" not in error.message:
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    suggestions = ", ".join(f"{m!r}" for m in matches)
+                    error.message = f"{error.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The command listing from the summaries, without importing any command."""
+        loaded = self.commands
+        self.commands = {name: TyperCommand(name, help=text) for name, text in COMMANDS.items()}
+        self.commands.update(loaded)
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = loaded
+
+
 app = typer.Typer(
+    cls=LazyCommands,
     name="tbtool",
     help="Inspect, validate, repair, merge and export TensorBoard event logs.",
     no_args_is_help=True,
@@ -85,7 +166,10 @@ def reported_errors() -> Iterator[None]:
 
 
 def stdout_console() -> Console:
-    """Rich console on stdout: styled on a terminal, plain text when piped."""
+    """Rich console on stdout: styled on a terminal, plain text when piped (imported here:
+    ``rich.console`` is a noticeable part of start-up and only output needs it)."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 

@@ -109,8 +109,8 @@ def export_command(
         typer.Option(
             "--jobs",
             "-j",
-            help="Read files in this many processes; 0: every core for 64 MiB or more of "
-            "local files of at most 64 MiB each, else 1.",
+            help="Read files in this many processes; 0: one per core but one, for 64 MiB or "
+            "more of local files, as many as memory allows; 1 on a 2-core machine.",
             min=0,
         ),
     ] = 0,

@@ -6,8 +6,11 @@ normalization rules depend on what came before. A file whose scan met any proble
 again in the main process, so errors and skipped records are reported exactly as without
 ``--jobs``. Memory: up to ``jobs`` files' indexes are held at once.
 
-:func:`auto_jobs` resolves ``jobs``: ``0`` is every usable core, but only for local inputs
-large enough that starting worker processes pays (:data:`MIN_PARALLEL_BYTES`).
+:func:`auto_jobs` resolves ``jobs``: ``0`` keeps a core for the main process and gives the
+others to workers, only for local inputs large enough that starting workers pays
+(:data:`MIN_PARALLEL_BYTES`) and only as many workers as keep the indexes they hand over within
+:data:`PARALLEL_MEMORY_BUDGET`. On a 2-core machine that is 1 process: measured, 2 lost on
+every benchmark workload (docs/performance.md, "The --jobs default").
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from tbtool.record import ReadState
 #: Below this many bytes of input, reading in one process is as fast (forking workers and
 #: moving indexes between processes costs more than it saves on small logdirs).
 MIN_PARALLEL_BYTES = 64 << 20
-#: Files larger than this are read in one process: a worker hands over a whole file's value
-#: index, and the main process holds up to ``jobs`` of them, so large files would break the
-#: bounded memory of a streaming export (1 GB in 125 MB files: 673 MB with 2 jobs, 217 MB
-#: with one; docs/performance.md).
-MAX_PARALLEL_FILE_BYTES = 64 << 20
+#: Bytes of pickled value index a worker hands over per byte of event file, measured: 1.39
+#: (69.7 MB for a 50 MB file of scalars + histograms, 7.1 MB for a 4.9 MB file of scalars).
+INDEX_BYTES_PER_FILE_BYTE = 1.4
+#: What the indexes waiting in the main process may add to its memory: the main process
+#: holds up to one handed-over index per worker (and a received copy while unpickling), and
+#: the default must stay within 1.2x of one process's peak (165-220 MB on the benchmarks).
+PARALLEL_MEMORY_BUDGET = 32 << 20
 #: ``jobs`` of a library call that gives none: one process. Starting worker processes inside
 #: a user's program is not safe by default (forking a process whose threads hold locks, e.g.
 #: torch's or JAX's, can deadlock; spawning re-runs an unguarded ``__main__``). The CLI, in
@@ -51,18 +56,27 @@ def usable_cores() -> int:
 
 def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
     """The processes to read ``files`` with: ``jobs`` if positive, :data:`DEFAULT_JOBS` if
-    ``None``; ``0`` (the CLI's default) means
-    every usable core for at least two local files holding :data:`MIN_PARALLEL_BYTES` in
-    all, none larger than :data:`MAX_PARALLEL_FILE_BYTES`; else 1 (remote files are fetched
-    ahead by the main process instead)."""
+    ``None``; ``0`` (the CLI's default) means one worker per usable core but one, for at least
+    two local files holding :data:`MIN_PARALLEL_BYTES` in all, and no more workers than keep
+    their handed-over indexes (:data:`INDEX_BYTES_PER_FILE_BYTE` x the largest file each)
+    within :data:`PARALLEL_MEMORY_BUDGET`; fewer than 2 workers, or remote files (fetched
+    ahead by the main process instead), mean 1.
+
+    Why a core is kept for the main process: it assembles runs, builds tables and writes
+    Parquet, which workers cannot share; measured on 2 cores (docs/performance.md), the main
+    process still spent 1.3 s of CPU on 10M scalars in 100 files (2.2 s in one process) and
+    4.0 s on 1 GB in 20 files (4.3 s), while the workers spent 1.1x-1.9x the scan's CPU
+    scanning and pickling. So on 2 cores ``-j 2`` was slower than ``-j 1`` on every benchmark
+    workload (10M/100 files: 3.5 s vs 2.3 s; 1 GB/20 files: 5.1 s vs 4.3 s, 380 MB vs 220 MB
+    peak), and the default is 1 there."""
     if jobs is None:
         jobs = DEFAULT_JOBS
     if jobs > 0:
         return jobs
-    cores = usable_cores()
-    if cores < 2 or len(files) < 2:
+    workers = min(usable_cores() - 1, len(files))
+    if workers < 2:
         return 1
-    total = 0
+    total = largest = 0
     for path in files:
         local = storage.local_path(path)
         if local is None:
@@ -71,10 +85,13 @@ def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
             size = os.path.getsize(local)
         except OSError:
             continue
-        if size > MAX_PARALLEL_FILE_BYTES:
-            return 1
         total += size
-    return min(cores, len(files)) if total >= MIN_PARALLEL_BYTES else 1
+        largest = max(largest, size)
+    if total < MIN_PARALLEL_BYTES:
+        return 1
+    held = INDEX_BYTES_PER_FILE_BYTE * max(largest, 1)
+    workers = min(workers, int(PARALLEL_MEMORY_BUDGET // held))
+    return workers if workers >= 2 else 1
 
 
 @dataclass
