@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HEAVY = ("pandas", "pyarrow")
 
 # Runs ``code`` (which may exit) and prints, as the last line, which HEAVY modules and which
-# tbtool.cli command modules it imported.
+# command modules (tbtool.cli.<command>) it imported.
 _PROBE = """
 import json, sys
 try:
@@ -30,14 +30,14 @@ except SystemExit:
     pass
 sys.stdout.flush()
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})
-commands = sorted(m for m in sys.modules if m.startswith("tbtool.cli.") and m != "tbtool.cli.app")
+commands = sorted(m for m in sys.modules if m in {commands!r})
 print("\\n" + json.dumps({{"heavy": heavy, "commands": commands}}))
 """
 
 
 def imported_by(code: str) -> dict[str, list[str]]:
     """The heavy and command modules a fresh interpreter has imported after running ``code``."""
-    probe = _PROBE.format(heavy=set(HEAVY))
+    probe = _PROBE.format(heavy=set(HEAVY), commands={f"tbtool.cli.{name}" for name in COMMANDS})
     proc = subprocess.run(
         [sys.executable, "-c", probe, code], capture_output=True, text=True, check=True
     )
