@@ -330,3 +330,26 @@ def test_check_reports_equal_on_expectations(synth_logdirs):
         count = _outcome(lambda path=path: sum(1 for _ in LogReader(path).values(engine="events")))
         report = _outcome(lambda path=path: check(path, expectations))
         assert (report if isinstance(report, str) else report.records) == count, path
+
+
+# -- hostile names -----------------------------------------------------------------------------
+def test_text_output_escapes_control_characters(tmp_path):
+    """A tag or run name cannot drive the terminal or forge a line (issue 17, item 6)."""
+    from typer.testing import CliRunner
+
+    from tbtool.cli import app
+    from tbtool.writer import SummaryWriter
+
+    hostile = "loss\x1b]0;pwned\x07\nfake line\u202e"
+    with SummaryWriter(tmp_path / "run\x1b[2J") as w:
+        w.add_scalar(hostile, 0.5, 0)
+        w.add_scalar(hostile, 0.25, 1)
+    for args in (["ls", str(tmp_path)], ["dump", str(tmp_path)]):
+        out = CliRunner().invoke(app, args).output
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, args
+        assert "loss\\x1b]0;pwned\\x07\\nfake line\\u202e" in out, args
+        assert "run\\x1b[2J" in out, args
+    dumped = CliRunner().invoke(app, ["dump", str(tmp_path)]).output.splitlines()
+    assert len(dumped) == 3  # file_version and two scalars: no forged line
+    jsonl = CliRunner().invoke(app, ["dump", str(tmp_path), "--format", "jsonl"]).output
+    assert [json.loads(line)["tag"] for line in jsonl.splitlines()][1:] == [hostile, hostile]

@@ -23,6 +23,7 @@ from tbtool.cli.app import (
 )
 from tbtool.cli.progress import progress_display
 from tbtool.inventory import Inventory, RunSummary, inventory
+from tbtool.printable import printable
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
 
@@ -47,7 +48,8 @@ def human_time(t: float | None) -> str:
 
 def _run_lines(run: RunSummary) -> list[str]:
     header = (
-        f"[bold]{escape(run.name)}[/bold]  {len(run.files)} file(s), {human_size(run.size)}, "
+        f"[bold]{escape(printable(run.name))}[/bold]  {len(run.files)} file(s), "
+        f"{human_size(run.size)}, "
         f"{human_time(run.first_wall_time)} .. {human_time(run.last_wall_time)} UTC"
     )
     if run.restarts:
@@ -58,18 +60,19 @@ def _run_lines(run: RunSummary) -> list[str]:
         if f.state == ReadState.TRUNCATED.value:
             note = f"  truncated tail ({f.pending_bytes} bytes pending; still being written?)"
         lines.append(
-            f"  {escape(os.path.basename(f.path))}  {human_size(f.size)}  {f.events} events{note}"
+            f"  {escape(printable(os.path.basename(f.path)))}  {human_size(f.size)}  "
+            f"{f.events} events{note}"
         )
     for kind, series in run.tags_by_kind().items():
         lines.append(f"  [cyan]{kind}[/cyan]")
-        width = max(len(s.tag) for s in series)
+        width = max(len(printable(s.tag)) for s in series)
         for s in series:
             steps = (
                 f"step {s.min_step}"
                 if s.min_step == s.max_step
                 else (f"steps {s.min_step}..{s.max_step}")
             )
-            line = f"    {escape(s.tag):<{width}}  {steps}  {s.count} value(s)"
+            line = f"    {escape(printable(s.tag)):<{width}}  {steps}  {s.count} value(s)"
             if s.last_value is not None:
                 line += f"  last {s.last_value:.6g}"
             lines.append(line)

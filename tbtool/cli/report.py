@@ -15,6 +15,7 @@ from rich.markup import escape
 from tbtool import storage
 from tbtool.cli.app import EXIT_OK, EXIT_PROBLEMS, stdout_console
 from tbtool.ops.findings import SEVERITIES, Finding, Report
+from tbtool.printable import printable
 
 
 class ReportFormat(str, Enum):
@@ -54,7 +55,7 @@ def render_text(report: Report) -> None:
     for f in report.findings:
         by_file[f.file].append(f)
     for file, findings in sorted(by_file.items(), key=lambda kv: kv[0] or ""):
-        console.print(f"[bold]{escape(file or '(runs)')}[/bold]")
+        console.print(f"[bold]{escape(printable(file or '(runs)'))}[/bold]")
         for f in findings:
             where = ", ".join(
                 p
@@ -66,8 +67,8 @@ def render_text(report: Report) -> None:
             )
             where = f" ({where})" if where else ""
             console.print(
-                f"  [{_STYLE[f.severity]}]{f.severity}[/] {f.code}{where}{escape(_subject(f))}: "
-                f"{escape(_counted(f))}"
+                f"  [{_STYLE[f.severity]}]{f.severity}[/] {f.code}{where}"
+                f"{escape(printable(_subject(f)))}: {escape(printable(_counted(f)))}"
             )
     counts = ", ".join(f"{report.count(s)} {s}(s)" for s in reversed(SEVERITIES))
     unit = "record(s)" if report.command == "validate" else "value(s)"

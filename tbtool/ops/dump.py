@@ -32,6 +32,7 @@ from tbtool.columnar.text import (
 from tbtool.columnar.walk import Progress
 from tbtool.events import EventRecord
 from tbtool.logdir import Run
+from tbtool.printable import printable
 from tbtool.reader import LogReader, StepRange
 from tbtool.values import KINDS, LoggedValue
 
@@ -49,10 +50,10 @@ def iso_time(t: float) -> str:
 
 def value_line(item: LoggedValue) -> str:
     """The text line of one value."""
-    tag = f" {item.tag}" if item.tag else ""
+    tag = f" {printable(item.tag)}" if item.tag else ""
     return (
-        f"{iso_time(item.wall_time)}  {item.run}  step {item.step}  {item.kind}{tag}: "
-        f"{item.value.brief()}"
+        f"{iso_time(item.wall_time)}  {printable(item.run)}  step {item.step}  {item.kind}{tag}: "
+        f"{printable(item.value.brief())}"
     )
 
 
@@ -74,7 +75,8 @@ def raw_text(run: Run, record: EventRecord) -> str:
     from google.protobuf import text_format
 
     body = text_format.MessageToString(record.event, as_utf8=True).rstrip("\n")
-    header = f"# run {run.name}  file {record.file}  offset {record.offset}  index {record.index}"
+    where = f"run {printable(run.name)}  file {printable(record.file)}"
+    header = f"# {where}  offset {record.offset}  index {record.index}"
     return f"{header}\n{body}\n"
 
 
@@ -125,12 +127,13 @@ def _item_json(item: LoggedValue) -> str:
 
 def _text_lines(block: ValueBlock, rows: np.ndarray) -> pa.StringArray:
     tag_pieces = pa.array(
-        [f"  scalar {tag}: " if tag else "  scalar: " for tag in block.tags], type=pa.string()
+        [f"  scalar {printable(tag)}: " if tag else "  scalar: " for tag in block.tags],
+        type=pa.string(),
     )
     return join_columns(
         [
             _per_run_of_equal(block.wall_time[rows], lambda w: iso_times(w, iso_time)),
-            f"  {block.run}  step ",
+            f"  {printable(block.run)}  step ",
             _per_run_of_equal(block.step[rows], integers),
             tag_pieces.take(pa.array(block.tag[rows])),
             float_reprs(block.scalar[rows], block.float32[rows]),
