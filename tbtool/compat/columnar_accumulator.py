@@ -104,7 +104,7 @@ class KeptFile:
         for oneof in KIND_ONEOF.values():
             mine = self.v_oneof == oneof
             if oneof == ONEOF_TENSOR and keep_one_tensor:
-                kept = kept & ~mine | self._last_per_tag(mine)
+                kept = kept & (~mine | self._last_per_tag(mine))
             self._order[oneof] = self._grouped(mine, kept)
 
     # -- the file's values as flat arrays --------------------------------------------------------
