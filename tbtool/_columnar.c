@@ -1037,6 +1037,125 @@ static PyObject *set_hardware_crc(PyObject *self, PyObject *arg) {
     return PyUnicode_FromString(crc_names[crc_impl]);
 }
 
+/* ---- tensor ranks (for tbtool.compat: a scalar tensor of shape [] vs [1]) ---------------- */
+/* The rank of the TensorProto of value `widx` of the Event in `r`: the number of dims of its
+ * shape, or -1 if the value is not a tensor, the rank is unknown or above 127, or anything
+ * about the bytes is unusual (a field twice, another wire type): the caller then asks
+ * protobuf. */
+static int value_tensor_rank(Rd r, int64_t widx) {
+    uint32_t f;
+    int wt, summaries = 0;
+    Rd s, summary = {NULL, NULL}, value = {NULL, NULL}, tensor = {NULL, NULL}, shape = {NULL, NULL};
+    uint64_t v;
+    const uint8_t *at;
+    while (r.p < r.end) { /* Event */
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (wt == WT_LEN) {
+            if (rd_len(&r, &s)) return -1;
+            if (f == 5) {
+                summary = s;
+                summaries++;
+            }
+        } else if (wt == WT_VARINT) {
+            if (rd_varint(&r, &v)) return -1;
+        } else if (wt == WT_I64 || wt == WT_I32) {
+            if (rd_fixed(&r, wt == WT_I64 ? 8 : 4, &at)) return -1;
+        } else
+            return -1;
+    }
+    if (summaries != 1) return -1;
+    int64_t i = 0;
+    while (summary.p < summary.end) { /* Summary: repeated Value value = 1 */
+        if (rd_key(&summary, &f, &wt) || f != 1 || wt != WT_LEN || rd_len(&summary, &s)) return -1;
+        if (i++ == widx) value = s;
+    }
+    if (!value.p) return -1;
+    int tensors = 0;
+    while (value.p < value.end) { /* Summary.Value */
+        if (rd_key(&value, &f, &wt)) return -1;
+        if (wt == WT_LEN) {
+            if (rd_len(&value, &s)) return -1;
+            if (f == 8) {
+                tensor = s;
+                tensors++;
+            } else if (f >= 3 && f <= 6) {
+                return -1; /* another oneof case: protobuf keeps the last one */
+            }
+        } else
+            return -1; /* simple_value (another oneof case) or unusual bytes */
+    }
+    if (tensors != 1) return -1;
+    int shapes = 0;
+    while (tensor.p < tensor.end) { /* TensorProto */
+        if (rd_key(&tensor, &f, &wt)) return -1;
+        if (wt == WT_LEN) {
+            if (rd_len(&tensor, &s)) return -1;
+            if (f == 2) {
+                shape = s;
+                shapes++;
+            }
+        } else if (wt == WT_VARINT) {
+            if (rd_varint(&tensor, &v)) return -1;
+        } else if (wt == WT_I64 || wt == WT_I32) {
+            if (rd_fixed(&tensor, wt == WT_I64 ? 8 : 4, &at)) return -1;
+        } else
+            return -1;
+    }
+    if (shapes > 1) return -1;
+    int rank = 0;
+    while (shape.p && shape.p < shape.end) { /* TensorShapeProto: dim = 2, unknown_rank = 3 */
+        if (rd_key(&shape, &f, &wt)) return -1;
+        if (f == 2 && wt == WT_LEN) {
+            if (rd_len(&shape, &s)) return -1;
+            if (++rank > 127) return -1;
+        } else if (f == 3 && wt == WT_VARINT) {
+            if (rd_varint(&shape, &v) || v) return -1;
+        } else
+            return -1;
+    }
+    return rank;
+}
+
+static PyObject *tensor_ranks(PyObject *self, PyObject *args) {
+    Py_buffer data, offsets, lengths, widxs;
+    long long base;
+    if (!PyArg_ParseTuple(args, "y*Ly*y*y*", &data, &base, &offsets, &lengths, &widxs))
+        return NULL;
+    Py_ssize_t n = offsets.len / 8;
+    PyObject *out = NULL;
+    if (lengths.len / 8 != n || widxs.len / 4 != n) {
+        PyErr_SetString(PyExc_ValueError, "offsets, lengths and widx differ in length");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, n);
+    if (!out) goto done;
+    int8_t *ranks = (int8_t *)PyBytes_AS_STRING(out);
+    const uint8_t *buf = data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t offset, length;
+        int32_t widx;
+        memcpy(&offset, (const char *)offsets.buf + 8 * i, 8);
+        memcpy(&length, (const char *)lengths.buf + 8 * i, 8);
+        memcpy(&widx, (const char *)widxs.buf + 4 * i, 4);
+        int64_t start = offset - base + 12;
+        if (start < 0 || length < 0 || start > (int64_t)data.len ||
+            length > (int64_t)data.len - start) {
+            ranks[i] = -1;
+            continue;
+        }
+        Rd r = {buf + start, buf + start + length};
+        ranks[i] = (int8_t)value_tensor_rank(r, widx);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&lengths);
+    PyBuffer_Release(&widxs);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
@@ -1047,6 +1166,9 @@ static PyMethodDef methods[] = {
     {"set_hardware_crc", set_hardware_crc, METH_O,
      "set_hardware_crc(on) -> path: use the CPU's CRC-32C instruction if it has one (True) or\n"
      "the software path (False); returns crc_path(). For tests; not while a scan runs."},
+    {"tensor_ranks", tensor_ranks, METH_VARARGS,
+     "tensor_ranks(buf, base, offsets, lengths, widx): int8 rank of each value's tensor, -1 "
+     "when unsure."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -111,14 +111,12 @@ def _torch_logdir(root: Path) -> Path:
 
 @pytest.mark.parametrize("extra", EXTRAS, ids=["plain", "dir_wall", "many"])
 @pytest.mark.parametrize("pivot", [False, True], ids=["long", "pivot"])
-def test_bulk_path_for_plain_files_equals_tbparse(tmp_path_factory, pivot, extra):
-    from tbtool.compat.plain_file import read_plain
-
+def test_torch_written_logdir_equals_tbparse(tmp_path_factory, pivot, extra):
     root = tmp_path_factory.getbasetemp() / "torch_plain"
     if not root.exists():
         _torch_logdir(root)
     files = sorted(root.rglob("events.out.tfevents.*"))
-    assert files and all(read_plain(str(f)) is not None for f in files)
+    assert files
     types = {"scalars", "histograms", "tensors", "hparams", "text"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

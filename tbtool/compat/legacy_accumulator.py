@@ -25,7 +25,8 @@ _START = event_pb2.SessionLog.START
 _PURGED = ("scalars", "histograms", "images", "audio")  # the legacy accumulator's reservoirs
 
 
-def _file_version(text: str) -> float:
+def file_version(text: str) -> float:
+    """The number of ``brain.Event:N`` (-1 if there is none)."""
     try:
         return float(text.split("brain.Event:", 1)[1])
     except (IndexError, ValueError):
@@ -63,7 +64,7 @@ class Accumulated:
 
     def _add(self, event: Any) -> None:
         if event.HasField("file_version"):
-            self._file_version = _file_version(event.file_version)
+            self._file_version = file_version(event.file_version)
         if self._file_version and self._file_version >= 2:
             if event.HasField("session_log") and event.session_log.status == _START:
                 self._purge(event.step, None)

@@ -26,22 +26,15 @@ verified; a damaged record raises a :class:`~tbtool.errors.TbtoolError`).
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tbtool.compat.legacy_accumulator import (
-    Accumulated,
-    decode_image,
-    decode_wav,
-    ndarray,
-    text_value,
-)
-from tbtool.compat.plain_file import Series, read_plain
+from tbtool.compat.columnar_accumulator import KeptFile, Series
+from tbtool.compat.legacy_accumulator import decode_image, decode_wav, text_value
+from tbtool.compat.tbparse_frames import FileFrames
 from tbtool.logdir import is_event_file_name
-from tbtool.proto import hparams_pb2
 
 SCALARS, TENSORS, HISTOGRAMS, IMAGES, AUDIO = "scalars", "tensors", "histograms", "images", "audio"
 HPARAMS, TEXT = "hparams", "text"
@@ -63,8 +56,8 @@ ALL_EXTRA_COLUMNS = {
     "sample_rate",
 }
 _TYPE_ORDER = (IMAGES, AUDIO, HISTOGRAMS, SCALARS, TENSORS, HPARAMS, TEXT)
-_SSI_TAG = "_hparams_/session_start_info"
-_TEXT_SUFFIX = "/text_summary"
+SSI_TAG = "_hparams_/session_start_info"
+TEXT_SUFFIX = "/text_summary"
 
 
 class SummaryReader:
@@ -113,7 +106,7 @@ class SummaryReader:
             self._load_file()
         else:
             for name in sorted(os.listdir(self._log_path)):
-                self._children[name] = SummaryReader(
+                self._children[name] = type(self)(
                     os.path.join(self._log_path, name),
                     pivot=pivot,
                     extra_columns=self._extra_columns,
@@ -192,189 +185,13 @@ class SummaryReader:
             for kind in self._event_types:
                 self._events[kind] = pd.DataFrame()
             return
-        plain = read_plain(self._log_path)
-        if plain is not None:  # the bulk path: only scalars and histograms in the file
-            acc = Accumulated(None, keep_one_tensor=False)
-            for kind in self._event_types:
-                if kind == SCALARS:
-                    self._tags[kind], self._events[kind] = self._scalar_frame(plain.scalars)
-                elif kind == HISTOGRAMS:
-                    self._tags[kind], self._events[kind] = self._histogram_frame(plain.histograms)
-                else:
-                    self._tags[kind], self._events[kind] = self._parse(kind, acc)
-            return
-        acc = Accumulated(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
+        self._file_frames(FileFrames(name, self._extra_columns, self._pivot))
+
+    def _file_frames(self, frames: FileFrames) -> None:
+        """Each asked kind's tags and frame of this file, from the columnar index."""
+        kept = KeptFile(self._log_path, keep_one_tensor=TENSORS not in self._event_types)
         for kind in self._event_types:
-            self._tags[kind], self._events[kind] = self._parse(kind, acc)
-
-    def _columns(self, series: Series) -> dict[str, Any]:
-        """The leading columns ``_base_columns`` gives, as arrays."""
-        n = len(series.step)
-        cols: dict[str, Any] = {}
-        if "dir_name" in self._extra_columns:
-            cols["dir_name"] = np.full(n, "", dtype=object)
-        if "file_name" in self._extra_columns:
-            cols["file_name"] = np.full(n, os.path.basename(self._log_path), dtype=object)
-        if "wall_time" in self._extra_columns:
-            cols["wall_time"] = series.wall_time
-        cols["step"] = series.step
-        return cols
-
-    def _scalar_frame(self, series: Series) -> tuple[list[str], pd.DataFrame]:
-        if not len(series.step):
-            return series.tags, self._frame({}, [], {})
-        cols = self._columns(series)
-        if self._pivot:
-            for i, tag in enumerate(series.tags):
-                column = np.full(len(series.step), np.nan)
-                mine = series.tag == i
-                if mine.any():
-                    column[mine] = series.value[mine]
-                    cols[tag] = column
-        else:
-            cols["tag"] = np.array(series.tags, dtype=object)[series.tag]
-            cols["value"] = series.value
-        return series.tags, self._finish(cols)
-
-    def _histogram_frame(self, series: Series) -> tuple[list[str], pd.DataFrame]:
-        n = len(series.step)
-        if not n:
-            return series.tags, self._frame({}, [], {}, histograms=True)
-        cols = self._columns(series)
-        wanted = self._extra_columns | {"limits", "counts"}
-        names = ("counts", "limits", "max", "min", "num", "sum", "sum_squares")
-
-        def values(name: str) -> Any:
-            if name in ("counts", "limits"):
-                out = np.empty(n, dtype=object)
-                for i, a in enumerate(series.counts if name == "counts" else series.limits):
-                    out[i] = a
-                return out
-            return series.stats[name]
-
-        if self._pivot:
-            for i, tag in enumerate(series.tags):
-                mine = series.tag == i
-                if not mine.any():
-                    continue
-                for name in names:
-                    if name in wanted:
-                        full = values(name)
-                        column = np.full(
-                            n, np.nan, dtype=full.dtype if full.dtype != object else object
-                        )
-                        column[mine] = full[mine]
-                        cols[f"{tag}/{name}"] = column
-        else:
-            cols["tag"] = np.array(series.tags, dtype=object)[series.tag]
-            for name in names:
-                if name in wanted:
-                    cols[name] = values(name)
-        return series.tags, self._finish(cols)
-
-    def _parse(self, kind: str, acc: Accumulated) -> tuple[list[str], pd.DataFrame]:
-        plugin_tags = {t for p in (HPARAMS, TEXT) for t in acc.plugin_content.get(p, {})}
-        if kind == HPARAMS:
-            return self._hparams(acc)
-        if kind == TEXT:
-            series = acc.series["tensors"]
-            tags = [t for t in acc.plugin_content.get(TEXT, {}) if t in series]
-            by_tag = {(t[: -len(_TEXT_SUFFIX)] if t.endswith(_TEXT_SUFFIX) else t): series[t]
-                      for t in tags}  # fmt: skip
-            rows = [
-                (tag, w, s, text_value(d)) for tag, items in by_tag.items() for w, s, d in items
-            ]
-            return tags, self._frame(by_tag, rows, {})
-        series = acc.series[kind]
-        tags = list(series)
-        if kind == TENSORS:
-            tags = [t for t in tags if t not in plugin_tags]
-        rows, extras = [], {}
-        for tag in tags:
-            for w, s, d in series[tag]:
-                if kind == SCALARS:
-                    rows.append((tag, w, s, d))
-                elif kind == TENSORS:
-                    rows.append((tag, w, s, ndarray(d)))
-                elif kind == HISTOGRAMS:
-                    columns = {
-                        "counts": np.array(d.bucket, dtype=np.float64),
-                        "limits": np.array(d.bucket_limit, dtype=np.float64),
-                        "max": d.max,
-                        "min": d.min,
-                        "num": d.num,
-                        "sum": d.sum,
-                        "sum_squares": d.sum_squares,
-                    }
-                    rows.append((tag, w, s, columns))
-                elif kind == IMAGES:
-                    rows.append((tag, w, s, decode_image(d.encoded_image_string)))
-                    extras.setdefault(len(rows) - 1, {"height": d.height, "width": d.width})
-                else:
-                    rows.append((tag, w, s, decode_wav(d.encoded_audio_string)))
-                    extras[len(rows) - 1] = {
-                        "content_type": d.content_type,
-                        "length_frames": d.length_frames,
-                        "sample_rate": d.sample_rate,
-                    }
-        by_tag = {t: series[t] for t in tags}
-        return tags, self._frame(by_tag, rows, extras, histograms=kind == HISTOGRAMS)
-
-    def _base_columns(self, length: int, wall_times: list[float] | None) -> dict[str, list]:
-        cols: dict[str, list] = defaultdict(lambda: [np.nan] * length)
-        if "dir_name" in self._extra_columns:
-            cols["dir_name"] = [""] * length
-        if "file_name" in self._extra_columns:
-            cols["file_name"] = [os.path.basename(self._log_path)] * length
-        if "wall_time" in self._extra_columns and wall_times is not None:
-            cols["wall_time"] = wall_times
-        return cols
-
-    def _frame(
-        self, by_tag: dict, rows: list[tuple], extras: dict, histograms: bool = False
-    ) -> pd.DataFrame:
-        cols = self._base_columns(len(rows), [r[1] for r in rows])
-        for i, (tag, _w, step, value) in enumerate(rows):
-            cols["step"][i] = step
-            if histograms:
-                if not self._pivot:
-                    cols["tag"][i] = tag
-                wanted = self._extra_columns | {"limits", "counts"}
-                for k, v in value.items():
-                    if k in wanted:
-                        cols[k if not self._pivot else f"{tag}/{k}"][i] = v
-                continue
-            if self._pivot:
-                cols[tag][i] = value
-            else:
-                cols["tag"][i] = tag
-                cols["value"][i] = value
-            for k, v in extras.get(i, {}).items():
-                if k in self._extra_columns:
-                    cols[k if not self._pivot else f"{tag}/{k}"][i] = v
-        return self._finish(cols)
-
-    def _finish(self, cols: dict[str, list]) -> pd.DataFrame:
-        for name in ("wall_time", "dir_name", "file_name"):
-            if name in cols:
-                cols[name] = cols.pop(name)
-        return pd.DataFrame.from_dict(dict(cols))
-
-    def _hparams(self, acc: Accumulated) -> tuple[list[str], pd.DataFrame]:
-        content = acc.plugin_content.get(HPARAMS, {}).get(_SSI_TAG)
-        if content is None:
-            return [], self._finish(self._base_columns(0, None))
-        ssi = hparams_pb2.HParamsPluginData.FromString(content).session_start_info
-        tags = list(ssi.hparams.keys())
-        values = {tag: ssi.hparams[tag].ListFields()[0][1] for tag in tags}
-        cols = self._base_columns(len(tags), None)
-        for i, tag in enumerate(tags):
-            if self._pivot:
-                cols[tag][i] = values[tag]
-            else:
-                cols["tag"][i] = tag
-                cols["value"][i] = values[tag]
-        return tags, self._finish(cols)
+            self._tags[kind], self._events[kind] = _kind_frame(kind, kept, frames)
 
     # -- the tree -----------------------------------------------------------------------------
     @staticmethod
@@ -440,3 +257,64 @@ class SummaryReader:
         )
         order = ["step", *middle, "wall_time", "dir_name", "file_name"]
         return df[[c for c in order if c in stacked.columns]]
+
+
+def _kind_frame(kind: str, kept: KeptFile, frames: FileFrames) -> tuple[list[str], pd.DataFrame]:
+    """The tags and frame of one kind of one file: scalars, histograms and scalar tensors
+    from arrays, the other values decoded one at a time."""
+    if kind == HPARAMS:
+        return frames.hparams(kept.plugin_content.get(HPARAMS, {}).get(SSI_TAG))
+    if kind in (SCALARS, HISTOGRAMS):
+        series = kept.series(kind)
+        if kind == SCALARS:
+            return series.tags, frames.series(series, series.value)
+        return series.tags, frames.histograms(series)
+    series = kept.series(TENSORS if kind == TEXT else kind)
+    if kind == TENSORS:
+        plugin_tags = {t for p in (HPARAMS, TEXT) for t in kept.plugin_content.get(p, {})}
+        series = _only_tags(series, [t for t in series.tags if t not in plugin_tags])
+        return series.tags, frames.series(series, kept.tensor_values(series))
+    rows: list[tuple] = []
+    extras: dict[int, dict] = {}
+    if kind == TEXT:
+        tags = [t for t in kept.plugin_content.get(TEXT, {}) if t in series.tags]
+        by_tag = {(t[: -len(TEXT_SUFFIX)] if t.endswith(TEXT_SUFFIX) else t): t for t in tags}
+        for key, tag in by_tag.items():
+            mine = _only_tags(series, [tag])
+            cells = zip(mine.wall_time.tolist(), mine.step.tolist(), mine.ids.tolist(), strict=True)
+            for w, s, vid in cells:
+                rows.append((key, w, s, text_value(kept.value(vid).tensor)))
+        return tags, frames.rows(rows, {})
+    names = np.array(series.tags, dtype=object)[series.tag].tolist()
+    for tag, w, s, vid in zip(
+        names, series.wall_time.tolist(), series.step.tolist(), series.ids.tolist(), strict=True
+    ):
+        value = kept.value(vid)
+        if kind == IMAGES:
+            d = value.image
+            rows.append((tag, w, s, decode_image(d.encoded_image_string)))
+            extras[len(rows) - 1] = {"height": d.height, "width": d.width}
+        else:
+            d = value.audio
+            rows.append((tag, w, s, decode_wav(d.encoded_audio_string)))
+            extras[len(rows) - 1] = {
+                "content_type": d.content_type,
+                "length_frames": d.length_frames,
+                "sample_rate": d.sample_rate,
+            }
+    return series.tags, frames.rows(rows, extras)
+
+
+def _only_tags(series: Series, tags: list[str]) -> Series:
+    """The rows of ``series`` with these tags (in the order of ``series``)."""
+    keep = sorted(series.tags.index(t) for t in tags)
+    code = np.full(len(series.tags), -1, dtype=np.int64)
+    code[keep] = np.arange(len(keep))
+    rows = np.flatnonzero(code[series.tag] >= 0)
+    return Series(
+        [series.tags[p] for p in keep],
+        code[series.tag[rows]],
+        series.step[rows],
+        series.wall_time[rows],
+        series.ids[rows],
+    )
