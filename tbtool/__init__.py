@@ -16,6 +16,7 @@ from tbtool.frames import (
     read_tensors,
     read_text,
 )
+from tbtool.ops.summary import summarize
 from tbtool.reader import LogReader
 from tbtool.writer import FileWriter, SummaryWriter
 
@@ -34,4 +35,5 @@ __all__ = [
     "read_table",
     "read_tensors",
     "read_text",
+    "summarize",
 ]

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 # Importing a command module registers its command on the app.
-from tbtool.cli import check, clean, dump, export, ls, merge, purge, synth, validate  # noqa: F401
+from tbtool.cli import (  # noqa: F401
+    check,
+    clean,
+    dump,
+    export,
+    ls,
+    merge,
+    purge,
+    summary,
+    synth,
+    validate,
+)
 from tbtool.cli.app import app
 
 
