@@ -6,6 +6,7 @@ from __future__ import annotations
 from tbtool.cli import (  # noqa: F401
     check,
     clean,
+    diff,
     dump,
     export,
     ls,

@@ -123,7 +123,8 @@ def choose_metrics(specs: Sequence[MetricSpec], tags: Sequence[str]) -> list[Met
     return chosen
 
 
-def _session_of(run: str, sessions: Sequence[str]) -> str | None:
+def session_of(run: str, sessions: Sequence[str]) -> str | None:
+    """The hparams session a run belongs to: itself, else the nearest directory above it."""
     best = None
     for session in sessions:
         inside = session == "." or run == session or run.startswith(session + "/")
@@ -191,7 +192,7 @@ def _frame(scalars: ScalarColumns, metrics: list[Metric], hparams: pa.Table | No
     rows: list[dict[str, Any]] = []
     for name in names:
         row: dict[str, Any] = {"run": name}
-        session = _session_of(name, sessions)
+        session = session_of(name, sessions)
         for hp in hp_names:
             column = hp if hp not in FIXED_COLUMNS else f"hparam {hp}"
             row[column] = hp_values[hp][sessions.index(session)] if session is not None else None
