@@ -9,6 +9,7 @@ from tbtool.cli import (  # noqa: F401
     diff,
     dump,
     export,
+    html_report,
     ls,
     merge,
     purge,

@@ -166,16 +166,26 @@ def summarize(
             batches.append(batch)
         else:
             hparams = batch if hparams is None else pa.concat_batches([hparams, batch])
-    scalars = collect(batches)
-    chosen = choose_metrics(parse_metrics(metrics) or [MetricSpec("*")], scalars.tags)
-    frame = _frame(scalars, chosen, pa.Table.from_batches([hparams]) if hparams else None)
+    frame = summary_of(batches, pa.Table.from_batches([hparams]) if hparams else None, metrics)
     if top is not None and sort is None:
         if not metrics:
             raise UsageError("--top needs --sort (or a --metric to rank by)")
-        sort = chosen[0].column
+        sort = frame.attrs["metrics"][0]["column"]
     if sort is not None:
         frame = sort_summary(frame, sort, ascending)
     return frame.head(top) if top is not None else frame
+
+
+def summary_of(
+    scalars: Sequence[pa.RecordBatch],
+    hparams: pa.Table | None,
+    metrics: Sequence[str | MetricSpec] = (),
+) -> pd.DataFrame:
+    """The summary of tables already read: ``scalars`` batches (the export schema) and the
+    hparams table (or ``None``); what :func:`summarize` does after reading."""
+    columns = collect(scalars)
+    chosen = choose_metrics(parse_metrics(metrics) or [MetricSpec("*")], columns.tags)
+    return _frame(columns, chosen, hparams)
 
 
 def _frame(scalars: ScalarColumns, metrics: list[Metric], hparams: pa.Table | None) -> pd.DataFrame:
