@@ -16,6 +16,7 @@ from tbtool.cli import (  # noqa: F401
     summary,
     synth,
     validate,
+    watch,
 )
 from tbtool.cli.app import app
 
