@@ -12,6 +12,7 @@ from tbtool.cli import (  # noqa: F401
     html_report,
     ls,
     merge,
+    plot,
     purge,
     summary,
     synth,
