@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         read_tensors,
         read_text,
     )
+    from tbtool.ops.summary import summarize
     from tbtool.reader import LogReader
     from tbtool.writer import FileWriter, SummaryWriter
 
@@ -44,6 +45,7 @@ _LAZY = {
     "read_table": "tbtool.frames",
     "read_tensors": "tbtool.frames",
     "read_text": "tbtool.frames",
+    "summarize": "tbtool.ops.summary",
 }
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "read_table",
     "read_tensors",
     "read_text",
+    "summarize",
 ]
 
 

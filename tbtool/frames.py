@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from tbtool.aggregates import MetricSpec, metric_aggregates
 from tbtool.errors import UsageError
 from tbtool.reader import LogReader, StepRange
 from tbtool.tables import check_kinds, read_tables
@@ -44,11 +45,14 @@ def read_table(
     steps: str | StepRange | None = None,
     engine: str = "auto",
     metric_agg: str = "last",
+    metrics: Sequence[str | MetricSpec] = (),
     jobs: int | None = None,
     **options: Any,
 ) -> pa.Table:
     """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
-    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``."""
+    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``. hparams: ``metrics`` (``TAG=AGG``
+    specs, :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the
+    rest's."""
     if kind == "all":
         raise UsageError("read_table reads one kind; use tbtool.tables.read_tables for several")
     (kind,) = check_kinds([kind])
@@ -59,8 +63,9 @@ def read_table(
         raise UsageError("jobs must be 0 (every core) or more")
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
     tables = read_tables(
-        reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg, jobs=jobs
-    )
+        reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg, jobs=jobs,
+        metric_aggs=metric_aggregates(metrics),
+    )  # fmt: skip
     return tables[kind]
 
 
@@ -94,7 +99,8 @@ def read_text(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
 def read_hparams(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """One row per hparams session: ``run``, a column per hyperparameter (float64, bool or
     string), a column per metric (``metric_agg``: ``last`` value, or ``min``, ``max``,
-    ``mean``), ``status``, ``start_time``, ``end_time``."""
+    ``mean``, ``best``; per metric with ``metrics=["loss/val=min"]``), ``status``,
+    ``start_time``, ``end_time``."""
     return _frame("hparams", path, options)
 
 

@@ -6,11 +6,16 @@ metrics are scalars of the session run and of its sub-runs: an experiment's ``Me
 ``{group, tag}`` names the scalar ``tag`` of run ``<session>/<group>`` (TensorBoard's
 ``backend_context``); without an experiment every scalar tag of the sessions is a metric.
 A metric's value is its last value in read order (``metric_agg="last"``), or the ``min``,
-``max`` or ``mean`` of its values (NaN ignored).
+``max``, ``mean`` or ``best`` of its values (NaN ignored; :mod:`tbtool.aggregates`), chosen per
+metric with ``metric_aggs`` (``{"loss/val": "min", "accuracy*": "max"}``: a metric column's
+name or its tag matched against glob patterns; the first match wins) and ``metric_agg`` for
+the rest. Hyperparameter columns carry the field metadata ``{"tbtool.role": "hparam"}``
+(:func:`hparam_columns`), so a reader of the table can tell them from metrics.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +23,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tbtool.errors import UsageError
+from tbtool.aggregates import AGGREGATES, check_aggregate, resolve
 from tbtool.normalize import enum_name
 from tbtool.proto import hparams_pb2
 from tbtool.values import HParams, LoggedValue
 
-METRIC_AGGREGATES = ("last", "min", "max", "mean")
+METRIC_AGGREGATES = AGGREGATES
+ROLE = b"tbtool.role"
 
 
 @dataclass
@@ -37,7 +43,8 @@ class _Series:
     total: float = 0.0
     count: int = 0
 
-    def value(self, agg: str) -> float:
+    def value(self, agg: str, tag: str) -> float:
+        agg = resolve(agg, tag)
         if agg == "last":
             return self.last
         if agg == "mean":
@@ -65,17 +72,24 @@ class HParamsCollector:
     """Fed the hparams values and the scalars of every run, builds the table at the end."""
 
     metric_agg: str = "last"
+    metric_aggs: dict[str, str] = field(default_factory=dict)  # pattern -> aggregate
     starts: dict[str, Any] = field(default_factory=dict)  # run -> SessionStartInfo
     ends: dict[str, Any] = field(default_factory=dict)  # run -> SessionEndInfo
     experiments: list[Any] = field(default_factory=list)
     series: dict[tuple[str, str], _Series] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.metric_agg not in METRIC_AGGREGATES:
-            raise UsageError(
-                f"unknown metric aggregate {self.metric_agg!r}; choose from "
-                + ", ".join(METRIC_AGGREGATES)
-            )
+        check_aggregate(self.metric_agg)
+        for agg in self.metric_aggs.values():
+            check_aggregate(agg)
+
+    def aggregate_of(self, column: str, tag: str) -> str:
+        """The aggregate of one metric column: the first pattern matching its name or its
+        tag, else ``metric_agg``."""
+        for pattern, agg in self.metric_aggs.items():
+            if fnmatch.fnmatchcase(column, pattern) or fnmatch.fnmatchcase(tag, pattern):
+                return agg
+        return self.metric_agg
 
     def add_value(self, item: LoggedValue) -> None:
         value = item.value
@@ -129,7 +143,7 @@ class HParamsCollector:
         tags = {t for (run, t) in self.series if self._session_of(run) is not None}
         return [("", t) for t in sorted(tags)]
 
-    def _metric(self, session: str, group: str, tag: str) -> float:
+    def _metric(self, session: str, group: str, tag: str, agg: str) -> float:
         run = session if not group else (group if session == "." else f"{session}/{group}")
         found = self.series.get((run, tag))
         if found is None and not group:
@@ -140,7 +154,7 @@ class HParamsCollector:
                 if t == tag and self._session_of(r) == session
             ]
             found = max(candidates, key=lambda s: s.last_step) if candidates else None
-        return found.value(self.metric_agg) if found is not None else np.nan
+        return found.value(agg, tag) if found is not None else np.nan
 
     def _hparam_names(self) -> list[str]:
         names: list[str] = []
@@ -161,10 +175,12 @@ class HParamsCollector:
                 for s in sessions
             ]
             columns[name] = _typed(raw)
+        hparams = set(columns) - {"run"}
         for group, tag in self._metric_names():
             column = f"{group}/{tag}" if group else tag
+            agg = self.aggregate_of(column, tag)
             columns[column] = pa.array(
-                [self._metric(s, group, tag) for s in sessions], type=pa.float64()
+                [self._metric(s, group, tag, agg) for s in sessions], type=pa.float64()
             )
         status, start_time, end_time = [], [], []
         for s in sessions:
@@ -177,7 +193,16 @@ class HParamsCollector:
         columns["status"] = pa.array(status, type=pa.string())
         columns["start_time"] = pa.array(start_time, type=pa.float64())
         columns["end_time"] = pa.array(end_time, type=pa.float64())
-        return pa.table(columns)
+        fields = [
+            pa.field(name, array.type, metadata={ROLE: b"hparam"} if name in hparams else None)
+            for name, array in columns.items()
+        ]
+        return pa.table(list(columns.values()), schema=pa.schema(fields))
+
+
+def hparam_columns(table: pa.Table) -> list[str]:
+    """The hyperparameter columns of an hparams table (in order)."""
+    return [f.name for f in table.schema if f.metadata and f.metadata.get(ROLE) == b"hparam"]
 
 
 def _typed(raw: list[Any]) -> pa.Array:

@@ -336,13 +336,16 @@ def iter_batches(
     chunk_size: int | None = None,
     metric_agg: str = "last",
     jobs: int | None = 1,
+    metric_aggs: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
     one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
     files ahead in that many processes (``0``: every usable core, for large local inputs; see
     :func:`~tbtool.columnar.parallel.auto_jobs`); the batches are the same whatever ``jobs``."""
     kinds = check_kinds(kinds)
-    collector = HParamsCollector(metric_agg) if "hparams" in kinds else None
+    collector = (
+        HParamsCollector(metric_agg, dict(metric_aggs or {})) if "hparams" in kinds else None
+    )
     out_kinds = [k for k in kinds if k != "hparams"]
     inner = out_kinds + (["scalars"] if collector and "scalars" not in out_kinds else [])
     value_kinds = {TABLE_KINDS[k] for k in inner} | ({"hparams"} if collector else set())
@@ -425,13 +428,16 @@ def read_tables(
     engine: str = "auto",
     metric_agg: str = "last",
     jobs: int | None = None,
+    metric_aggs: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, pa.Table]:
-    """Whole tables per kind; ``jobs`` as in :func:`iter_batches`."""
+    """Whole tables per kind; the options as in :func:`iter_batches`."""
     kinds = check_kinds(kinds)
     batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
     for kind, batch in iter_batches(
-        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs
-    ):
+        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
+        metric_aggs=metric_aggs, progress=progress,
+    ):  # fmt: skip
         batches[kind].append(batch)
     out = {}
     for kind, parts in batches.items():

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import tbtool
 from tbtool.cli import app
-from tbtool.cli.app import COMMANDS
+from tbtool.cli.app import COMMAND_MODULES, COMMANDS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HEAVY = ("pandas", "pyarrow")
@@ -37,7 +37,8 @@ print("\\n" + json.dumps({{"heavy": heavy, "commands": commands}}))
 
 def imported_by(code: str) -> dict[str, list[str]]:
     """The heavy and command modules a fresh interpreter has imported after running ``code``."""
-    probe = _PROBE.format(heavy=set(HEAVY), commands={f"tbtool.cli.{name}" for name in COMMANDS})
+    modules = {f"tbtool.cli.{COMMAND_MODULES.get(name, name)}" for name in COMMANDS}
+    probe = _PROBE.format(heavy=set(HEAVY), commands=modules)
     proc = subprocess.run(
         [sys.executable, "-c", probe, code], capture_output=True, text=True, check=True
     )

@@ -36,25 +36,43 @@ if TYPE_CHECKING:
 #: own help is asked for, so ``tbtool --help``, ``--version`` and ``tbtool ls`` do not import
 #: pandas, pyarrow and the rest of the other commands' library stacks.
 COMMANDS = {
-    "check": "Assert what runs logged (tags, steps, NaNs, value bounds, hparams, duration); "
-    "every failed assertion says expected vs found; exit 1 if any fails.",
     "ls": "List runs, event files, sizes, tags by kind, step ranges, counts, wall times and "
     "the last value of each scalar.",
-    "clean": "Remove selected runs' event data.",
     "dump": "Print every event / summary value in read order.",
+    "validate": "Check that event files are intact and their contents sane (findings with "
+    "stable codes; exit 1 when any is at least --fail-on).",
+    "check": "Assert what runs logged (tags, steps, NaNs, value bounds, hparams, duration); "
+    "every failed assertion says expected vs found; exit 1 if any fails.",
+    "summary": "One row per run: hyperparameters, steps, duration and the last/min/max/best "
+    "value of each metric (with the step where it was reached). Markdown fits "
+    "$GITHUB_STEP_SUMMARY.",
+    "diff": "What differs between two runs (or two logdirs, runs matched by name): tags on "
+    "one side only, hparams, and per scalar tag steps, last/min/max and the first "
+    "step where values diverge. Exits 1 when anything differs beyond --rtol/--atol.",
     "export": "Export scalars, histograms, hparams, text, images, audio, tensors or PR curves "
     "to Parquet, CSV or JSON lines.",
+    "report": "Write one self-contained HTML file that opens offline: the summary table, a "
+    "chart per scalar tag with every run overlaid (smoothing, hover, log scale), "
+    "histograms as distribution bands, the hparams table and the last image of each "
+    "image tag. Needs the report extra: pip install 'tbtool[report]'.",
+    "plot": "Draw scalar tags, one panel per tag with every run overlaid, to a PNG, SVG or "
+    "PDF (matplotlib). Exits 1 when no scalar matched.",
+    "watch": "A live view of runs as they grow: per run its step, steps per second, time since "
+    "the last event and the latest value of each scalar tag. Local or remote; Ctrl-C "
+    "quits.",
     "merge": "Merge inputs into one clean event file per run under OUT: restarts applied, "
     "exact duplicates dropped, damaged records salvaged and reported.",
     "purge": "Drop summary values with step >= N (graphs and metadata stay), or apply restart "
     "semantics to the files themselves; shows the plan first, keeps a backup.",
+    "clean": "Remove selected runs' event data.",
     "synth": "Write a synthetic logdir: runs of a pretend training job (decaying losses, "
     "rising accuracies, a learning-rate schedule, drifting weight histograms, ...) in "
     "torch's, tensorboardX's or TF2's encodings; optionally a crashed and resumed run, "
     "injected faults or a target size.",
-    "validate": "Check that event files are intact and their contents sane (findings with "
-    "stable codes; exit 1 when any is at least --fail-on).",
 }
+
+#: Commands whose module is not named after them.
+COMMAND_MODULES = {"report": "html_report"}
 
 
 class LazyCommands(TyperGroup):
@@ -68,7 +86,7 @@ class LazyCommands(TyperGroup):
         command = self.commands.get(cmd_name)
         if command is None and cmd_name in COMMANDS:
             # Importing the module registers the command on ``app``; build its click command.
-            importlib.import_module(f"tbtool.cli.{cmd_name}")
+            importlib.import_module(f"tbtool.cli.{COMMAND_MODULES.get(cmd_name, cmd_name)}")
             command = typer.main.get_group(app).commands.get(cmd_name)
             if command is not None:
                 self.add_command(command, cmd_name)

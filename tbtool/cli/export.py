@@ -38,6 +38,7 @@ class MetricAgg(str, Enum):
     min = "min"
     max = "max"
     mean = "mean"
+    best = "best"
 
 
 assert [m.value for m in MetricAgg] == list(METRIC_AGGREGATES)
@@ -98,8 +99,22 @@ def export_command(
     ] = None,
     metric_agg: Annotated[
         MetricAgg,
-        typer.Option("--metric-agg", help="hparams: how a metric's values become one number."),
+        typer.Option(
+            "--metric-agg",
+            help="hparams: how a metric's values become one number (best: min of loss-like "
+            "tags, else max).",
+        ),
     ] = MetricAgg.last,
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            "--metric",
+            help="hparams: TAG=AGG, the aggregate of the metrics matching TAG (a glob), e.g. "
+            "'loss/val=min' (repeatable; --metric-agg for the others).",
+            metavar="TAG=AGG",
+            show_default=False,
+        ),
+    ] = [],  # noqa: B006
     overwrite: Annotated[
         bool,
         typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
@@ -138,6 +153,7 @@ def export_command(
                 explode=explode,
                 partition_by=partition_by,
                 metric_agg=metric_agg.value,
+                metrics=metric,
                 overwrite=overwrite,
                 jobs=jobs,
                 progress=counters,

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tbtool import storage
+from tbtool.aggregates import metric_aggregates
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.frames import to_frame, wide_scalars
 from tbtool.hparams import HParamsCollector
@@ -155,6 +156,7 @@ def export(
     explode: bool = False,
     partition_by: str | None = None,
     metric_agg: str = "last",
+    metrics: Sequence[str] = (),
     overwrite: bool = False,
     jobs: int | None = None,
     engine: str = "auto",
@@ -192,7 +194,7 @@ def export(
     try:
         for kind, batch in iter_batches(
             reader, kinds, steps=step_range, engine=engine, progress=progress,
-            metric_agg=metric_agg, jobs=jobs,
+            metric_agg=metric_agg, jobs=jobs, metric_aggs=metric_aggregates(metrics),
         ):  # fmt: skip
             if kind in media:
                 batch = media[kind].convert(kind, batch)

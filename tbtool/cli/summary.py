@@ -1,0 +1,170 @@
+"""``tbtool summary``: one row per run, as a table, CSV, JSON or Markdown (a skin over
+:func:`tbtool.ops.summary.summarize`)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from tbtool.cli.app import (
+    NoPurgeOption,
+    Paths,
+    RunOption,
+    SkipCorruptOption,
+    TagOption,
+    app,
+    report_problems,
+    reported_errors,
+    stdout_console,
+)
+from tbtool.cli.progress import progress_display
+
+
+class SummaryFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+MetricOption = Annotated[
+    list[str],
+    typer.Option(
+        "--metric",
+        "-m",
+        help="TAG=AGG: a metric column, AGG one of last, min, max, mean, best (best: min of "
+        "loss-like tags, else max); TAG may be a glob (repeatable) [default: every scalar "
+        "tag's last value].",
+        metavar="TAG=AGG",
+        show_default=False,
+    ),
+]
+StepsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--steps",
+        help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
+        metavar="A:B",
+        show_default=False,
+    ),
+]
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in cells escaped)."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    numeric = [
+        i for i in range(len(headers)) if rows and all(_looks_numeric(r[i]) for r in rows) and i > 0
+    ]
+    rule = ["---:" if i in numeric else "---" for i in range(len(headers))]
+    return "\n".join([line(headers), line(rule), *(line(r) for r in rows)])
+
+
+def _looks_numeric(text: str) -> bool:
+    head = text.split(" @")[0].replace(":", "").rstrip("s")
+    try:
+        float(head)
+    except ValueError:
+        return text == "-"
+    return True
+
+
+@app.command("summary")
+def summary_command(
+    paths: Paths,
+    metric: MetricOption = [],  # noqa: B006 - typer needs a literal default
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="Sort by this column, tag or TAG=AGG metric; best first for metrics "
+            "(ascending for min and loss-like tags), else ascending.",
+            metavar="KEY",
+            show_default=False,
+        ),
+    ] = None,
+    ascending: Annotated[
+        bool | None,
+        typer.Option(
+            "--ascending/--descending",
+            help="Override the direction of --sort.",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            "--top",
+            help="Only the first N rows after sorting (by --sort, else the first --metric).",
+            metavar="N",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        SummaryFormat, typer.Option("--format", help="Output format.")
+    ] = SummaryFormat.table,
+    run: RunOption = [],  # noqa: B006
+    tag: TagOption = [],  # noqa: B006
+    steps: StepsOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    no_purge: NoPurgeOption = False,
+    skip_corrupt: SkipCorruptOption = False,
+) -> None:
+    """One row per run: hyperparameters, steps, duration and the last/min/max/best value of
+    each metric (with the step where it was reached). Markdown fits $GITHUB_STEP_SUMMARY."""
+    from tbtool.ops.summary import display_table, json_records, summarize
+    from tbtool.reader import LogReader
+
+    with reported_errors():
+        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=skip_corrupt)
+        with progress_display("reading", enabled=not quiet) as progress:
+            frame = summarize(
+                reader,
+                metrics=metric,
+                sort=sort,
+                ascending=ascending,
+                top=top,
+                steps=steps,
+                jobs=0,
+                progress=progress,
+            )
+        report_problems(reader.problems)
+        if format is SummaryFormat.csv:
+            typer.echo(frame.to_csv(index=False), nl=False)
+        elif format is SummaryFormat.json:
+            typer.echo(json.dumps(json_records(frame), indent=2))
+        elif format is SummaryFormat.markdown:
+            typer.echo(markdown_table(*display_table(frame)))
+        else:
+            render_table(*display_table(frame))
+
+
+def render_table(headers: list[str], rows: list[list[str]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    if not rows:
+        stdout_console().print("no runs found")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for i, header in enumerate(headers):
+        table.add_column(escape(header), justify="left" if i == 0 else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
+    # Never fold numbers into several lines: a wide table prints at its natural width (a
+    # terminal wraps it, `less -S` scrolls it); --metric and --tag make it narrower.
+    console = stdout_console()
+    natural = Measurement.get(console, console.options.update(width=100_000), table).maximum
+    if natural > console.width:
+        console = Console(highlight=False, soft_wrap=True, width=natural)
+    console.print(table)
