@@ -78,7 +78,7 @@ def test_public_api_unchanged():
     assert sorted(tbtool.__all__) == [
         "FileWriter", "LogReader", "SummaryWriter", "TbtoolError", "__version__",
         "read_audio", "read_histograms", "read_hparams", "read_images", "read_pr_curves",
-        "read_scalars", "read_table", "read_tensors", "read_text",
+        "read_scalars", "read_table", "read_tensors", "read_text", "summarize",
     ]  # fmt: skip
     from tbtool import frames, reader, writer
 
