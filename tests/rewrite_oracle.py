@@ -184,3 +184,24 @@ def _rule(step: int | None, restarts: str | None, tags: Sequence[str]):
     if tags:
         raise UsageError("--tag applies to --step, not to --restarts")
     return RULES[restarts], f"materialize restarts (rule: {restarts})"
+
+
+def oracle_merge(
+    inputs: Sequence[str], *, layout: str, rule: str | None, sort_by_step: bool
+) -> list[tuple[Any, bytes, float]]:
+    """(output run with its counters, file bytes, first wall time) per output run, all made
+    by the per-event engine (the salvage path), whatever the sources hold."""
+    from tbtool.ops.merge import file_payloads, plan_outputs
+    from tbtool.ops.merge_salvage import merged_payloads
+
+    made = []
+    for run in plan_outputs(inputs, layout=layout):
+        events = merged_payloads(run, rule=rule, layout=layout)
+        if sort_by_step:
+            events = iter(sorted(events, key=lambda e: e[0]))
+        first = next(events, None)
+        payloads = list(file_payloads(first, events))
+        run.records_out = len(payloads)
+        data = b"".join(encode_record(p) for p in payloads)
+        made.append((run, data, first[1] if first is not None else 0.0))
+    return made
