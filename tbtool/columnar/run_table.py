@@ -38,7 +38,6 @@ class FileTable:
 
     path: str
     number: int  # in the run's read order
-    r_index: np.ndarray
     r_offset: np.ndarray
     r_length: np.ndarray  # payload bytes (the record takes 16 more)
     r_step: np.ndarray
@@ -55,6 +54,11 @@ class FileTable:
     @property
     def records(self) -> int:
         return len(self.r_offset)
+
+    @property
+    def r_index(self) -> np.ndarray:
+        """Record numbers: a table holds every record of its file, in order."""
+        return np.arange(self.records, dtype=np.int64)
 
     @property
     def v_step(self) -> np.ndarray:
@@ -123,7 +127,6 @@ class RunTables:
             event = chunk.event(rec)
             start[rec] = event.session_log.status == START
         return {
-            "r_index": chunk.r_index,
             "r_offset": chunk.r_offset,
             "r_length": chunk.r_length,
             "r_step": chunk.r_step,
@@ -139,7 +142,6 @@ class RunTables:
 
 
 _COLUMNS = {
-    "r_index": np.int64,
     "r_offset": np.int64,
     "r_length": np.int64,
     "r_step": np.int64,
