@@ -473,3 +473,20 @@ def test_protected_kinds_that_do_not_decode_are_purged_like_tensors(tmp_path):
         assert got == expected, options
         assert isinstance(got, tuple) and (bool(got[1]) or "rewind" in options.values())
     assert _merge_fast([run], tmp_path / "m", rule="start") == _merge_oracle([run], rule="start")
+
+
+def test_apply_plans_again_when_another_file_of_the_run_changed(tmp_path):
+    """A START appended to a file the plan leaves alone drops more in the files it rewrites."""
+    logdir = tmp_path / "logdir"
+    synth(logdir, kinds="scalars", steps=50, runs=1, restart_at=30)
+    first, second = sorted(logdir.rglob("*tfevents*"))
+    plan = purge_steps.plan(str(logdir), restarts="start")
+    assert [f.changes for r in plan.runs for f in r.files] == [True, False]
+    start = event_pb2.Event(wall_time=2e9, step=10)
+    start.session_log.status = event_pb2.SessionLog.START
+    with open(second, "ab") as f:
+        f.write(encode_record(start.SerializeToString()))
+    os.utime(second, ns=(1, 1))
+    purge_steps.apply(plan, keep_backup=False, restarts="start")
+    steps = [v.step for v in LogReader(first, purge=False).values(["scalar"])]
+    assert steps and max(steps) < 10

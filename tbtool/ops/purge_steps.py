@@ -95,8 +95,9 @@ class PurgePlan:
     root: str
     backups: list[str] = field(default_factory=list)
     rewritten: list[str] = field(default_factory=list)
-    #: What each changing file becomes, for ``apply``: (rule, fingerprint when read, splice).
-    edits: dict[str, tuple[Rule, Fingerprint, Splice]] = field(
+    #: What each changing file becomes, for ``apply``: (rule, fingerprints of the run's files
+    #: when read, splice).
+    edits: dict[str, tuple[Rule, dict[str, Fingerprint], Splice]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
@@ -167,10 +168,11 @@ def _table(tables: RunTables, path: str, number: int, progress: Progress | None)
 
 def _plan_run(
     run: Run, rule: Rule, progress: Progress | None
-) -> tuple[RunPlan, dict[str, tuple[Fingerprint, Splice]]]:
-    """Count what the rule drops in one run, and the splice of each file that changes."""
+) -> tuple[RunPlan, dict[str, Splice], dict[str, Fingerprint]]:
+    """Count what the rule drops in one run; the splice of each file that changes; the
+    fingerprints of the run's files (taken before they are read)."""
     run_plan = RunPlan(run)
-    edits: dict[str, tuple[Fingerprint, Splice]] = {}
+    edits: dict[str, Splice] = {}
     tables = RunTables(run.name)
     fingerprints = {path: _fingerprint(path) for path in run.files}
 
@@ -180,13 +182,13 @@ def _plan_run(
         splice = _file_splice(table, drops, file)
         _tally(run_plan, tables.tags, table, drops)
         if file.changes:
-            edits[table.path] = (fingerprints[table.path], splice)
+            edits[table.path] = splice
 
     if rule.restarts == "rewind":
         scanned = [_table(tables, path, n, progress) for n, path in enumerate(run.files)]
         for table, drops in zip(scanned, rewind_drops(scanned), strict=True):
             finish(table, drops)
-        return run_plan, edits
+        return run_plan, edits, fingerprints
     purge = PurgeFilter(find_restarts(run.files) if rule.restarts == "start" else ())
     tag_ok = tag_matcher(rule.tags)
     selected: dict[int, bool] = {}
@@ -202,7 +204,7 @@ def _plan_run(
             finish(table, step_drops(table, rule.step, tag_id_ok))
         else:
             finish(table, start_drops(table, purge))
-    return run_plan, edits
+    return run_plan, edits, fingerprints
 
 
 def _file_splice(table: FileTable, drops: np.ndarray, file: FilePlan) -> Splice:
@@ -295,10 +297,10 @@ def plan(
         progress.update()
     for run in selected:
         with spooled(run.files):  # read twice by the restart rules: remote files fetched once
-            run_plan, edits = _plan_run(run, rule, progress)
+            run_plan, edits, fingerprints = _plan_run(run, rule, progress)
         result.runs.append(run_plan)
-        for file_path, (fingerprint, splice) in edits.items():
-            result.edits[file_path] = (rule, fingerprint, splice)
+        for file_path, splice in edits.items():
+            result.edits[file_path] = (rule, fingerprints, splice)
     return result
 
 
@@ -342,19 +344,23 @@ def apply(
 
 
 def _current_splices(plan_: PurgePlan, run_plan: RunPlan, rule: Rule) -> dict[str, Splice]:
-    """The splices of the run's changing files: the plan's, unless a file changed since it
-    was read (a writer appended?) or the plan was made for another rule: then planned again
-    from what the files hold now."""
+    """The splices of the run's changing files: the plan's, unless one of the run's files
+    changed since it was read (a writer appended? a START in another file drops more) or the
+    plan was made for another rule: then the run is planned again from what it holds now."""
+    run = run_plan.run
     planned = {}
     for file in run_plan.files:
         if not file.changes:
             continue
         found = plan_.edits.get(file.path)
-        if found is None or found[0] != rule or found[1] != _fingerprint(file.path):
-            _, fresh = _plan_run(run_plan.run, rule, None)
-            return {path: splice for path, (_, splice) in fresh.items()}
+        if found is None or found[0] != rule:
+            break
         planned[file.path] = found[2]
-    return planned
+        fingerprints = found[1]
+    else:
+        if planned and fingerprints == {p: _fingerprint(p) for p in run.files}:
+            return planned
+    return _plan_run(run, rule, None)[1]
 
 
 def _rule(step: int | None, restarts: str | None, tags: Sequence[str]) -> Rule:
