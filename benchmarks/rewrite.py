@@ -24,12 +24,13 @@ from pathlib import Path
 from benchmarks.data import scalar_logdir
 
 
-def _timed(args: list[str], env: dict[str, str], prepare: Callable[[], None]) -> float:
+def _timed(args: list[str], env: dict[str, str], prepare: Callable[[], None], cwd: Path) -> float:
     prepare()
     start = time.perf_counter()
-    subprocess.run(
+    subprocess.run(  # in a neutral directory: `-m` puts the working directory first
         [sys.executable, "-m", "tbtool", *args],
         check=True,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         best: dict[str, float] = {}
         for name, args, prepare in commands:
-            best[name] = min(_timed(args, env, prepare) for _ in range(options.repeat))
+            best[name] = min(_timed(args, env, prepare, work) for _ in range(options.repeat))
             ratio = best[name] / best["export"]
             print(f"{name:32s} {best[name]:7.2f} s  {ratio:5.2f}x export", flush=True)
     finally:

@@ -110,8 +110,8 @@ class RunTables:
             progress.update()
         shift = np.cumsum([0] + [len(p["r_offset"]) for p in parts])
         columns: dict[str, np.ndarray] = {}
-        for name, dtype in _COLUMNS.items():
-            pieces = [p[name] for p in parts]
+        for name, dtype in _COLUMNS.items():  # a column at a time: peak memory one table
+            pieces = [p.pop(name) for p in parts]
             if name == "v_rec":
                 pieces = [piece + shift[i] for i, piece in enumerate(pieces)]
             if len(pieces) == 1:
