@@ -19,6 +19,7 @@ from tbtool.cli.app import (
     stdout_console,
 )
 from tbtool.cli.ls import human_size
+from tbtool.cli.progress import progress_display
 from tbtool.duration import parse_duration
 from tbtool.ops import clean as clean_op
 from tbtool.ops.clean import CleanPlan
@@ -138,16 +139,18 @@ def clean_command(
     --keep-last, --run) combine with AND. Shows the plan first; without a terminal it needs
     --yes."""
     with reported_errors():
-        plan = clean_op.plan(
-            path,
-            older_than=parse_duration(older_than, "--older-than") if older_than else None,
-            by=by.value,
-            empty=empty,
-            min_steps=min_steps,
-            keep_last=keep_last,
-            runs=run,
-            all_files=all_files,
-        )
+        with progress_display("reading") as progress:
+            plan = clean_op.plan(
+                path,
+                older_than=parse_duration(older_than, "--older-than") if older_than else None,
+                by=by.value,
+                empty=empty,
+                min_steps=min_steps,
+                keep_last=keep_last,
+                runs=run,
+                all_files=all_files,
+                progress=progress,
+            )
         if format is TextOrJson.text:
             render_plan(plan)
         if plan.selected and confirm_plan(yes=yes, dry_run=dry_run, action="remove this data"):

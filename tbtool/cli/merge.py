@@ -17,6 +17,7 @@ from tbtool.cli.app import (
     reported_errors,
     stdout_console,
 )
+from tbtool.cli.progress import progress_display
 from tbtool.errors import UsageError
 from tbtool.ops import merge_in_place
 from tbtool.ops.merge import MergeResult, OutputRun, merge, plan_outputs
@@ -88,13 +89,15 @@ def _in_place(
 ) -> None:
     if len(inputs) != 1:
         raise UsageError("merge --in-place takes exactly one PATH (a logdir or run directory)")
-    plan = merge_in_place.plan(inputs[0], rule=rule, runs=runs)
+    with progress_display("reading") as progress:
+        plan = merge_in_place.plan(inputs[0], rule=rule, runs=runs, progress=progress)
     if not json_out:
         render_in_place(plan)
     if plan.changing and confirm_plan(
         yes=options["yes"], dry_run=options["dry_run"], action="rewrite these runs in place"
     ):
-        merge_in_place.apply(plan, keep_backup=not options["no_backup"])
+        with progress_display("rewriting") as progress:
+            merge_in_place.apply(plan, keep_backup=not options["no_backup"], progress=progress)
         if not json_out:
             typer.echo(
                 f"replaced {len(plan.replaced)} file(s), removed {len(plan.removed)}"
@@ -183,14 +186,16 @@ def merge_command(
         if dry_run:
             _render_outputs(inputs, out, layout.value, run, format is TextOrJson.json)
             return
-        result = merge(
-            inputs,
-            out,
-            layout=layout.value,
-            rule=rule_name,
-            sort_by_step=sort is SortKey.step,
-            runs=run,
-        )
+        with progress_display("merging") as progress:
+            result = merge(
+                inputs,
+                out,
+                layout=layout.value,
+                rule=rule_name,
+                sort_by_step=sort is SortKey.step,
+                runs=run,
+                progress=progress,
+            )
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:

@@ -18,6 +18,7 @@ from tbtool.cli.app import (
     reported_errors,
     stdout_console,
 )
+from tbtool.cli.progress import progress_display
 from tbtool.ops import purge_steps
 from tbtool.ops.purge_steps import PurgePlan
 
@@ -91,11 +92,13 @@ def purge_command(
     semantics to the files themselves; shows the plan first, keeps a backup."""
     with reported_errors():
         options = {"step": step, "restarts": rule.value if restarts else None, "tags": tag}
-        plan = purge_steps.plan(path, runs=run, **options)
+        with progress_display("reading") as progress:
+            plan = purge_steps.plan(path, runs=run, progress=progress, **options)
         if format is TextOrJson.text:
             render_plan(plan)
         if plan.dropped and confirm_plan(yes=yes, dry_run=dry_run, action="rewrite these files"):
-            purge_steps.apply(plan, keep_backup=not no_backup, **options)
+            with progress_display("rewriting") as progress:
+                purge_steps.apply(plan, keep_backup=not no_backup, progress=progress, **options)
             if format is TextOrJson.text:
                 typer.echo(
                     f"rewrote {len(plan.rewritten)} file(s)"

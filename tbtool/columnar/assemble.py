@@ -130,6 +130,11 @@ _RECORD_WHATS = np.array(
     [code for what, code in WHAT_CODES.items() if what not in (None, "summary")], dtype=np.uint8
 )
 _HISTO_STATS = ("min", "max", "num", "sum", "sum_squares")
+#: Kinds a value may be classified as but turn out a ``tensor`` when decoded, and that the
+#: purge rules protect (so the difference matters to them).
+_SETTLED_BY_DECODING = np.array(
+    [K[k] for k in ("graph", "run_metadata", "hparams", "custom_scalars")], dtype=np.int16
+)
 _UNPURGED = np.zeros(K_SKIP + 1, dtype=bool)
 _UNPURGED[[K[k] for k in UNPURGED_KINDS]] = True
 
@@ -338,6 +343,24 @@ class RunAssembler:
         return reg_row
 
     # -- a chunk ------------------------------------------------------------------------------
+    def exact_kinds(self, chunk: ChunkIndex) -> tuple[np.ndarray, np.ndarray]:
+        """``(run tag id, K code)`` of every value of a chunk, exactly the kind the per-event
+        normalizer gives (``K_SKIP``: it gives nothing). Classification is exact except for
+        kinds a failed decode turns into ``tensor``; of those only the kinds the purge rules
+        protect (graphs, run metadata, hparams, custom scalars: a few values per run) are
+        decoded here to settle it. For planners (merge, purge) that need no contents."""
+        c = self._classify(chunk)
+        kind = c.kind.copy()
+        settle = np.flatnonzero(np.isin(kind, _SETTLED_BY_DECODING))
+        normalizer = self._normalizer
+        for row in settle.tolist():
+            event = chunk.event(int(chunk.v_rec[row]))
+            t = int(c.tag[row])
+            normalizer.current = self._metadata[t] if c.has_meta[row] else None
+            item = normalizer.summary_value(event.summary.value[int(chunk.v_widx[row])])
+            kind[row] = K_SKIP if item is None else K[item[2].kind]
+        return c.tag, kind
+
     def _classify(self, chunk: ChunkIndex) -> _Classified:
         """Per value of the chunk: run tag id, metadata, kind, step and the filters."""
         n = chunk.values

@@ -19,11 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tbtool import storage
+from tbtool.columnar.index import WHAT_CODES, ChunkIndex
+from tbtool.columnar.scan import FileScan
+from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.logdir import Run, compile_patterns, find_runs, walk_files
 from tbtool.ops.rewrite import BACKUP_DIR, real_inside
-from tbtool.reader import LogReader
+
+SUMMARY = WHAT_CODES["summary"]
 
 #: Files TensorBoard writers put in runs besides event files (torch/tbx add_embedding).
 PROJECTOR_FILES = frozenset(
@@ -131,7 +137,10 @@ def _check_root(path: str) -> str:
     return root
 
 
-def _facts(run: Run) -> RunFacts:
+def _facts(run: Run, progress: Progress | None = None) -> RunFacts:
+    """Size, newest modification and wall time, summary values and last step of a run, from
+    the columnar scan (record columns, no event decoded one by one). Damaged records are
+    skipped; a file that cannot be read makes the run ``unreadable``."""
     facts = RunFacts(run)
     for path in run.files:
         try:
@@ -141,24 +150,37 @@ def _facts(run: Run) -> RunFacts:
         facts.size += size
         if mtime is not None:
             facts.newest_mtime = max(facts.newest_mtime or mtime, mtime)
-    reader = LogReader(run.files, purge=False, skip_corrupt=True) if run.files else None
-    if reader is None:
-        return facts
-    try:
-        for _, record in reader.events():
-            event = record.event
-            if event.wall_time == event.wall_time:  # not NaN
-                facts.newest_wall_time = max(
-                    facts.newest_wall_time or event.wall_time, event.wall_time
-                )
-            if event.HasField("summary"):
-                facts.summary_values += len(event.summary.value)
-                facts.max_step = max(
-                    facts.max_step if facts.max_step is not None else event.step, event.step
-                )
-    except (TbtoolError, OSError) as e:
-        facts.unreadable = str(e)
+    for path in run.files:
+        scan = FileScan(path, skip_corrupt=True)
+        done = 0
+        try:
+            for chunk in scan:
+                _add_chunk(facts, chunk)
+                if progress is not None:
+                    progress.bytes += scan.bytes_read - done
+                    done = scan.bytes_read
+                    progress.update()
+        except (TbtoolError, OSError) as e:
+            facts.unreadable = str(e)
+            return facts
+        finally:
+            if progress is not None:
+                progress.bytes += scan.bytes_read - done
+                progress.files += 1
+                progress.update()
     return facts
+
+
+def _add_chunk(facts: RunFacts, chunk: ChunkIndex) -> None:
+    walls = chunk.r_wall_time[~np.isnan(chunk.r_wall_time)]
+    if len(walls):
+        newest = float(walls.max())
+        facts.newest_wall_time = max(facts.newest_wall_time or newest, newest)
+    facts.summary_values += chunk.values
+    steps = chunk.r_step[chunk.r_what == SUMMARY]
+    if len(steps):
+        top = int(steps.max())
+        facts.max_step = top if facts.max_step is None else max(facts.max_step, top)
 
 
 def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[list, list]:
@@ -235,8 +257,10 @@ def plan(
     runs: Sequence[str] = (),
     all_files: bool = False,
     now: float | None = None,
+    progress: Progress | None = None,
 ) -> CleanPlan:
-    """Select runs (criteria combine with AND) and list what would be removed."""
+    """Select runs (criteria combine with AND) and list what would be removed.
+    ``progress``: counters of the files and bytes read, for a progress display."""
     if older_than is None and not empty and min_steps is None and keep_last is None:
         raise UsageError(
             "nothing selects runs: give --older-than, --empty, --min-steps or "
@@ -249,7 +273,11 @@ def plan(
     all_runs = find_runs(root, follow_symlinks=False)
     regexes = compile_patterns(runs)
     candidates = [r for r in all_runs if not regexes or any(rx.search(r.name) for rx in regexes)]
-    facts = {r.name: _facts(r) for r in candidates}
+    if progress is not None:
+        progress.files_total = sum(len(r.files) for r in candidates)
+        progress.bytes_total = sum(file_size(f) for r in candidates for f in r.files)
+        progress.update()
+    facts = {r.name: _facts(r, progress) for r in candidates}
     protected: set[str] = set()
     if keep_last is not None:
         groups: dict[str, list[RunFacts]] = {}

@@ -5,30 +5,33 @@ every readable record is salvaged (damaged stretches are skipped and reported), 
 semantics are applied across all of them, exact duplicate records are dropped, and the result
 is written as one file that starts with a single ``file_version`` event. Inputs are never
 modified; the output goes through the verified atomic write of :mod:`tbtool.ops.rewrite`.
+
+Runs whose sources all read cleanly are planned from the columnar scan and written as
+splices of their sources (:mod:`tbtool.ops.merge_plan`); runs with damaged sources take the
+per-event salvage engine (:mod:`tbtool.ops.merge_salvage`). Both write the same bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from tbtool import storage
+from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
 from tbtool.logdir import discover, is_event_file_name
-from tbtool.normalize import Normalizer
-from tbtool.ops.purge_steps import classify, rewind_drops
-from tbtool.ops.rewrite import write_verified
+from tbtool.ops.merge_plan import MergedRun, plan_merged_run, scan_sources
+from tbtool.ops.merge_salvage import merged_payloads
+from tbtool.ops.rewrite import framed, write_verified_blocks
+from tbtool.ops.splice import blocks
 from tbtool.proto import event_pb2
-from tbtool.purge import START, PurgeFilter, Restart
-from tbtool.record import Record
-from tbtool.salvage import SkippedRange, salvage_records
+from tbtool.salvage import SkippedRange
 from tbtool.spool import spooled
+
+__all__ = ["MergeResult", "OutputRun", "merge", "merged_payloads", "plan_outputs", "plan_run"]
 
 LAYOUTS = ("merge", "sub-run", "tag-prefix")
 WRITER_NAME = "tbtool.merge"
@@ -50,6 +53,14 @@ class OutputRun:
     def reset_counts(self) -> None:
         """Zero the counters, before the sources are merged again."""
         self.records_in = self.records_out = self.dropped_by_restarts = self.duplicates = 0
+        self.skipped.clear()
+
+    def count(self, planned: MergedRun) -> None:
+        """Take the counters of a columnar plan."""
+        self.records_in = planned.records_in
+        self.records_out = planned.splice.total_records
+        self.dropped_by_restarts = planned.dropped_by_restarts
+        self.duplicates = planned.duplicates
         self.skipped.clear()
 
     def to_json(self) -> dict[str, Any]:
@@ -154,82 +165,6 @@ def _check_out(out: str, inputs: Sequence[str]) -> None:
                 )
 
 
-def _events(run: OutputRun, skipped: list[SkippedRange]) -> Iterator[tuple[int, str, Record, Any]]:
-    """(file number, input label, record, Event) of every salvageable record, in read order;
-    records that are not Events are added to ``skipped``."""
-    for number, (label, path) in enumerate(run.sources):
-        for record in salvage_records(path, skipped):
-            try:
-                event = event_pb2.Event.FromString(record.payload)
-            except DecodeError:
-                skipped.append(SkippedRange(path, record.offset, record.end, "not an Event"))
-                continue
-            yield number, label, record, event
-
-
-def _is_start(event: Any) -> bool:
-    return event.WhichOneof("what") == "session_log" and event.session_log.status == START
-
-
-def _drop_rule(run: OutputRun, rule: str | None):
-    """A predicate (file number, record index, value index, kind, step) -> dropped?"""
-    if rule is None:
-        return lambda number, index, k, kind, step: False
-    if rule == "start":
-        restarts = [
-            Restart((number, record.index), event.step, record.offset)
-            for number, _, record, event in _events(run, [])
-            if _is_start(event)
-        ]
-        purge = PurgeFilter(restarts)
-        return lambda number, index, k, kind, step: not purge.keeps((number, index), step, kind)
-    normalizer = Normalizer()
-    dropped = rewind_drops(
-        ((number, record.index, k), *classify(normalizer, value), event.step)
-        for number, _, record, event in _events(run, [])
-        if event.HasField("summary")
-        for k, value in enumerate(event.summary.value)
-    )
-    return lambda number, index, k, kind, step: (number, index, k) in dropped
-
-
-def merged_payloads(
-    run: OutputRun, *, rule: str | None, layout: str
-) -> Iterator[tuple[int, float, bytes]]:
-    """(step, wall_time, payload) of the output run, file_version excluded, in read order."""
-    drops = _drop_rule(run, rule)
-    normalizer = Normalizer()
-    seen: set[bytes] = set()
-    for number, label, record, event in _events(run, run.skipped):
-        run.records_in += 1
-        what = event.WhichOneof("what")
-        if what == "file_version" or (rule is not None and _is_start(event)):
-            continue  # one file_version is written first; applied restarts need no marker
-        payload = record.payload
-        if what == "summary":
-            keep = []
-            for k, value in enumerate(event.summary.value):
-                _, kind = classify(normalizer, value)
-                if drops(number, record.index, k, kind, event.step):
-                    run.dropped_by_restarts += 1
-                    continue
-                if layout == "tag-prefix":
-                    value.tag = f"{label}/{value.tag or value.node_name}"
-                keep.append(value)
-            if not keep:
-                continue
-            if len(keep) != len(event.summary.value) or layout == "tag-prefix":
-                del event.summary.value[:]
-                event.summary.value.extend(keep)
-                payload = event.SerializeToString()
-        digest = hashlib.blake2b(payload, digest_size=16).digest()
-        if digest in seen:
-            run.duplicates += 1
-            continue
-        seen.add(digest)
-        yield event.step, event.wall_time, payload
-
-
 def file_version_payload(wall_time: float) -> bytes:
     """The first event of a file tbtool writes when merging."""
     return event_pb2.Event(
@@ -251,6 +186,26 @@ def file_payloads(
             yield payload
 
 
+def plan_run(
+    run: OutputRun,
+    *,
+    rule: str | None,
+    layout: str,
+    sort_by_step: bool = False,
+    progress: Progress | None = None,
+) -> MergedRun | None:
+    """The columnar plan of an output run (its counters filled in), or ``None`` when a
+    source does not read cleanly and the run must be salvaged by :func:`merged_payloads`.
+    Call inside ``spooled`` of the sources: they are read again when written."""
+    tables = scan_sources(run.name, [path for _, path in run.sources], progress)
+    if tables is None:
+        return None
+    labels = [label for label, _ in run.sources]
+    planned = plan_merged_run(tables, labels, rule=rule, layout=layout, sort_by_step=sort_by_step)
+    run.count(planned)
+    return planned
+
+
 def merge(
     inputs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -259,6 +214,7 @@ def merge(
     rule: str | None = "start",
     sort_by_step: bool = False,
     runs: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> MergeResult:
     """Merge ``inputs`` (event files, runs or logdirs) into ``out``, one file per run.
 
@@ -266,7 +222,8 @@ def merge(
     input becomes a sub-run named after it) or ``tag-prefix`` (same-named runs merge, tags get
     the input's name as a prefix). ``rule``: restart rule applied across files (``start``,
     ``rewind``, or ``None`` to keep every value and START marker). ``sort_by_step`` orders each
-    output run's events by step (stable).
+    output run's events by step (stable). ``progress``: counters of the bytes read (each
+    source is read twice: planned, then copied), for a progress display.
     """
     inputs = [os.fspath(p) for p in inputs]
     out = os.fspath(out)
@@ -276,18 +233,30 @@ def merge(
     outputs = plan_outputs(inputs, layout=layout, runs=runs)
     if not outputs:
         raise UsageError(f"no runs found in {inputs}")
+    if progress is not None:
+        progress.files_total = sum(len(r.sources) for r in outputs)
+        progress.bytes_total = 2 * sum(file_size(p) for r in outputs for _, p in r.sources)
+        progress.update()
     host = socket.gethostname().replace(".", "_") or "host"
     for run in outputs:
-        # Sources are read twice with the start rule: remote ones are fetched once.
-        with spooled([path for _, path in run.sources] if rule is not None else ()):
-            events = merged_payloads(run, rule=rule, layout=layout)
-            if sort_by_step:
-                events = iter(sorted(events, key=lambda e: e[0]))
-            first = next(events, None)
-            wall = first[1] if first is not None else 0.0
+        with spooled([path for _, path in run.sources]):  # read twice: fetched once
+            planned = plan_run(
+                run, rule=rule, layout=layout, sort_by_step=sort_by_step, progress=progress
+            )
+            if planned is not None:
+                wall = planned.first_wall_time if planned.first_wall_time is not None else 0.0
+                output: Any = blocks(planned.splice, progress)
+            else:
+                run.reset_counts()
+                events = merged_payloads(run, rule=rule, layout=layout)
+                if sort_by_step:
+                    events = iter(sorted(events, key=lambda e: e[0]))
+                first = next(events, None)
+                wall = first[1] if first is not None else 0.0
+                output = framed(file_payloads(first, events))
             directory = out if run.name == "." else storage.join(out, *run.name.split("/"))
             name = f"events.out.tfevents.{int(wall):010d}.{host}.tbtool"
             target = storage.join(directory, name)
-            written = write_verified(target, file_payloads(first, events))
+            written = write_verified_blocks(target, output)
         run.written, run.records_out = written.path, written.records
     return MergeResult(out, outputs)

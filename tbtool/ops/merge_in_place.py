@@ -29,15 +29,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tbtool import storage
-from tbtool.errors import TbtoolError, UsageError
-from tbtool.ops.merge import OutputRun, file_payloads, merged_payloads
+from tbtool.columnar.walk import Progress, file_size
+from tbtool.errors import UsageError
+from tbtool.ops.merge import OutputRun, file_payloads, merged_payloads, plan_run
+from tbtool.ops.merge_plan import MergedRun
 from tbtool.ops.purge_steps import runs_inside
-from tbtool.ops.rewrite import backup, remove_verified, write_verified
+from tbtool.ops.rewrite import backup, framed, remove_verified, write_verified_blocks
+from tbtool.ops.splice import SourceChanged, blocks
 from tbtool.spool import spooled
 
-
-class SourceChanged(TbtoolError):
-    """A source file changed between the plan and the rewrite (a writer is still active)."""
+__all__ = ["InPlacePlan", "InPlaceRun", "SourceChanged", "apply", "plan"]
 
 
 @dataclass(slots=True)
@@ -46,6 +47,8 @@ class InPlaceRun:
 
     run: OutputRun
     fingerprints: dict[str, tuple[int, float | None]] = field(default_factory=dict)
+    #: The columnar plan (``None``: the run is merged by the per-event engine).
+    planned: MergedRun | None = field(default=None, repr=False)
 
     @property
     def changes(self) -> bool:
@@ -86,9 +89,13 @@ def _fingerprint(path: str) -> tuple[int, float | None]:
     return info.size, info.mtime
 
 
-def _count(run: OutputRun, rule: str | None) -> None:
-    """Fill the (fresh) run's counters by merging without writing; refuse damaged sources."""
-    run.records_out = 1 + sum(1 for _ in merged_payloads(run, rule=rule, layout="merge"))
+def _count(run: OutputRun, rule: str | None, progress: Progress | None) -> MergedRun | None:
+    """Fill the (fresh) run's counters by planning the merge; refuse damaged sources.
+    Returns the columnar plan, ``None`` for a run only the per-event engine can merge."""
+    planned = plan_run(run, rule=rule, layout="merge", progress=progress)
+    if planned is None:
+        run.reset_counts()
+        run.records_out = 1 + sum(1 for _ in merged_payloads(run, rule=rule, layout="merge"))
     if run.skipped:
         first = run.skipped[0]
         raise UsageError(
@@ -96,21 +103,31 @@ def _count(run: OutputRun, rule: str | None) -> None:
             f"{first.reason}): refusing to merge it in place; `tbtool merge` with -o salvages "
             "the readable records into a new directory"
         )
+    return planned
 
 
 def plan(
-    path: str | os.PathLike, *, rule: str | None = "start", runs: Sequence[str] = ()
+    path: str | os.PathLike,
+    *,
+    rule: str | None = "start",
+    runs: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> InPlacePlan:
-    """What consolidating every run under ``path`` would do (nothing is written)."""
+    """What consolidating every run under ``path`` would do (nothing is written).
+    ``progress``: counters of the files and bytes read, for a progress display."""
     if rule is not None and rule not in ("start", "rewind"):
         raise UsageError(f"unknown restart rule {rule!r}; use 'start', 'rewind' or none")
     root, selected = runs_inside([os.fspath(path)], runs, command="merge --in-place")
     result = InPlacePlan(root, rule, [])
+    if progress is not None:
+        progress.files_total = sum(len(r.files) for r in selected)
+        progress.bytes_total = sum(file_size(f) for r in selected for f in r.files)
+        progress.update()
     for found in selected:
         run = OutputRun(found.name, [(found.name, f) for f in found.files])
         item = InPlaceRun(run, {f: _fingerprint(f) for f in found.files})
-        with spooled(found.files if rule is not None else ()):
-            _count(run, rule)
+        with spooled(found.files):
+            item.planned = _count(run, rule, progress)
         result.runs.append(item)
     return result
 
@@ -125,31 +142,46 @@ def _check_unchanged(item: InPlaceRun) -> None:
             )
 
 
-def _rewrite(item: InPlaceRun, rule: str | None) -> Iterator[str]:
+def _rewrite(item: InPlaceRun, rule: str | None, progress: Progress | None) -> Iterator[str]:
     """Replace the first source with the merged run, then delete the others; yields what was
-    removed as it goes."""
+    removed as it goes. The plan's splice is written when the sources are as planned."""
     run = item.run
     target = run.sources[0][1]
-    with spooled([p for _, p in run.sources] if rule is not None else ()):
+    with spooled([p for _, p in run.sources]):
         _check_unchanged(item)
-        events = merged_payloads(run, rule=rule, layout="merge")
-        written = write_verified(target, file_payloads(next(events, None), events))
+        if item.planned is not None:
+            run.count(item.planned)
+            output: Any = blocks(item.planned.splice, progress)
+        else:
+            events = merged_payloads(run, rule=rule, layout="merge")
+            output = framed(file_payloads(next(events, None), events))
+        written = write_verified_blocks(target, output)
     run.written, run.records_out = written.path, written.records
     for _, other in run.sources[1:]:
         remove_verified(other)
         yield other
 
 
-def apply(plan_: InPlacePlan, *, keep_backup: bool = True) -> InPlacePlan:
-    """Consolidate the runs the plan says change; returns the plan with what was done."""
+def apply(
+    plan_: InPlacePlan, *, keep_backup: bool = True, progress: Progress | None = None
+) -> InPlacePlan:
+    """Consolidate the runs the plan says change; returns the plan with what was done.
+    ``progress``: counters of the bytes copied, for a progress display."""
     changing = plan_.changing
     sources = [p for item in changing for _, p in item.run.sources]
     if sources and keep_backup:
         plan_.backups.append(backup(plan_.root, sources, "merge"))
+    if progress is not None:
+        progress.files_total = len(sources)
+        progress.bytes_total = sum(file_size(p) for p in sources)
+        progress.update()
     for item in changing:
         run = item.run
         run.reset_counts()  # the rewrite counts again what it writes
-        for removed in _rewrite(item, plan_.rule):
+        for removed in _rewrite(item, plan_.rule, progress):
             plan_.removed.append(removed)
         plan_.replaced.append(run.sources[0][1])
+        if progress is not None:
+            progress.files += len(run.sources)
+            progress.update()
     return plan_

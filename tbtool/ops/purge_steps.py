@@ -9,32 +9,38 @@ Two jobs share one engine:
   drops earlier values of the run with step >= T. Rule ``rewind`` (what TensorBoard's Rust
   data server shows): a value at step s drops earlier values *of the same tag* with step >= s.
 
-``plan`` reads and counts; ``apply`` rewrites only the files that change, through
-:mod:`tbtool.ops.rewrite` (backup, verified temporary file, atomic replace).
+``plan`` reads and counts, from the columnar scan (:mod:`tbtool.columnar.run_table`, rules
+on arrays in :mod:`tbtool.ops.purge_rules`), and keeps what each changing file becomes as a
+:class:`~tbtool.ops.splice.Splice`; ``apply`` writes exactly that (records that keep all their
+values copied byte for byte, the others re-encoded) through :mod:`tbtool.ops.rewrite`
+(backup, verified temporary file, atomic replace), planning again any file that changed
+since.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tbtool import storage
+from tbtool.columnar.run_table import FileTable, RunTables
+from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
-from tbtool.events import EventFileReader, decode_event
 from tbtool.logdir import Run, discover, tag_matcher
-from tbtool.normalize import Normalizer
-from tbtool.ops.rewrite import backup, real_inside, write_verified
-from tbtool.purge import UNPURGED_KINDS, PurgeFilter, find_restarts
-from tbtool.record import ReadState
+from tbtool.ops.purge_rules import STEP_KEPT_KINDS, rewind_drops, start_drops, step_drops
+from tbtool.ops.rewrite import backup, real_inside, write_verified_blocks
+from tbtool.ops.splice import Recode, Splice, blocks
+from tbtool.purge import PurgeFilter, find_restarts
+from tbtool.record import RECORD_OVERHEAD, ReadState
 from tbtool.spool import spooled
 
-#: ``--step`` keeps these besides graphs: they are written once, at step 0, and describe a run.
-STEP_KEPT_KINDS = UNPURGED_KINDS | {"hparams", "custom_scalars"}
+__all__ = ["STEP_KEPT_KINDS", "FilePlan", "PurgePlan", "RunPlan", "TagPlan", "apply", "plan"]
 
-ValuePosition = tuple[int, int, int]  # (file number, record index, value index)
-DropRule = Callable[[ValuePosition, str, str, int], bool]  # (position, tag, kind, step)
+Fingerprint = tuple[int, float | None]
 
 
 @dataclass(slots=True)
@@ -89,6 +95,11 @@ class PurgePlan:
     root: str
     backups: list[str] = field(default_factory=list)
     rewritten: list[str] = field(default_factory=list)
+    #: What each changing file becomes, for ``apply``: (rule, fingerprints of the run's files
+    #: when read, splice).
+    edits: dict[str, tuple[Rule, dict[str, Fingerprint], Splice]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def dropped(self) -> int:
@@ -120,121 +131,130 @@ class PurgePlan:
         }
 
 
-# -- rules --------------------------------------------------------------------------------------
-def step_rule(step: int, tags: Sequence[str] = ()) -> Callable[[Run], DropRule]:
-    """``--step N [--tag GLOB]``."""
-    tag_ok = tag_matcher(tags)
+# -- rules ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a purge drops: ``step`` (with ``tags``) or the ``restarts`` rule."""
 
-    def for_run(run: Run) -> DropRule:
-        def drops(position: ValuePosition, tag: str, kind: str, s: int) -> bool:
-            return s >= step and kind not in STEP_KEPT_KINDS and tag_ok(tag)
+    step: int | None
+    restarts: str | None
+    tags: tuple[str, ...]
 
-        return drops
-
-    return for_run
-
-
-def start_rule(run: Run) -> DropRule:
-    """Restart semantics: a START at step T drops earlier values with step >= T."""
-    purge = PurgeFilter(find_restarts(run.files))
-
-    def drops(position: ValuePosition, tag: str, kind: str, step: int) -> bool:
-        return not purge.keeps(position[:2], step, kind)
-
-    return drops
-
-
-def rewind_drops(values: Iterable[tuple[ValuePosition, str, str, int]]) -> set[ValuePosition]:
-    """Positions the rewind rule drops, from (position, tag, kind, step) in read order."""
-    series: dict[str, list[tuple[ValuePosition, int]]] = {}
-    for position, tag, kind, step in values:
-        if kind not in UNPURGED_KINDS:
-            series.setdefault(tag, []).append((position, step))
-    dropped: set[ValuePosition] = set()
-    for points in series.values():
-        later_min: int | None = None
-        for position, step in reversed(points):
-            if later_min is not None and step >= later_min:
-                dropped.add(position)
-            later_min = step if later_min is None else min(later_min, step)
-    return dropped
-
-
-def rewind_rule(run: Run) -> DropRule:
-    """Rustboard's rule: a value at step s drops earlier values of its tag with step >= s."""
-    dropped = rewind_drops(_walk_values(run))
-
-    def drops(position: ValuePosition, tag: str, kind: str, step: int) -> bool:
-        return position in dropped
-
-    return drops
-
-
-RULES: dict[str, Callable[[Run], DropRule]] = {"start": start_rule, "rewind": rewind_rule}
+    @property
+    def description(self) -> str:
+        if self.step is not None:
+            where = f" for tags {list(self.tags)}" if self.tags else ""
+            return f"drop values with step >= {self.step}{where}"
+        return f"materialize restarts (rule: {self.restarts})"
 
 
 # -- the engine ---------------------------------------------------------------------------------
-def _events(path: str) -> Iterator[tuple[int, bytes, Any]]:
-    """(record index, payload, Event) of a file that must be intact: rewriting a damaged or
-    still-growing file would lose data, so either is an error (``merge`` salvages instead)."""
-    with EventFileReader(path) as reader:
-        while (item := reader.records.read()) is not None:
-            event = decode_event(item.payload, file=path, offset=item.offset, index=item.index)
-            yield item.index, item.payload, event
-        if reader.state is ReadState.TRUNCATED:
-            raise UsageError(
-                f"{path} ends inside a record (still being written?): refusing to rewrite it; "
-                "run `tbtool validate` and try again when the writer has finished"
-            )
+def _fingerprint(path: str) -> Fingerprint:
+    info = storage.stat(path, fresh=True)
+    return info.size, info.mtime
 
 
-def classify(normalizer: Normalizer, value: Any) -> tuple[str, str]:
-    item = normalizer.summary_value(value)
-    tag = value.tag or value.node_name
-    return tag, (item[2].kind if item is not None else "empty")
+def _table(tables: RunTables, path: str, number: int, progress: Progress | None) -> FileTable:
+    """A file's table; rewriting a damaged or still-growing file would lose data, so either
+    is an error (``merge`` salvages instead)."""
+    table = tables.scan(path, number, progress)
+    if table.state is ReadState.TRUNCATED:
+        raise UsageError(
+            f"{path} ends inside a record (still being written?): refusing to rewrite it; "
+            "run `tbtool validate` and try again when the writer has finished"
+        )
+    return table
 
 
-def _walk_values(run: Run) -> Iterator[tuple[ValuePosition, str, str, int]]:
-    normalizer = Normalizer()
+def _plan_run(
+    run: Run, rule: Rule, progress: Progress | None
+) -> tuple[RunPlan, dict[str, Splice], dict[str, Fingerprint]]:
+    """Count what the rule drops in one run; the splice of each file that changes; the
+    fingerprints of the run's files (taken before they are read)."""
+    run_plan = RunPlan(run)
+    edits: dict[str, Splice] = {}
+    tables = RunTables(run.name)
+    fingerprints = {path: _fingerprint(path) for path in run.files}
+
+    def finish(table: FileTable, drops: np.ndarray) -> None:
+        file = FilePlan(table.path, events=table.records)
+        run_plan.files.append(file)
+        splice = _file_splice(table, drops, file)
+        _tally(run_plan, tables.tags, table, drops)
+        if file.changes:
+            edits[table.path] = splice
+
+    if rule.restarts == "rewind":
+        scanned = [_table(tables, path, n, progress) for n, path in enumerate(run.files)]
+        for table, drops in zip(scanned, rewind_drops(scanned), strict=True):
+            finish(table, drops)
+        return run_plan, edits, fingerprints
+    purge = PurgeFilter(find_restarts(run.files) if rule.restarts == "start" else ())
+    tag_ok = tag_matcher(rule.tags)
+    selected: dict[int, bool] = {}
+
+    def tag_id_ok(t: int) -> bool:
+        if t not in selected:
+            selected[t] = bool(tag_ok(tables.tags[t]))
+        return selected[t]
+
     for number, path in enumerate(run.files):
-        for index, _, event in _events(path):
-            if event.HasField("summary"):
-                for k, value in enumerate(event.summary.value):
-                    tag, kind = classify(normalizer, value)
-                    yield (number, index, k), tag, kind, event.step
-
-
-def filtered_payloads(
-    run: Run, number: int, rule: DropRule, normalizer: Normalizer, plan: RunPlan, file: FilePlan
-) -> Iterator[bytes]:
-    """The file's records with dropped values removed (original bytes where nothing changes);
-    updates the plan's counters as it goes."""
-    for index, payload, event in _events(run.files[number]):
-        file.events += 1
-        if not event.HasField("summary"):
-            yield payload
-            continue
-        keep = []
-        for k, value in enumerate(event.summary.value):
-            tag, kind = classify(normalizer, value)
-            tags = plan.tags.get(tag) or plan.tags.setdefault(tag, TagPlan(tag))
-            if rule((number, index, k), tag, kind, event.step):
-                tags.dropped += 1
-                file.dropped_values += 1
-            else:
-                keep.append(value)
-                tags.kept += 1
-                if tags.first_kept_step is None:
-                    tags.first_kept_step = event.step
-                tags.last_kept_step = event.step
-        if len(keep) == len(event.summary.value):
-            yield payload
-        elif keep:
-            del event.summary.value[:]
-            event.summary.value.extend(keep)
-            yield event.SerializeToString()
+        table = _table(tables, path, number, progress)
+        if rule.step is not None:
+            finish(table, step_drops(table, rule.step, tag_id_ok))
         else:
-            file.dropped_events += 1
+            finish(table, start_drops(table, purge))
+    return run_plan, edits, fingerprints
+
+
+def _file_splice(table: FileTable, drops: np.ndarray, file: FilePlan) -> Splice:
+    """The file without the dropped values: records keeping all their values copied,
+    records losing all of them gone, the others re-encoded. Counts into ``file``."""
+    n = table.records
+    has = table.values_per_record()
+    lose = np.bincount(table.v_rec[drops], minlength=n)
+    file.dropped_values = int(lose.sum())
+    file.dropped_events = int(((has > 0) & (lose == has)).sum())
+    out = np.flatnonzero(lose < np.maximum(has, 1))  # keeps at least one value, or had none
+    partial = np.flatnonzero((lose > 0) & (lose < has))
+    positions = np.searchsorted(out, partial).tolist()
+    keeps = table.kept_positions(drops, partial)
+    crcs = table.r_crc[partial].tolist()
+    recode = {
+        position: Recode(keep, crc)
+        for position, keep, crc in zip(positions, keeps, crcs, strict=True)
+    }
+    return Splice.build(
+        [table.path],
+        np.zeros(len(out), dtype=np.int32),
+        table.r_offset[out],
+        table.r_length[out] + RECORD_OVERHEAD,
+        recode,
+    )
+
+
+def _tally(run_plan: RunPlan, names: list[str], table: FileTable, drops: np.ndarray) -> None:
+    """Per tag: values dropped and kept, and the first and last step kept (read order)."""
+    if not len(drops):
+        return
+    tag, step = table.v_tag, table.v_step
+    seen, first_seen = np.unique(tag, return_index=True)
+    dropped = np.bincount(tag[drops], minlength=len(names))
+    kept_rows = np.flatnonzero(~drops)
+    kept = np.bincount(tag[kept_rows], minlength=len(names))
+    kept_tags, first_kept = np.unique(tag[kept_rows], return_index=True)
+    last_kept = len(kept_rows) - 1 - np.unique(tag[kept_rows][::-1], return_index=True)[1]
+    first_step = dict(zip(kept_tags.tolist(), step[kept_rows[first_kept]].tolist(), strict=True))
+    last_step = dict(zip(kept_tags.tolist(), step[kept_rows[last_kept]].tolist(), strict=True))
+    for t in seen[np.argsort(first_seen)].tolist():
+        name = names[t]
+        plan = run_plan.tags.get(name) or run_plan.tags.setdefault(name, TagPlan(name))
+        plan.dropped += int(dropped[t])
+        plan.kept += int(kept[t])
+        if t in first_step:
+            if plan.first_kept_step is None:
+                plan.first_kept_step = int(first_step[t])
+            plan.last_kept_step = int(last_step[t])
 
 
 def runs_inside(
@@ -264,22 +284,23 @@ def plan(
     restarts: str | None = None,
     tags: Sequence[str] = (),
     runs: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> PurgePlan:
-    """Count what would be dropped (nothing is written)."""
+    """Count what would be dropped (nothing is written). ``progress``: counters of the files
+    and bytes read, for a progress display."""
     root, selected = runs_inside([os.fspath(path)], runs)
-    make_rule, description = _rule(step, restarts, tags)
-    result = PurgePlan(description, [], root)
+    rule = _rule(step, restarts, tags)
+    result = PurgePlan(rule.description, [], root)
+    if progress is not None:
+        progress.files_total = sum(len(r.files) for r in selected)
+        progress.bytes_total = sum(file_size(f) for r in selected for f in r.files)
+        progress.update()
     for run in selected:
-        run_plan = RunPlan(run)
         with spooled(run.files):  # read twice by the restart rules: remote files fetched once
-            rule = make_rule(run)
-            normalizer = Normalizer()
-            for number, file_path in enumerate(run.files):
-                file = FilePlan(file_path)
-                run_plan.files.append(file)
-                for _ in filtered_payloads(run, number, rule, normalizer, run_plan, file):
-                    pass
+            run_plan, edits, fingerprints = _plan_run(run, rule, progress)
         result.runs.append(run_plan)
+        for file_path, splice in edits.items():
+            result.edits[file_path] = (rule, fingerprints, splice)
     return result
 
 
@@ -291,41 +312,62 @@ def apply(
     step: int | None = None,
     restarts: str | None = None,
     tags: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> PurgePlan:
-    """Rewrite the files the plan says change; returns the plan with backups/rewritten set."""
-    make_rule, _ = _rule(step, restarts, tags)
+    """Rewrite the files the plan says change; returns the plan with backups/rewritten set.
+    Files that changed since the plan (or a plan made for another rule) are planned again.
+    ``progress``: counters of the bytes copied, for a progress display."""
+    rule = _rule(step, restarts, tags)
     changing = [f.path for r in plan_.runs for f in r.files if f.changes]
     if changing and keep_backup:
         plan_.backups.append(backup(plan_.root, changing, command))
+    if progress is not None:
+        progress.files_total = len(changing)
+        progress.bytes_total = sum(file_size(f) for f in changing)
+        progress.update()
     for run_plan in plan_.runs:
         if not any(f.changes for f in run_plan.files):
             continue
         run = run_plan.run
         with spooled(run.files):
-            rule = make_rule(run)
-            normalizer = Normalizer()
-            scratch = RunPlan(run)
-            for number, file in enumerate(run_plan.files):
-                payloads = filtered_payloads(
-                    run, number, rule, normalizer, scratch, FilePlan(file.path)
-                )
-                if file.changes:
-                    write_verified(file.path, payloads)
-                    plan_.rewritten.append(file.path)
-                else:
-                    for _ in payloads:  # still read: the normalizer needs each tag's metadata
-                        pass
+            splices = _current_splices(plan_, run_plan, rule)
+            for file in run_plan.files:
+                splice = splices.get(file.path)
+                if not file.changes or splice is None:
+                    continue
+                write_verified_blocks(file.path, blocks(splice, progress))
+                plan_.rewritten.append(file.path)
+                if progress is not None:
+                    progress.files += 1
+                    progress.update()
     return plan_
 
 
-def _rule(step: int | None, restarts: str | None, tags: Sequence[str]):
+def _current_splices(plan_: PurgePlan, run_plan: RunPlan, rule: Rule) -> dict[str, Splice]:
+    """The splices of the run's changing files: the plan's, unless one of the run's files
+    changed since it was read (a writer appended? a START in another file drops more) or the
+    plan was made for another rule: then the run is planned again from what it holds now."""
+    run = run_plan.run
+    planned = {}
+    for file in run_plan.files:
+        if not file.changes:
+            continue
+        found = plan_.edits.get(file.path)
+        if found is None or found[0] != rule:
+            break
+        planned[file.path] = found[2]
+        fingerprints = found[1]
+    else:
+        if planned and fingerprints == {p: _fingerprint(p) for p in run.files}:
+            return planned
+    return _plan_run(run, rule, None)[1]
+
+
+def _rule(step: int | None, restarts: str | None, tags: Sequence[str]) -> Rule:
     if (step is None) == (restarts is None):
         raise UsageError("give exactly one of --step N or --restarts")
-    if step is not None:
-        where = f" for tags {list(tags)}" if tags else ""
-        return step_rule(step, tags), f"drop values with step >= {step}{where}"
-    if restarts not in RULES:
+    if step is None and restarts not in ("start", "rewind"):
         raise UsageError(f"unknown restart rule {restarts!r}; use 'start' or 'rewind'")
-    if tags:
+    if restarts is not None and tags:
         raise UsageError("--tag applies to --step, not to --restarts")
-    return RULES[restarts], f"materialize restarts (rule: {restarts})"
+    return Rule(step, restarts, tuple(tags))

@@ -5,7 +5,8 @@ Every command that rewrites or deletes (purge, merge, clean) goes through here:
 1. originals are archived first (one tar per operation under ``<PATH>/.tbtool-backups/``,
    written to a temporary name, fsynced, then renamed), unless the caller opts out;
 2. new content is written to a temporary file next to its target, fsynced, re-read and
-   verified (record count, both CRCs of every record, a digest of the intended payloads);
+   verified: the record count, both CRCs of every record (framed in bulk by the C extension,
+   not decoded) and a digest of the bytes as they were written must all hold;
 3. only then does ``os.replace`` swap it in, and the directory is fsynced.
 
 A process killed at any point leaves either the old or the new file, plus at worst a stray
@@ -27,15 +28,20 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tbtool import storage
+from tbtool.columnar.framing import STOP_END, STOP_REASONS, count_records
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.record import ReadState, RecordReader, encode_record
+from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, encode_record
 
 BACKUP_DIR = ".tbtool-backups"
 TMP_PREFIX = ".tbtool-tmp-"
+#: Bytes read at a time when a rewritten file is read back.
+VERIFY_CHUNK = 8 << 20
+#: Framed records and how many records they hold: what a rewrite writes, in order.
+Blocks = Iterable[tuple[bytes | memoryview, int]]
 
 
 class VerificationError(TbtoolError):
@@ -87,13 +93,31 @@ class WrittenFile:
 
 def write_verified(target: str, payloads: Iterable[bytes]) -> WrittenFile:
     """Write ``payloads`` as records to ``target`` atomically, verifying before the swap."""
+    return write_verified_blocks(target, framed(payloads))
+
+
+def framed(payloads: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
+    """Payloads as framed blocks of up to 4096 records."""
+    batch: list[bytes] = []
+    for payload in payloads:
+        batch.append(encode_record(payload))
+        if len(batch) >= 4096:
+            yield b"".join(batch), len(batch)
+            batch.clear()
+    if batch:
+        yield b"".join(batch), len(batch)
+
+
+def write_verified_blocks(target: str, blocks: Blocks) -> WrittenFile:
+    """Write framed ``blocks`` to ``target`` atomically, verifying before the swap. Rewrites
+    that copy unchanged records byte for byte hand over whole stretches of a source file."""
     if storage.is_url(target):
-        return _write_verified_remote(target, payloads)
+        return _write_verified_remote(target, blocks)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
     tmp = _tmp_name(directory)
     try:
-        count, expected = _write_records(tmp, payloads)
+        count, expected = _write_blocks(tmp, blocks)
         _verify(tmp, target, count, expected)
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
@@ -105,27 +129,21 @@ def write_verified(target: str, payloads: Iterable[bytes]) -> WrittenFile:
     return WrittenFile(target, count, size)
 
 
-def _write_records(path: str, payloads: Iterable[bytes]) -> tuple[int, str]:
-    """Write records to a new local file, fsynced; (record count, digest of the payloads)."""
+def _write_blocks(path: str, blocks: Blocks) -> tuple[int, str]:
+    """Write blocks to a new local file, fsynced; (record count, digest of the bytes)."""
     digest = hashlib.blake2b(digest_size=16)
     count = 0
     with open(path, "wb") as f:
-        batch: list[bytes] = []
-        for payload in payloads:
-            digest.update(len(payload).to_bytes(8, "little"))
-            digest.update(payload)
-            batch.append(encode_record(payload))
-            count += 1
-            if len(batch) >= 4096:
-                f.write(b"".join(batch))
-                batch.clear()
-        f.write(b"".join(batch))
+        for data, records in blocks:
+            digest.update(data)
+            f.write(data)
+            count += records
         f.flush()
         os.fsync(f.fileno())
     return count, digest.hexdigest()
 
 
-def _write_verified_remote(target: str, payloads: Iterable[bytes]) -> WrittenFile:
+def _write_verified_remote(target: str, blocks: Blocks) -> WrittenFile:
     """The object version: upload to a temporary object, read it back and verify it, then
     copy it over the target (atomic for an object store) and delete the temporary one."""
     directory = storage.parent(target)
@@ -134,7 +152,7 @@ def _write_verified_remote(target: str, payloads: Iterable[bytes]) -> WrittenFil
     os.close(fd)
     uploaded = copied = False
     try:
-        count, expected = _write_records(local, payloads)
+        count, expected = _write_blocks(local, blocks)
         size = os.path.getsize(local)
         storage.upload(local, tmp)
         uploaded = True
@@ -160,18 +178,29 @@ def _write_verified_remote(target: str, payloads: Iterable[bytes]) -> WrittenFil
 
 
 def _verify(tmp: str, target: str, count: int, expected: str) -> None:
+    """Read ``tmp`` back: its bytes must have the digest of what was written, and frame as
+    exactly ``count`` records with both CRCs valid and nothing after them."""
     digest = hashlib.blake2b(digest_size=16)
     read = 0
-    with RecordReader(tmp) as reader:
-        for record in reader:  # raises on any CRC failure
-            digest.update(len(record.payload).to_bytes(8, "little"))
-            digest.update(record.payload)
-            read += 1
-        state = reader.state
-    if state is not ReadState.CLEAN_EOF or read != count or digest.hexdigest() != expected:
+    problem = ""
+    with storage.open_input(tmp) as f:
+        buf = b""
+        while chunk := f.read(VERIFY_CHUNK):
+            digest.update(chunk)
+            buf = buf + chunk if buf else chunk
+            records, end, stop = count_records(buf, 0, DEFAULT_MAX_RECORD_LENGTH)
+            read += records
+            buf = buf[end:]
+            if stop != STOP_END:
+                problem = STOP_REASONS[stop]
+                break
+    if not problem and buf:
+        problem = "an incomplete record at the end"
+    if problem or read != count or digest.hexdigest() != expected:
         raise VerificationError(
-            f"the rewritten file read back {read} of {count} records ({state.value}) or "
-            "different contents; the original is untouched",
+            f"the rewritten file read back {read} of {count} records"
+            f"{f' ({problem})' if problem else ''} or different contents; the original is "
+            "untouched",
             file=target,
         )
 
