@@ -95,7 +95,7 @@ def test_public_api_unchanged():
 def test_command_summaries_match_the_commands():
     # Load every command (as running it would) and compare what --help lists without loading.
     for name in COMMANDS:
-        __import__(f"tbtool.cli.{name}")
+        __import__(f"tbtool.cli.{COMMAND_MODULES.get(name, name)}")
     commands = typer.main.get_group(app).commands
     assert set(commands) == set(COMMANDS)
     for name, text in COMMANDS.items():
