@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synth_cases import make_synth_cases
 
 from tbtool.columnar.text import float_reprs, iso_times
 from tbtool.inventory import inventory
 from tbtool.logdir import tag_matcher
 from tbtool.ops.check import Bounds, Expectation, check, collect_series
 from tbtool.ops.dump import dump_values, iso_time, value_line
-from tbtool.ops.synth import synth
 from tbtool.reader import LogReader, StepRange
 from tbtool.values import EVENT_KINDS, Scalar, float32_repr
 
@@ -36,23 +36,7 @@ WRITERS = sorted(
 
 @pytest.fixture(scope="module")
 def synth_logdirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    root = tmp_path_factory.mktemp("synth")
-    made = []
-    for style in ("torch", "tensorboardx", "tf2"):
-        out = root / style
-        synth(out, style=style, kinds="all", steps=90, runs=2, restart_at="50%")
-        made.append(out)
-    faults = root / "faults"
-    synth(
-        faults,
-        kinds="all",
-        steps=60,
-        runs=6,
-        restart_at=25,
-        corrupt=["bitflip", "length", "truncate", "garbage", "nan", "duplicate-step"],
-    )
-    made.append(faults)
-    return made
+    return make_synth_cases(tmp_path_factory.mktemp("synth"))
 
 
 def _paths(synth_logdirs: list[Path]) -> list[Path]:

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rewrite_oracle import oracle_merge, oracle_purge
+from synth_cases import make_synth_cases
 
 from tbtool.ops import clean, merge_in_place, purge_steps, rewrite
 from tbtool.ops.merge import merge, plan_outputs
@@ -48,20 +49,7 @@ PURGES = (
 @pytest.fixture(scope="module")
 def logdirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("synth")
-    made = []
-    for style in ("torch", "tensorboardx", "tf2"):
-        out = root / style
-        synth(out, style=style, kinds="all", steps=90, runs=2, restart_at="50%")
-        made.append(out)
-    faults = root / "faults"
-    synth(
-        faults,
-        kinds="all",
-        steps=60,
-        runs=6,
-        restart_at=25,
-        corrupt=["bitflip", "length", "truncate", "garbage", "nan", "duplicate-step"],
-    )
+    made = make_synth_cases(root)
     more = root / "faults2"
     synth(
         more,
@@ -75,7 +63,7 @@ def logdirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             *("empty-value", "nan-wall-time", "step-backwards"),
         ],
     )
-    return [*WRITERS, *sorted(p for p in CORRUPT.iterdir() if p.is_dir()), *made, faults, more]
+    return [*WRITERS, *sorted(p for p in CORRUPT.iterdir() if p.is_dir()), *made, more]
 
 
 def _outcome(make):
