@@ -55,32 +55,46 @@ def float_reprs(values: np.ndarray, float32: np.ndarray | None = None) -> pa.Str
     text = _shortest(values, float32)
     if not len(values):
         return text
-    has_e = np.asarray(pc.match_substring(text, "e"), dtype=bool)
-    has_dot = np.asarray(pc.match_substring(text, "."), dtype=bool)
     with np.errstate(invalid="ignore"):
-        # The magnitude of what the text says: a float32's shortest digits may cross 1e-4
-        # where its float64 value does not (float32(1e-4) is 9.99999974737875e-05).
-        shown = np.asarray(text.cast(pa.float64())) if float32.any() else values
-        magnitude = np.abs(shown)
+        magnitude = np.abs(values)
         finite = np.isfinite(values)
         python_exp = finite & (((magnitude < 1e-4) & (magnitude != 0)) | (magnitude >= 1e16))
-    whole = finite & ~has_e & ~has_dot & ~python_exp
-    pad_exponent = has_e & python_exp
-    small = finite & ~has_e & python_exp & (magnitude < 1e-4)
-    relayout = finite & (has_e != python_exp) & ~small
-    if whole.any():
-        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    if pad_exponent.any():
-        # RE2's rewrite: group 1, a "0", group 2.
-        padded = pc.replace_substring_regex(text, r"e([+-])([0-9])$", r"e\10\2")
-        text = pc.if_else(pa.array(pad_exponent), padded, text)
-    if small.any():
-        text = pc.if_else(pa.array(small), _exponent_form(text), text)
-    if relayout.any():
-        rows = np.flatnonzero(relayout)
-        laid_out = [repr(float(t)) for t in text.take(pa.array(rows)).to_pylist()]
-        text = _put(text, rows, pa.array(laid_out, type=pa.string()))
-    return text
+        # A float32's shortest digits may cross a boundary its float64 value does not
+        # (float32(1e-4) is 9.99999974737875e-05 but prints as 0.0001): ask the text.
+        near = float32 & finite & (_near(magnitude, 1e-4) | _near(magnitude, 1e16))
+        if near.any():
+            rows = np.flatnonzero(near)
+            shown = np.abs(np.asarray(text.take(pa.array(rows)).cast(pa.float64())))
+            python_exp[rows] = (shown < 1e-4) | (shown >= 1e16)
+        whole = finite & ~python_exp & (values == np.floor(values))
+    has_e = np.asarray(pc.match_substring(text, "e"), dtype=bool)
+    fixes: list[tuple[np.ndarray, pa.Array]] = []
+
+    def fix(mask: np.ndarray, change: Callable[[pa.StringArray], pa.Array]) -> None:
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            fixes.append((rows, change(text.take(pa.array(rows)))))
+
+    fix(whole & ~has_e, lambda t: pc.binary_join_element_wise(t, ".0", ""))
+    # RE2's rewrite: group 1, a "0", group 2.
+    fix(has_e & python_exp, lambda t: pc.replace_substring_regex(t, r"e([+-])([0-9])$", r"e\10\2"))
+    fix(~has_e & python_exp & (magnitude < 1e-4), _exponent_form)
+    fix(finite & has_e & ~python_exp, _python_layout)  # rare: 1e15 <= |x| < 1e16
+    if not fixes:
+        return text
+    rows = np.concatenate([r for r, _ in fixes])
+    return _put(text, rows, pa.concat_arrays([t.cast(pa.string()) for _, t in fixes]))
+
+
+def _near(magnitude: np.ndarray, boundary: float) -> np.ndarray:
+    """Within a float32 rounding step of ``boundary``."""
+    return np.abs(magnitude - boundary) <= boundary * 2.0**-22
+
+
+def _python_layout(text: pa.StringArray) -> pa.StringArray:
+    """Python's own layout of Arrow's digits, one value at a time (for the few rows where
+    the two disagree on positional versus exponent form)."""
+    return pa.array([repr(float(t)) for t in text.to_pylist()], type=pa.string())
 
 
 def _exponent_form(text: pa.StringArray) -> pa.StringArray:

@@ -11,7 +11,9 @@ and stay on the per-event reader.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.parallel import usable_cores
 from tbtool.columnar.text import (
     float_reprs,
     integers,
@@ -88,14 +91,35 @@ def dump_values(
     format: str = "text",
     jobs: int | None = 1,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> Iterator[bytes]:
-    """The UTF-8 lines (newline-terminated) of every value, a block at a time."""
+    """The UTF-8 lines (newline-terminated) of every value, a block at a time, in order.
+
+    Lines are built on ``threads`` threads while the next blocks are read (Arrow's string
+    kernels release the GIL, so formatting, the larger part of dump's work, uses every core;
+    default: the usable cores, at most 4). At most twice that many blocks are in flight."""
     if format not in FORMATS:
         raise ValueError(f"unknown dump format {format!r}")
-    for block in reader.blocks(
+    blocks = reader.blocks(
         kinds or None, steps, decode_histograms=True, jobs=jobs, progress=progress
-    ):
-        yield block_lines(block, format)
+    )
+    threads = min(4, usable_cores()) if threads is None else threads
+    if threads <= 1:
+        for block in blocks:
+            yield block_lines(block, format)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="tbtool-dump") as pool:
+        pending: deque[Future[bytes]] = deque()
+        try:
+            for block in blocks:
+                pending.append(pool.submit(block_lines, block, format))
+                while len(pending) > 2 * threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def block_lines(block: ValueBlock, format: str = "text") -> bytes:
