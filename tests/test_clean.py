@@ -195,3 +195,37 @@ def test_json_after_removal_reports_the_bytes_freed(logdir):
     assert done.exit_code == 0
     freed = json.loads(done.stdout)["bytes"]
     assert freed > 0 and freed == json.loads(dry.stdout)["bytes"]
+
+
+def test_a_run_at_a_project_root_takes_only_its_own_files(tmp_path):
+    """Issue 17: the run "." of a project directory must not take .git/ or src/ with it."""
+    root = tmp_path / "project"
+    make_run(root, newest=NOW - 90 * DAY)  # an event file at the top: the run is "."
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "src").mkdir()
+    (root / "src" / "train.py").write_text("print('hi')\n")
+    (root / "src" / "tensors.tsv").write_text("1\t2\n")  # a projector name, not the layout
+    (root / "notes.txt").write_text("mine\n")
+    emb = root / "00003" / "default"
+    emb.mkdir(parents=True)
+    (emb / "tensors.tsv").write_text("1\t2\n")
+    plan = clean.plan(root, older_than=30 * DAY, all_files=True, now=NOW)
+    (action,) = plan.selected
+    removed = sorted(os.path.relpath(p, root) for p in action.remove)
+    assert removed == ["00003/default/tensors.tsv", "events.out.tfevents.1.h", "notes.txt"]
+    clean.apply(plan)
+    assert (root / ".git" / "HEAD").exists() and (root / "src" / "train.py").exists()
+    assert (root / "src" / "tensors.tsv").exists()
+
+
+def test_the_plan_lists_every_path_it_removes(logdir):
+    from typer.testing import CliRunner
+
+    from tbtool.cli import app
+
+    out = CliRunner().invoke(
+        app, ["clean", str(logdir), "--min-steps", "100", "--run", "^exp/old$", "--dry-run"]
+    ).output
+    for name in ("events.out.tfevents.1.h", "projector_config.pbtxt", "00000/default/tensors.tsv"):
+        assert f"remove exp/old/{name}" in out, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from tbtool import storage
 from tbtool.cli.app import (
     RunOption,
     TextOrJson,
@@ -23,6 +25,7 @@ from tbtool.cli.progress import progress_display
 from tbtool.duration import parse_duration
 from tbtool.ops import clean as clean_op
 from tbtool.ops.clean import CleanPlan
+from tbtool.printable import printable
 
 
 class AgeBy(str, Enum):
@@ -38,6 +41,12 @@ def _age(seconds: float | None) -> str:
     if seconds < 86400:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def _relative(path: str, root: str) -> str:
+    if storage.is_url(path):
+        return storage.relative(path, root)
+    return os.path.relpath(path, root)
 
 
 def render_plan(plan: CleanPlan) -> None:
@@ -70,6 +79,9 @@ def render_plan(plan: CleanPlan) -> None:
             escape("; ".join(action.reasons)),
         )
     console.print(table)
+    for action in plan.selected:  # every path that goes, so nothing is removed unseen
+        for path in action.remove:
+            console.print(f"  remove {escape(printable(_relative(path, plan.root)))}")
     kept = [path for a in plan.selected for path in a.keep]
     if kept:
         console.print(

@@ -35,6 +35,8 @@ SUMMARY = WHAT_CODES["summary"]
 PROJECTOR_FILES = frozenset(
     {"projector_config.pbtxt", "tensors.tsv", "metadata.tsv", "sprite.png", "bookmarks.txt"}
 )
+#: What torch's ``add_embedding`` writes into ``<run>/<step>/<tag>/``.
+EMBEDDING_FILES = frozenset({"tensors.tsv", "metadata.tsv", "sprite.png"})
 
 
 @dataclass(slots=True)
@@ -201,7 +203,7 @@ def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[l
             for d in map(os.path.abspath, other_runs)
         ):
             continue
-        top_level = absolute == os.path.abspath(run.directory)
+        where = os.path.relpath(absolute, os.path.abspath(run.directory)).split(os.sep)
         for name in sorted(files):
             path = os.path.join(directory, name)
             protected = (
@@ -209,18 +211,25 @@ def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[l
                 or not real_inside(path, root)
                 or BACKUP_DIR in os.path.relpath(path, root).split(os.sep)
             )
-            removable = not protected and _is_run_file(run, path, name, top_level, all_files)
+            removable = not protected and _is_run_file(run, path, name, where, all_files)
             (remove if removable else keep).append(path)
     return remove, keep
 
 
-def _is_run_file(run: Run, path: str, name: str, top_level: bool, all_files: bool) -> bool:
-    """Is this file (not a symlink, inside PATH, not a backup) one that goes with its run:
-    its event files, projector files, or anything with ``all_files``?"""
+def _is_run_file(run: Run, path: str, name: str, where: list[str], all_files: bool) -> bool:
+    """Is this file (not a symlink, inside PATH, not a backup) one that goes with its run?
+    ``where``: its directory's parts relative to the run directory (``["."]`` at the top).
+
+    A run's files are the files *of its directory*: its event files, its projector files
+    and, with ``all_files``, anything else there. Subdirectories are never the run's (they
+    may be other runs, a source tree, a ``.git``: a run at a project's root must not take
+    the project with it), except the one layout a writer puts there: the embeddings of
+    ``add_embedding``, ``<step, 5+ digits>/<tag>/tensors.tsv`` (and ``metadata.tsv``,
+    ``sprite.png``)."""
+    if where == ["."]:
+        return path in run.files or "tfevents" in name or name in PROJECTOR_FILES or all_files
     return (
-        (top_level and (path in run.files or "tfevents" in name))
-        or name in PROJECTOR_FILES
-        or all_files
+        len(where) == 2 and where[0].isdigit() and len(where[0]) >= 5 and name in (EMBEDDING_FILES)
     )
 
 
@@ -235,13 +244,13 @@ def _remote_run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> 
     for directory, files in walk_files(run.directory):
         if any(storage.inside(directory, d) for d in others):
             continue
-        top_level = storage.relative(directory, run.directory) == "."
+        where = storage.relative(directory, run.directory).split("/")
         for name in files:
             path = storage.join(directory, name)
             protected = not storage.inside(path, root) or BACKUP_DIR in storage.relative(
                 path, root
             ).split("/")
-            removable = not protected and _is_run_file(run, path, name, top_level, all_files)
+            removable = not protected and _is_run_file(run, path, name, where, all_files)
             (remove if removable else keep).append(path)
     return remove, keep
 
