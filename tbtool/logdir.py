@@ -55,7 +55,14 @@ def walk_files(top: str, *, follow_symlinks: bool = True) -> Iterable[tuple[str,
         yield from storage.walk(top)
         return
     seen: set[str] = set()
-    for directory, dirs, files in os.walk(top, followlinks=follow_symlinks):
+
+    def unreadable(error: OSError) -> None:
+        # os.walk skips what it cannot list; a logdir read in part must not pass for whole.
+        raise PathError(
+            f"cannot read this directory ({error.strerror or error})", file=error.filename or top
+        )
+
+    for directory, dirs, files in os.walk(top, followlinks=follow_symlinks, onerror=unreadable):
         real = os.path.realpath(directory)
         if real in seen:  # a symlink loop or a second link to the same directory
             dirs[:] = []
@@ -82,9 +89,13 @@ def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
     if os.path.isfile(path):
         return [Run(".", os.path.dirname(path) or ".", (path,))]
     if not os.path.isdir(path):
-        if os.path.lexists(path):
-            raise PathError("not a regular file or directory", file=path)
-        raise PathError("no such file or directory", file=path)
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            raise PathError("no such file or directory", file=path) from None
+        except OSError as e:  # e.g. a parent directory we may not enter
+            raise PathError(f"cannot read this path ({e.strerror or e})", file=path) from None
+        raise PathError("not a regular file or directory", file=path)
     runs = []
     for directory, files in walk_files(path, follow_symlinks=follow_symlinks):
         if any(is_event_file_name(f) for f in files):

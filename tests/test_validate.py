@@ -341,3 +341,51 @@ def test_repeated_findings_fold_into_one(tmp_path):
     _write(tmp_path / "events.out.tfevents.1.h", events)
     (finding,) = validate(tmp_path).findings
     assert (finding.code, finding.count, finding.step) == ("nonfinite-value", 30_000, 0)
+
+
+def test_a_path_without_event_files_fails_the_gate(tmp_path):
+    """Issue 17, item 5: validate over an empty directory must not pass a CI gate."""
+    from typer.testing import CliRunner
+
+    from tbtool.cli import app
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = validate(empty)
+    assert [f.code for f in report.findings] == ["no-event-files"]
+    assert report.findings[0].severity == "error" and report.findings[0].file == str(empty)
+    assert CliRunner().invoke(app, ["validate", str(empty)]).exit_code == 1
+    allowed = CliRunner().invoke(app, ["validate", str(empty), "--ignore", "no-event-files"])
+    assert allowed.exit_code == 0
+
+
+def test_an_unreadable_directory_is_an_error(tmp_path):
+    """Issue 17, item 5: a directory tbtool cannot list is exit 2 naming it, never a pass."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    # A directory anyone may enter (pytest's own are private to their owner).
+    top = tempfile.mkdtemp(prefix="tbtool-perm-", dir="/tmp")
+    os.chmod(top, 0o755)
+    logdir = Path(top) / "logs"
+    locked = logdir / "locked"
+    locked.mkdir(parents=True)
+    locked.chmod(0)
+    command = [sys.executable, "-m", "tbtool"]
+    if os.geteuid() == 0:  # root reads anything: run as nobody, if nobody can run Python
+        setpriv = shutil.which("setpriv")
+        probe = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] if setpriv else []
+        ok = setpriv and subprocess.run([*probe, *command, "--version"], capture_output=True)
+        if not ok or ok.returncode != 0:
+            pytest.skip("root ignores file permissions (and nobody cannot run this Python)")
+        command = [*probe, *command]
+    try:
+        for args in (["validate", str(logdir)], ["ls", str(logdir)]):
+            proc = subprocess.run([*command, *args], capture_output=True, text=True)
+            assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+            assert f"{locked}: cannot read this directory" in proc.stderr, proc.stderr
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(top)

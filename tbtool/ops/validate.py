@@ -37,7 +37,7 @@ from tbtool.errors import (
     TbtoolError,
 )
 from tbtool.image_header import image_size
-from tbtool.logdir import Run, discover, tag_matcher
+from tbtool.logdir import Run, discover, find_runs, tag_matcher
 from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
@@ -587,5 +587,15 @@ def validate(
     hparams.finish(collector)
     if not runs:
         unrecognized_event_files(paths, collector)
+        for path in paths:  # a CI gate over an empty (or wrong) directory must not pass
+            if (len(paths) == 1 and found) or find_runs(path):
+                continue
+            collector.add(
+                make_finding(
+                    "no-event-files",
+                    "no event files here: nothing was checked (--ignore no-event-files allows it)",
+                    file=path,
+                )
+            )
     report.findings = collector.findings
     return report

@@ -36,6 +36,7 @@ CODES: dict[str, tuple[str, str]] = {
     "hparams-metric-missing": ("warning", "an hparams metric is never logged by a session"),
     "run-without-summaries": ("warning", "a run holds no summary values"),
     "unrecognized-event-file": ("warning", "an event file TensorBoard will not load (name)"),
+    "no-event-files": ("error", "a PATH holds no event files at all (a gate on nothing)"),
 }
 
 
