@@ -526,17 +526,20 @@ static int read_histo(Rd r, Histo *h, Buf *limits, Buf *buckets) {
     return 0;
 }
 
-/* TensorShapeProto: all dims known and of size 1 -> *ones = 1. */
-static int read_shape(Rd r, int *ones) {
+/* TensorShapeProto: all dims known and of size 1 -> *ones = 1; *rank = its number of dims,
+ * -1 when unknown_rank is set. */
+static int read_shape(Rd r, int *ones, int64_t *rank) {
     uint32_t seen = 0, f;
     int wt;
     Rd s, d;
     uint64_t v;
     *ones = 1;
+    *rank = 0;
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f == 2 && wt == WT_LEN) {
             if (rd_len(&r, &d)) return -1;
+            if (*rank >= 0) ++*rank;
             uint32_t dseen = 0, df;
             int64_t size = 0;
             while (d.p < d.end) {
@@ -557,7 +560,10 @@ static int read_shape(Rd r, int *ones) {
         } else if (f == 3 && wt == WT_VARINT) {
             ONCE(3);
             if (rd_varint(&r, &v)) return -1;
-            if (v) *ones = 0;
+            if (v) {
+                *ones = 0;
+                *rank = -1;
+            }
         } else
             return -1;
     }
@@ -575,6 +581,7 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
     const uint8_t *at;
     int32_t dtype = 0;
     int ones = 1;
+    int64_t rank = 0;
     const uint8_t *content = NULL;
     size_t content_len = 0;
     size_t nfloat = 0, ndouble = 0;
@@ -593,7 +600,7 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
         case 2:
             if (wt != WT_LEN) return -1;
             ONCE(2);
-            if (rd_len(&r, &s) || read_shape(s, &ones)) return -1;
+            if (rd_len(&r, &s) || read_shape(s, &ones, &rank)) return -1;
             break;
         case 4:
         case 18: /* tensor_content, float8_val */
@@ -1079,23 +1086,21 @@ static PyObject *set_hardware_crc(PyObject *self, PyObject *arg) {
 }
 
 /* ---- tensor ranks (for tbtool.compat: a scalar tensor of shape [] vs [1]) ---------------- */
-/* The rank of the TensorProto of value `widx` of the Event in `r`: the number of dims of its
- * shape, or -1 if the value is not a tensor, the rank is unknown or above 127, or anything
- * about the bytes is unusual (a field twice, another wire type): the caller then asks
- * protobuf. */
-static int value_tensor_rank(Rd r, int64_t widx) {
+/* The last length-delimited field `field` of message `r`, skipping every other field;
+ * returns how many there were, -1 on bytes that do not parse. */
+static int last_len_field(Rd r, uint32_t field, Rd *out) {
     uint32_t f;
-    int wt, summaries = 0;
-    Rd s, summary = {NULL, NULL}, value = {NULL, NULL}, tensor = {NULL, NULL}, shape = {NULL, NULL};
+    int wt, count = 0;
+    Rd s;
     uint64_t v;
     const uint8_t *at;
-    while (r.p < r.end) { /* Event */
+    while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (wt == WT_LEN) {
             if (rd_len(&r, &s)) return -1;
-            if (f == 5) {
-                summary = s;
-                summaries++;
+            if (f == field) {
+                *out = s;
+                count++;
             }
         } else if (wt == WT_VARINT) {
             if (rd_varint(&r, &v)) return -1;
@@ -1104,7 +1109,20 @@ static int value_tensor_rank(Rd r, int64_t widx) {
         } else
             return -1;
     }
-    if (summaries != 1) return -1;
+    return count;
+}
+
+/* The rank of the TensorProto of value `widx` of the Event in `r`: the number of dims of its
+ * shape, or -1 if the value is not a tensor, the rank is unknown or above 127, or anything
+ * about the bytes is unusual (a field twice, another wire type): the caller then asks
+ * protobuf. */
+static int value_tensor_rank(Rd r, int64_t widx) {
+    uint32_t f;
+    int wt, ones;
+    int64_t rank;
+    Rd s, summary = {NULL, NULL}, value = {NULL, NULL}, tensor = {NULL, NULL};
+    Rd shape = {NULL, NULL};
+    if (last_len_field(r, 5, &summary) != 1) return -1; /* Event.summary */
     int64_t i = 0;
     while (summary.p < summary.end) { /* Summary: repeated Value value = 1 */
         if (rd_key(&summary, &f, &wt) || f != 1 || wt != WT_LEN || rd_len(&summary, &s)) return -1;
@@ -1126,35 +1144,11 @@ static int value_tensor_rank(Rd r, int64_t widx) {
             return -1; /* simple_value (another oneof case) or unusual bytes */
     }
     if (tensors != 1) return -1;
-    int shapes = 0;
-    while (tensor.p < tensor.end) { /* TensorProto */
-        if (rd_key(&tensor, &f, &wt)) return -1;
-        if (wt == WT_LEN) {
-            if (rd_len(&tensor, &s)) return -1;
-            if (f == 2) {
-                shape = s;
-                shapes++;
-            }
-        } else if (wt == WT_VARINT) {
-            if (rd_varint(&tensor, &v)) return -1;
-        } else if (wt == WT_I64 || wt == WT_I32) {
-            if (rd_fixed(&tensor, wt == WT_I64 ? 8 : 4, &at)) return -1;
-        } else
-            return -1;
-    }
-    if (shapes > 1) return -1;
-    int rank = 0;
-    while (shape.p && shape.p < shape.end) { /* TensorShapeProto: dim = 2, unknown_rank = 3 */
-        if (rd_key(&shape, &f, &wt)) return -1;
-        if (f == 2 && wt == WT_LEN) {
-            if (rd_len(&shape, &s)) return -1;
-            if (++rank > 127) return -1;
-        } else if (f == 3 && wt == WT_VARINT) {
-            if (rd_varint(&shape, &v) || v) return -1;
-        } else
-            return -1;
-    }
-    return rank;
+    int shapes = last_len_field(tensor, 2, &shape); /* TensorProto.tensor_shape */
+    if (shapes < 0 || shapes > 1) return -1;
+    if (!shapes) return 0; /* no shape: rank 0 */
+    if (read_shape(shape, &ones, &rank) || rank > 127) return -1;
+    return (int)rank;
 }
 
 static PyObject *tensor_ranks(PyObject *self, PyObject *args) {
