@@ -229,6 +229,33 @@ SkipCorruptOption = Annotated[
         help="Skip unreadable records (reported on stderr) instead of stopping with an error.",
     ),
 ]
+StepsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--steps",
+        help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
+        metavar="A:B",
+        show_default=False,
+    ),
+]
+MetricOption = Annotated[
+    list[str],
+    typer.Option(
+        "--metric",
+        "-m",
+        help="TAG=AGG: a metric column, AGG one of last, min, max, mean, best (best: min of "
+        "loss-like tags, else max); TAG may be a glob (repeatable) [default: every scalar "
+        "tag's last value].",
+        metavar="TAG=AGG",
+        show_default=False,
+    ),
+]
+#: ``-q`` of a command that writes a file and says so.
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display and no summary line.")
+]
+#: ``--overwrite`` of a command that writes one file.
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")]
 
 
 class TextOrJson(str, Enum):

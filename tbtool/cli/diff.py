@@ -15,13 +15,14 @@ from tbtool.cli.app import (
     NoPurgeOption,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.cli.summary import StepsOption, markdown_table
+from tbtool.cli.report import markdown_table
 
 if TYPE_CHECKING:
     from tbtool.ops.diff import DiffResult, RunDiff, SeriesStats, TagDiff

@@ -14,6 +14,7 @@ from tbtool.cli.app import (
     Paths,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
@@ -49,14 +50,7 @@ def dump_command(
             show_default=False,
         ),
     ] = [],  # noqa: B006
-    steps: Annotated[
-        str | None,
-        typer.Option(
-            "--steps",
-            help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
-            show_default=False,
-        ),
-    ] = None,
+    steps: StepsOption = None,
     format: Annotated[DumpFormat, typer.Option("--format", help="Output format.")] = (
         DumpFormat.text
     ),

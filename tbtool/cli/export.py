@@ -14,6 +14,7 @@ from tbtool.cli.app import (
     Paths,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
@@ -75,14 +76,7 @@ def export_command(
     ] = None,
     run: RunOption = [],  # noqa: B006
     tag: TagOption = [],  # noqa: B006
-    steps: Annotated[
-        str | None,
-        typer.Option(
-            "--steps",
-            help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
-            show_default=False,
-        ),
-    ] = None,
+    steps: StepsOption = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="Scalars: one row per (run, step), a column per tag.")
     ] = False,

@@ -8,17 +8,20 @@ from typing import Annotated
 import typer
 
 from tbtool.cli.app import (
+    MetricOption,
     NoPurgeOption,
+    OverwriteOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.cli.summary import MetricOption, StepsOption
 
 
 @app.command("report")
@@ -43,12 +46,8 @@ def report_command(
             show_default=False,
         ),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress display and no summary line.")
-    ] = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:

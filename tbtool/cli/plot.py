@@ -10,16 +10,18 @@ import typer
 from tbtool.cli.app import (
     EXIT_PROBLEMS,
     NoPurgeOption,
+    OverwriteOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.cli.summary import StepsOption
 
 
 @app.command("plot")
@@ -45,12 +47,8 @@ def plot_command(
         int | None,
         typer.Option("--columns", help="Panels per row [default: up to 3].", min=1, metavar="N"),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress display and no summary line.")
-    ] = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:

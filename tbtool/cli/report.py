@@ -1,5 +1,5 @@
-"""Rendering a validate/check :class:`~tbtool.ops.findings.Report`: text, JSON, JUnit XML and
-GitHub workflow annotations, plus the exit code policy shared by both commands."""
+"""How commands print results: validate/check findings as text, JSON, JUnit XML or
+GitHub workflow annotations with the exit code policy they share, and Markdown tables."""
 
 from __future__ import annotations
 
@@ -141,3 +141,25 @@ def emit(report: Report, fmt: ReportFormat, fail_on: FailOn) -> None:
     else:
         render_text(report)
     raise typer.Exit(EXIT_PROBLEMS if report.failed(fail_on.value) else EXIT_OK)
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in cells escaped)."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    numeric = [
+        i for i in range(len(headers)) if rows and all(_looks_numeric(r[i]) for r in rows) and i > 0
+    ]
+    rule = ["---:" if i in numeric else "---" for i in range(len(headers))]
+    return "\n".join([line(headers), line(rule), *(line(r) for r in rows)])
+
+
+def _looks_numeric(text: str) -> bool:
+    head = text.split(" @")[0].replace(":", "").rstrip("s")
+    try:
+        float(head)
+    except ValueError:
+        return text == "-"
+    return True

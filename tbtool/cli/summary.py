@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 
 from tbtool.cli.app import (
+    MetricOption,
     NoPurgeOption,
     Paths,
     RunOption,
     SkipCorruptOption,
+    StepsOption,
     TagOption,
     app,
     report_problems,
@@ -21,6 +23,7 @@ from tbtool.cli.app import (
     stdout_console,
 )
 from tbtool.cli.progress import progress_display
+from tbtool.cli.report import markdown_table
 
 
 class SummaryFormat(str, Enum):
@@ -28,51 +31,6 @@ class SummaryFormat(str, Enum):
     csv = "csv"
     json = "json"
     markdown = "markdown"
-
-
-MetricOption = Annotated[
-    list[str],
-    typer.Option(
-        "--metric",
-        "-m",
-        help="TAG=AGG: a metric column, AGG one of last, min, max, mean, best (best: min of "
-        "loss-like tags, else max); TAG may be a glob (repeatable) [default: every scalar "
-        "tag's last value].",
-        metavar="TAG=AGG",
-        show_default=False,
-    ),
-]
-StepsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--steps",
-        help="Only steps in A:B (from A, before B; either may be left out) or exactly N.",
-        metavar="A:B",
-        show_default=False,
-    ),
-]
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table (``|`` in cells escaped)."""
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    numeric = [
-        i for i in range(len(headers)) if rows and all(_looks_numeric(r[i]) for r in rows) and i > 0
-    ]
-    rule = ["---:" if i in numeric else "---" for i in range(len(headers))]
-    return "\n".join([line(headers), line(rule), *(line(r) for r in rows)])
-
-
-def _looks_numeric(text: str) -> bool:
-    head = text.split(" @")[0].replace(":", "").rstrip("s")
-    try:
-        float(head)
-    except ValueError:
-        return text == "-"
-    return True
 
 
 @app.command("summary")
