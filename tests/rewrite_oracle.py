@@ -7,13 +7,14 @@ of :mod:`tbtool.ops.purge_steps` can be held to it byte for byte. Not part of th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tbtool.errors import UsageError
 from tbtool.events import EventFileReader, decode_event
 from tbtool.logdir import Run, tag_matcher
 from tbtool.normalize import Normalizer
+from tbtool.ops.merge_salvage import classify, rewind_drops  # the old per-value rules
 from tbtool.ops.purge_steps import FilePlan, PurgePlan, RunPlan, TagPlan, runs_inside
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter, find_restarts
 from tbtool.record import ReadState, encode_record
@@ -49,22 +50,6 @@ def start_rule(run: Run) -> DropRule:
     return drops
 
 
-def rewind_drops(values: Iterable[tuple[ValuePosition, str, str, int]]) -> set[ValuePosition]:
-    """Positions the rewind rule drops, from (position, tag, kind, step) in read order."""
-    series: dict[str, list[tuple[ValuePosition, int]]] = {}
-    for position, tag, kind, step in values:
-        if kind not in UNPURGED_KINDS:
-            series.setdefault(tag, []).append((position, step))
-    dropped: set[ValuePosition] = set()
-    for points in series.values():
-        later_min: int | None = None
-        for position, step in reversed(points):
-            if later_min is not None and step >= later_min:
-                dropped.add(position)
-            later_min = step if later_min is None else min(later_min, step)
-    return dropped
-
-
 def rewind_rule(run: Run) -> DropRule:
     """Rustboard's rule: a value at step s drops earlier values of its tag with step >= s."""
     dropped = rewind_drops(_walk_values(run))
@@ -91,12 +76,6 @@ def _events(path: str) -> Iterator[tuple[int, bytes, Any]]:
                 f"{path} ends inside a record (still being written?): refusing to rewrite it; "
                 "run `tbtool validate` and try again when the writer has finished"
             )
-
-
-def classify(normalizer: Normalizer, value: Any) -> tuple[str, str]:
-    item = normalizer.summary_value(value)
-    tag = value.tag or value.node_name
-    return tag, (item[2].kind if item is not None else "empty")
 
 
 def _walk_values(run: Run) -> Iterator[tuple[ValuePosition, str, str, int]]:

@@ -224,8 +224,12 @@ def test_the_plan_lists_every_path_it_removes(logdir):
 
     from tbtool.cli import app
 
-    out = CliRunner().invoke(
-        app, ["clean", str(logdir), "--min-steps", "100", "--run", "^exp/old$", "--dry-run"]
-    ).output
+    out = (
+        CliRunner()
+        .invoke(
+            app, ["clean", str(logdir), "--min-steps", "100", "--run", "^exp/old$", "--dry-run"]
+        )
+        .output
+    )
     for name in ("events.out.tfevents.1.h", "projector_config.pbtxt", "00000/default/tensors.tsv"):
         assert f"remove exp/old/{name}" in out, out
