@@ -159,7 +159,7 @@ class LogReader:
         """Normalized values of one run in read order, filtered and purged. ``engine``:
         ``auto``/``batch`` reads files in chunks and decodes in bulk; ``events`` decodes
         event by event (the independent path tests hold the batch path to)."""
-        if _engine(engine) == "events":
+        if resolve_engine(engine) == "events":
             yield from self._event_values(run, kinds, steps)
             return
         for block in self.blocks(kinds, steps, decode_histograms=True, runs=[run]):
@@ -189,7 +189,7 @@ class LogReader:
     ) -> Iterator[LoggedValue]:
         """Normalized values of every run (runs in name order, each in read order);
         ``engine`` as in :meth:`run_values`."""
-        if _engine(engine) == "batch":
+        if resolve_engine(engine) == "batch":
             for block in self.blocks(kinds, steps, decode_histograms=True):
                 yield from block.logged_values()
             return
@@ -288,9 +288,15 @@ class ValueSelector:
         ]
 
 
-def _engine(engine: str) -> str:
-    if engine not in ("auto", "batch", "events"):
-        raise UsageError(f"unknown engine {engine!r}; choose from auto, batch, events")
+#: How values are read: ``auto`` (= ``batch``, the bulk decoder) or ``events`` (one event at
+#: a time, the independent path tests hold the batch path to).
+ENGINES = ("auto", "batch", "events")
+
+
+def resolve_engine(engine: str) -> str:
+    """``batch`` or ``events``; a usage error names the choices."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     return "batch" if engine == "auto" else engine
 
 

@@ -24,7 +24,7 @@ from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import Progress, file_size, walk_runs
 from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, resolve_engine
 from tbtool.values import (
     PR_ROWS,
     Audio,
@@ -49,7 +49,6 @@ TABLE_KINDS = {
     "tensors": "tensor",
     "pr_curves": "pr_curve",
 }
-ENGINES = ("auto", "batch", "events")
 
 _BASE = [
     ("run", pa.string()),
@@ -320,12 +319,6 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
 
 
 # -- the driver -------------------------------------------------------------------------------
-def resolve_engine(engine: str) -> str:
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    return "batch" if engine == "auto" else engine
-
-
 def iter_batches(
     reader: LogReader,
     kinds: Sequence[str],
