@@ -176,27 +176,6 @@ class ValueBlock:
             return item.plugin_name
         return self.plugins[int(self.tag[row])] if self.has_meta[row] else ""
 
-    def logged_value(self, row: int) -> LoggedValue:
-        """Row ``row`` as the typed value the per-event path gives (histograms the index
-        decoded in bulk need a block made with ``decode_histograms``)."""
-        item = self.items.get(row)
-        if item is not None:
-            return item
-        kind = KINDS[int(self.kind[row])]
-        if kind != "scalar":
-            raise ValueError(f"row {row} holds a {kind} decoded in bulk; no typed value")
-        return LoggedValue(
-            self.run,
-            self.file,
-            int(self.offset[row]),
-            int(self.index[row]),
-            float(self.wall_time[row]),
-            int(self.step[row]),
-            self.tags[int(self.tag[row])],
-            Scalar(float(self.scalar[row]), "float32" if self.float32[row] else "float64"),
-            self.plugin_of(row),
-        )
-
     def logged_values(self) -> list[LoggedValue]:
         """Every row as a typed value, in read order (columns converted once, not per row)."""
         items = self.items
