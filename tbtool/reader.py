@@ -97,12 +97,8 @@ class LogReader:
                 count += 1
                 yield record
             self.problems.extend(reader.problems)
-            failed = reader.state is ReadState.FAILED  # then nothing is pending
             self.file_status[path] = FileStatus(
-                count,
-                reader.state,
-                reader.records.offset,
-                0 if failed else reader.records.pending_bytes,
+                count, reader.state, reader.records.offset, reader.records.pending_bytes
             )
 
     def run_events(self, run: Run) -> Iterator[tuple[int, EventRecord]]:

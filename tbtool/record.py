@@ -132,7 +132,10 @@ class RecordReader:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes of an incomplete record read so far (non-zero only when truncated)."""
+        """Bytes of an incomplete record read so far (non-zero only when truncated; after a
+        failure nothing is pending, whatever is buffered)."""
+        if self.state is ReadState.FAILED:
+            return 0
         return len(self._buf) - self._pos
 
     # -- reading ----------------------------------------------------------------------------

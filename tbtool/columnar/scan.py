@@ -212,8 +212,7 @@ class FileScan:
         if state is None:
             state = ReadState.TRUNCATED if pending else ReadState.CLEAN_EOF
         self.state = state
-        # Pending bytes are an incomplete last record; after a failure nothing is pending.
-        self.pending_bytes = 0 if state is ReadState.FAILED else pending
+        self.pending_bytes = pending
 
 
 def scan_file(path: str, **options: Any) -> Iterator[ChunkIndex]:
