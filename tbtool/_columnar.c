@@ -930,6 +930,33 @@ static PyObject *intern_list(Intern *t, int as_str) {
     return list;
 }
 
+/* The record at data[p..n): checks its length CRC, its size against max_len and both CRCs
+ * once it is complete. Returns 1 with *length set for a good record, 0 where framing stops
+ * (*stop: STOP_END for an incomplete record or none, else why). Lengths come from the file:
+ * they are compared with what is left (n - p, never negative), never added to an offset,
+ * which can wrap for lengths near 2^64. */
+static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
+                        uint64_t *length, int *stop) {
+    *stop = STOP_END;
+    if (p > n || n - p < 12) return 0;
+    *length = load_u64(data + p);
+    if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
+        *stop = STOP_LENGTH_CRC;
+        return 0;
+    }
+    if (*length > max_len) {
+        *stop = STOP_TOO_LARGE;
+        return 0;
+    }
+    if (n - p < 16 || *length > n - p - 16) return 0; /* incomplete record */
+    const uint8_t *payload = data + p + 12;
+    if (masked_crc(payload, (size_t)*length) != load_u32(payload + *length)) {
+        *stop = STOP_DATA_CRC;
+        return 0;
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(scan_doc,
 "scan(buffer, pos, base, max_record_length) -> (pos, stop, columns, tags, metas)\n\n"
 "Frame, CRC-check and decode the complete records of buffer from pos. base is the file\n"
@@ -956,24 +983,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Scan sc;
     memset(&sc, 0, sizeof(sc));
     Py_BEGIN_ALLOW_THREADS
-    /* Lengths come from the file: compare them with what is left (n - p, never negative)
-     * instead of adding them to an offset, which can wrap for lengths near 2^64. */
-    while (p <= n && n - p >= 12) {
-        uint64_t length = load_u64(data + p);
-        if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
-            stop = STOP_LENGTH_CRC;
-            break;
-        }
-        if (length > (uint64_t)max_len) {
-            stop = STOP_TOO_LARGE;
-            break;
-        }
-        if (n - p < 16 || length > n - p - 16) break; /* incomplete record */
+    uint64_t length;
+    while (frame_record(data, n, p, (uint64_t)max_len, &length, &stop)) {
         const uint8_t *payload = data + p + 12;
-        if (masked_crc(payload, (size_t)length) != load_u32(payload + length)) {
-            stop = STOP_DATA_CRC;
-            break;
-        }
         EventInfo ev;
         Rd r = {payload, payload + length};
         int rc = read_event(r, &ev, &sc.values);
@@ -1029,28 +1041,19 @@ static PyObject *frame(PyObject *self, PyObject *args) {
     Py_ssize_t pos;
     long long max_len;
     if (!PyArg_ParseTuple(args, "y*nL", &view, &pos, &max_len)) return NULL;
+    if (pos < 0 || max_len < 0) { /* as scan: a negative limit would disable the size check */
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "frame: pos and max_record_length must be >= 0");
+        return NULL;
+    }
     const uint8_t *data = view.buf;
     size_t n = (size_t)view.len;
-    size_t p = pos < 0 ? 0 : (size_t)pos;
+    size_t p = (size_t)pos;
     int stop = STOP_END;
     long long records = 0;
+    uint64_t length;
     Py_BEGIN_ALLOW_THREADS
-    while (p + 12 <= n) {
-        uint64_t length = load_u64(data + p);
-        if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
-            stop = STOP_LENGTH_CRC;
-            break;
-        }
-        if (length > (uint64_t)max_len) {
-            stop = STOP_TOO_LARGE;
-            break;
-        }
-        if (length + 16 > n - p) break;
-        const uint8_t *payload = data + p + 12;
-        if (masked_crc(payload, (size_t)length) != load_u32(payload + length)) {
-            stop = STOP_DATA_CRC;
-            break;
-        }
+    while (frame_record(data, n, p, (uint64_t)max_len, &length, &stop)) {
         records++;
         p += 16 + (size_t)length;
     }

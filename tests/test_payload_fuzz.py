@@ -206,6 +206,23 @@ def test_scan_takes_huge_lengths_as_incomplete_or_too_large(length):
     assert end == 0 and stop in (0, 2)  # STOP_END (incomplete) or STOP_TOO_LARGE
 
 
+@needs_c
+@pytest.mark.parametrize(("pos", "limit"), [(0, -1), (-1, 10)])
+def test_frame_rejects_negative_arguments(pos, limit):
+    """frame() (verification of rewritten files) frames as scan() does, with its guards."""
+    buf = _header(2**64 - 8) + b"x" * 64
+    with pytest.raises(ValueError, match=">= 0"):
+        native.module().frame(buf, pos, limit)
+
+
+@needs_c
+@pytest.mark.parametrize("length", [2**63 - 1, 2**64 - 16, 2**64 - 1])
+def test_frame_takes_huge_lengths_as_incomplete_or_too_large(length):
+    buf = _header(length) + b"x" * 64
+    end, stop, records = native.module().frame(buf, 0, 2**63 - 1)
+    assert (end, records) == (0, 0) and stop in (0, 2)
+
+
 def test_negative_record_limits_are_rejected(tmp_path):
     path = CORPUS / "logdir" / "key_6_bytes" / FILE_NAME
     with pytest.raises(ValueError, match="max_record_length"):
