@@ -1062,6 +1062,102 @@ static PyObject *frame(PyObject *self, PyObject *args) {
     return Py_BuildValue("(niL)", (Py_ssize_t)p, stop, records);
 }
 
+/* ---- records that may hold a SessionLog (restarts, without decoding the rest) ------------ */
+/* The record at data[p..n) framed as frame_record does, but without its payload CRC: that
+ * is checked only of the records the caller keeps (session_logs). */
+static int frame_header(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
+                        uint64_t *length, int *stop) {
+    *stop = STOP_END;
+    if (p > n || n - p < 12) return 0;
+    *length = load_u64(data + p);
+    if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
+        *stop = STOP_LENGTH_CRC;
+        return 0;
+    }
+    if (*length > max_len) {
+        *stop = STOP_TOO_LARGE;
+        return 0;
+    }
+    return !(n - p < 16 || *length > n - p - 16);
+}
+
+/* 0 only if the Event in r certainly holds no session_log (field 7): its top-level fields
+ * all parse and none is field 7, whatever their order. Anything unusual answers 1, and
+ * protobuf decides. */
+static int may_hold_session_log(Rd r) {
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    Rd s;
+    const uint8_t *at;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt) || f == 7) return 1;
+        if (wt == WT_VARINT) {
+            if (rd_varint(&r, &v)) return 1;
+        } else if (wt == WT_I64 || wt == WT_I32) {
+            if (rd_fixed(&r, wt == WT_I64 ? 8 : 4, &at)) return 1;
+        } else if (wt == WT_LEN) {
+            if (rd_len(&r, &s)) return 1;
+        } else
+            return 1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(session_logs_doc,
+"session_logs(buffer, pos, max_record_length) -> (pos, stop, records, offsets, numbers)\n\n"
+"Frame the complete records of buffer from pos (length CRC and size, as scan) and skim each\n"
+"Event's top level: offsets (int64 buffer positions) and numbers (int64, counted from pos)\n"
+"of the records that may hold a session_log in any field order, whose payload CRC holds.\n"
+"A record with a bad payload CRC is passed over, as reading with skip_corrupt passes it.\n"
+"How purge semantics find restarts ahead of a read at about I/O speed.");
+
+static PyObject *session_logs(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    long long max_len;
+    if (!PyArg_ParseTuple(args, "y*nL", &view, &pos, &max_len)) return NULL;
+    if (pos < 0 || max_len < 0) { /* as scan: a negative limit would disable the size check */
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "session_logs: pos and max_record_length must be >= 0");
+        return NULL;
+    }
+    const uint8_t *data = view.buf;
+    size_t n = (size_t)view.len;
+    size_t p = (size_t)pos;
+    int stop = STOP_END, failed = 0;
+    long long records = 0;
+    uint64_t length;
+    Buf offsets = {NULL, 0, 0}, numbers = {NULL, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    while (frame_header(data, n, p, (uint64_t)max_len, &length, &stop)) {
+        const uint8_t *payload = data + p + 12;
+        Rd r = {payload, payload + length};
+        if (may_hold_session_log(r) &&
+            masked_crc(payload, (size_t)length) == load_u32(payload + length)) {
+            int64_t at = (int64_t)p, number = (int64_t)records;
+            if (buf_put(&offsets, &at, 8) || buf_put(&numbers, &number, 8)) {
+                failed = 1;
+                break;
+            }
+        }
+        records++;
+        p += 16 + (size_t)length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = NULL;
+    if (failed)
+        PyErr_NoMemory();
+    else
+        result = Py_BuildValue("(niLy#y#)", (Py_ssize_t)p, stop, records,
+                               offsets.p ? offsets.p : "", (Py_ssize_t)offsets.n,
+                               numbers.p ? numbers.p : "", (Py_ssize_t)numbers.n);
+    PyMem_RawFree(offsets.p);
+    PyMem_RawFree(numbers.p);
+    return result;
+}
+
 static PyObject *masked_crc32c(PyObject *self, PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
@@ -1197,6 +1293,7 @@ done:
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"frame", frame, METH_VARARGS, frame_doc},
+    {"session_logs", session_logs, METH_VARARGS, session_logs_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
     {"hardware_crc", hardware_crc, METH_NOARGS,
      "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},

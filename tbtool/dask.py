@@ -29,10 +29,11 @@ import pyarrow as pa
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.walk import chunk_restarts
 from tbtool.frames import read_hparams as _read_hparams
 from tbtool.frames import to_frame
 from tbtool.logdir import tag_matcher
-from tbtool.purge import PurgeFilter, Restart, may_hold_a_start_streamed, restarts_in_file
+from tbtool.purge import PurgeFilter, Restart
 from tbtool.reader import LogReader, StepRange
 from tbtool.spool import spooled
 from tbtool.storage import MissingDependency
@@ -64,10 +65,10 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
     """A file's value index (detached chunks) and its facts; one download for a URL."""
     facts = FileFacts()
     with spooled([path]):
-        if purge:
-            facts.restarts = restarts_in_file(path, 0, may_hold_a_start_streamed)
         chunks = [chunk.detach() for chunk in FileScan(path, skip_corrupt=skip_corrupt)]
     for chunk in chunks:
+        if purge:  # restarts are among the records the scan indexed
+            facts.restarts.extend(chunk_restarts(0, chunk))
         for row in (chunk.v_meta >= 0).nonzero()[0].tolist():
             tag = chunk.tags[int(chunk.v_tag[row])]
             if tag in facts.first_metadata:

@@ -129,20 +129,27 @@ class LogReader:
         ``ls``, ``dump`` and ``check`` read through. ``progress``: a
         :class:`~tbtool.columnar.walk.Progress` to update; ``runs``: only these of the
         reader's runs."""
-        from tbtool.columnar.assemble import RunAssembler
-        from tbtool.columnar.walk import walk_runs
+        from tbtool.columnar.assemble import RunAssembler, ValueBlock
+        from tbtool.columnar.walk import HOLD_BYTES, Holdback, walk_runs
 
         wanted = _check_kinds(kinds) or frozenset(KINDS)
         for walk in walk_runs(self, jobs=jobs, progress=progress, runs=runs):
             assembler = RunAssembler(
                 walk.run.name, wanted, tag_ok=self.tag_ok, steps=steps, purge=walk.purge
             )
+            held = Holdback(walk, ValueBlock.purged, ValueBlock.nbytes, HOLD_BYTES)
             for number, chunk in walk:
                 block = assembler.block(number, chunk, decode_histograms=decode_histograms)
-                if progress is not None:
-                    progress.values += len(block)
-                if len(block):
-                    yield block
+                yield from self._count(held.push(block), progress)
+            yield from self._count(held.finish(), progress)
+
+    @staticmethod
+    def _count(blocks: list[Any], progress: Any) -> Iterator[Any]:
+        for block in blocks:
+            if progress is not None:
+                progress.values += len(block)
+            if len(block):
+                yield block
 
     def run_values(
         self,

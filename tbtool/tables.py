@@ -15,15 +15,17 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar.assemble import Piece, RunAssembler
-from tbtool.columnar.walk import Progress, file_size, walk_runs
+from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
 from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
+from tbtool.purge import UNPURGED_KINDS
 from tbtool.reader import LogReader, StepRange, resolve_engine
 from tbtool.values import (
     PR_ROWS,
@@ -319,6 +321,31 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
 
 
 # -- the driver -------------------------------------------------------------------------------
+@dataclass
+class _ChunkRows:
+    """What one chunk yields: table batches, and the values the hparams collector takes."""
+
+    batches: list[tuple[str, pa.RecordBatch]]
+    values: list[LoggedValue]
+    count: int
+
+    def nbytes(self) -> int:
+        return sum(b.nbytes for _, b in self.batches) + 256 * len(self.values)
+
+    def purged(self, limit: int) -> _ChunkRows:
+        """Without the rows at step ``limit`` or later (every table kind is purgeable)."""
+        batches = [(kind, rows_before(batch, limit)) for kind, batch in self.batches]
+        values = [v for v in self.values if v.step < limit or v.kind in UNPURGED_KINDS]
+        dropped = sum(b.num_rows for _, b in self.batches) - sum(b.num_rows for _, b in batches)
+        return _ChunkRows(batches, values, max(0, self.count - dropped))
+
+
+def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
+    """The rows of ``batch`` whose ``step`` is below ``limit``."""
+    keep = batch.column("step").to_numpy(zero_copy_only=False) < limit
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
 def iter_batches(
     reader: LogReader,
     kinds: Sequence[str],
@@ -330,9 +357,12 @@ def iter_batches(
     metric_agg: str = "last",
     jobs: int | None = 1,
     metric_aggs: dict[str, str] | None = None,
+    hold: int | None = HOLD_BYTES,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
-    one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
+    one file at a time and up to ``hold`` bytes of a run's rows that a restart later in the
+    run may still erase (``None``: a whole run; see :class:`~tbtool.columnar.walk.Holdback`;
+    ``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
     files ahead in that many processes (``0``: every usable core, for large local inputs; see
     :func:`~tbtool.columnar.parallel.auto_jobs`); the batches are the same whatever ``jobs``."""
     kinds = check_kinds(kinds)
@@ -352,6 +382,14 @@ def iter_batches(
             if kind in out_kinds and batch.num_rows:
                 yield kind, batch
 
+    def emit_rows(ready: list[_ChunkRows]) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for rows in ready:
+            if collector is not None:
+                for item in rows.values:
+                    collector.add_value(item)
+            yield from emit(iter(rows.batches))
+            progress.values += rows.count
+
     if engine == "events":
         progress.files_total = sum(len(r.files) for r in reader.runs)
         progress.bytes_total = sum(file_size(f) for r in reader.runs for f in r.files)
@@ -364,17 +402,13 @@ def iter_batches(
             assembler = RunAssembler(
                 walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
             )
+            held = Holdback(walk, _ChunkRows.purged, _ChunkRows.nbytes, hold)
             for number, chunk in walk:
                 piece = assembler.feed(number, chunk)
-                if collector is not None:
-                    for item in piece.values:
-                        collector.add_value(item)
-                yield from emit(
-                    (kind, batch)
-                    for kind in inner
-                    if (batch := piece_batch(kind, piece)) is not None
-                )
-                progress.values += piece.count
+                batches = [(k, b) for k in inner if (b := piece_batch(k, piece)) is not None]
+                ready = held.push(_ChunkRows(batches, piece.values, piece.count))
+                yield from emit_rows(ready)
+            yield from emit_rows(held.finish())
     if collector is not None:
         for batch in collector.table().to_batches():
             yield "hparams", batch

@@ -18,7 +18,6 @@ import pytest
 import tbtool
 from tbtool.errors import UsageError
 from tbtool.ops.export import export
-from tbtool.purge import may_hold_a_start, may_hold_a_start_streamed
 from tbtool.reader import LogReader
 from tbtool.tables import TABLE_KINDS, read_tables
 
@@ -275,8 +274,3 @@ def test_jobs_give_the_same_output(tmp_path):
     assert one.rows == two.rows
     for kind, path in one.paths.items():
         assert pq.read_table(path).equals(pq.read_table(two.paths[kind])), kind
-
-
-def test_streamed_start_precheck_agrees_with_mapped(tmp_path):
-    for path in FIXTURES.rglob("events.out.tfevents.*"):
-        assert may_hold_a_start_streamed(str(path), chunk_size=7) == may_hold_a_start(str(path))

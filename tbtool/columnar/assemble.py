@@ -16,7 +16,7 @@ per run in read order. This module applies the same rules to whole chunks:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -170,6 +170,21 @@ class ValueBlock:
     def __len__(self) -> int:
         return len(self.step)
 
+    def nbytes(self) -> int:
+        """About the memory it holds (for :class:`~tbtool.columnar.walk.Holdback`)."""
+        return sum(getattr(self, name).nbytes for name in _BLOCK_COLUMNS) + 256 * len(self.items)
+
+    def purged(self, limit: int) -> ValueBlock:
+        """Without the values of purgeable kinds at step ``limit`` or later."""
+        keep = _UNPURGED[self.kind] | (self.step < limit)
+        if keep.all():
+            return self
+        rows = np.flatnonzero(keep)
+        new_row = np.cumsum(keep) - 1
+        items = {int(new_row[row]): item for row, item in self.items.items() if keep[row]}
+        columns = {name: getattr(self, name)[rows] for name in _BLOCK_COLUMNS}
+        return replace(self, items=items, **columns)
+
     def plugin_of(self, row: int) -> str:
         item = self.items.get(row)
         if item is not None:
@@ -215,6 +230,10 @@ class ValueBlock:
             out.append(item)
         return out
 
+
+_BLOCK_COLUMNS = (
+    *("offset", "index", "wall_time", "step", "tag", "kind", "has_meta", "scalar", "float32"),
+)
 
 _FIXED_KIND = np.full(7, K_SKIP, dtype=np.int16)
 _FIXED_KIND[ONEOF_SIMPLE] = K["scalar"]
