@@ -1290,6 +1290,166 @@ done:
     return out;
 }
 
+/* ---- growable columns: a table's final columns, built in place ----------------------------- */
+/* Bytes appended at the end, grown with realloc (for large blocks glibc moves the mapping:
+ * nothing is copied, and memory not yet written is never touched), never zero-filled. A
+ * column read whole hands itself to numpy through the buffer protocol, writable and without
+ * a copy; it cannot grow while such a view exists. */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t n, cap, exports;
+} Growing;
+
+static int growing_reserve(Growing *g, Py_ssize_t extra) {
+    if (extra < 0 || extra > PY_SSIZE_T_MAX / 4 - g->n) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (g->n + extra <= g->cap) return 0;
+    if (g->exports) {
+        PyErr_SetString(PyExc_BufferError, "Growing: cannot grow while a view of it exists");
+        return -1;
+    }
+    Py_ssize_t cap = g->cap ? g->cap : 65536;
+    while (cap < g->n + extra) cap *= 2;
+    char *q = PyMem_RawRealloc(g->p, (size_t)cap);
+    if (!q) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    g->p = q;
+    g->cap = cap;
+    return 0;
+}
+
+static PyObject *growing_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    Growing *g = (Growing *)type->tp_alloc(type, 0);
+    if (g) g->p = NULL;
+    return (PyObject *)g;
+}
+
+static void growing_dealloc(Growing *g) {
+    PyMem_RawFree(g->p);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyObject *growing_append(Growing *g, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    int bad = growing_reserve(g, view.len);
+    if (!bad) {
+        memcpy(g->p + g->n, view.buf, (size_t)view.len);
+        g->n += view.len;
+    }
+    PyBuffer_Release(&view);
+    if (bad) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *growing_fill(Growing *g, PyObject *args) {
+    Py_buffer item;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*n", &item, &count)) return NULL;
+    int bad = count < 0 || item.len <= 0 || (count && item.len > PY_SSIZE_T_MAX / count);
+    if (bad)
+        PyErr_SetString(PyExc_ValueError, "fill: a non-empty item and a count >= 0");
+    else
+        bad = growing_reserve(g, item.len * count);
+    if (!bad) {
+        for (Py_ssize_t i = 0; i < count; i++) memcpy(g->p + g->n + i * item.len, item.buf, item.len);
+        g->n += item.len * count;
+    }
+    PyBuffer_Release(&item);
+    if (bad) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *growing_truncate(Growing *g, PyObject *arg) {
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0 || n > g->n) {
+        PyErr_SetString(PyExc_ValueError, "truncate: 0 <= size <= len");
+        return NULL;
+    }
+    g->n = n;
+    Py_RETURN_NONE;
+}
+
+/* compact(start, itemsize, keep): remove the items from byte start on whose keep byte (one
+ * per item) is 0, in place, keeping the order. */
+static PyObject *growing_compact(Growing *g, PyObject *args) {
+    Py_ssize_t start, size;
+    Py_buffer keep;
+    if (!PyArg_ParseTuple(args, "nny*", &start, &size, &keep)) return NULL;
+    if (size <= 0 || start < 0 || start > g->n || (g->n - start) % size ||
+        keep.len != (g->n - start) / size) {
+        PyBuffer_Release(&keep);
+        PyErr_SetString(PyExc_ValueError, "compact: one keep byte per item from start on");
+        return NULL;
+    }
+    const uint8_t *k = keep.buf;
+    Py_ssize_t w = start;
+    for (Py_ssize_t i = 0; i < keep.len; i++) {
+        if (!k[i]) continue;
+        Py_ssize_t r = start + i * size;
+        if (r != w) memmove(g->p + w, g->p + r, (size_t)size);
+        w += size;
+    }
+    g->n = w;
+    PyBuffer_Release(&keep);
+    Py_RETURN_NONE;
+}
+
+/* shrink(): give back the capacity not used (before the column is handed over). */
+static PyObject *growing_shrink(Growing *g, PyObject *noargs) {
+    if (g->n && g->n < g->cap && !g->exports) {
+        char *q = PyMem_RawRealloc(g->p, (size_t)g->n);
+        if (q) {
+            g->p = q;
+            g->cap = g->n;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t growing_len(Growing *g) { return g->n; }
+
+static int growing_getbuffer(Growing *g, Py_buffer *view, int flags) {
+    static char empty[1];
+    int rc = PyBuffer_FillInfo(view, (PyObject *)g, g->p ? g->p : empty, g->n, 0, flags);
+    if (rc == 0) g->exports++;
+    return rc;
+}
+
+static void growing_releasebuffer(Growing *g, Py_buffer *view) { g->exports--; }
+
+static PyMethodDef growing_methods[] = {
+    {"append", (PyCFunction)growing_append, METH_O, "append(bytes-like): add its bytes."},
+    {"fill", (PyCFunction)growing_fill, METH_VARARGS, "fill(item, count): add count copies."},
+    {"truncate", (PyCFunction)growing_truncate, METH_O, "truncate(size): keep size bytes."},
+    {"compact", (PyCFunction)growing_compact, METH_VARARGS,
+     "compact(start, itemsize, keep): drop the items from byte start whose keep byte is 0."},
+    {"shrink", (PyCFunction)growing_shrink, METH_NOARGS, "shrink(): release unused capacity."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods growing_sequence = {.sq_length = (lenfunc)growing_len};
+static PyBufferProcs growing_buffer = {(getbufferproc)growing_getbuffer,
+                                       (releasebufferproc)growing_releasebuffer};
+
+static PyTypeObject GrowingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tbtool._columnar.Growing",
+    .tp_basicsize = sizeof(Growing),
+    .tp_dealloc = (destructor)growing_dealloc,
+    .tp_as_sequence = &growing_sequence,
+    .tp_as_buffer = &growing_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Bytes appended in place (a table column being read whole); see tbtool.columnar.whole.",
+    .tp_methods = growing_methods,
+    .tp_new = growing_new,
+};
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"frame", frame, METH_VARARGS, frame_doc},
@@ -1315,5 +1475,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__columnar(void) {
     crc_init();
-    return PyModule_Create(&module);
+    if (PyType_Ready(&GrowingType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&GrowingType);
+    if (PyModule_AddObject(m, "Growing", (PyObject *)&GrowingType) < 0) {
+        Py_DECREF(&GrowingType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

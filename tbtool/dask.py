@@ -2,8 +2,9 @@
 process (``pip install 'tbtool[dask]'``).
 
 ``tbtool.dask.read_scalars("s3://bucket/runs")`` gives a lazy ``dask.dataframe.DataFrame``
-with the columns and dtypes of :func:`tbtool.read_scalars`; computed, it holds the same rows
-in the same order (each partition keeps its own index: ``reset_index(drop=True)`` for a
+with the columns and dtypes of ``tbtool.read_scalars(..., categorical=False)`` (run and tag
+as strings: each partition would have categories of its own); computed, it holds the same
+rows in the same order (each partition keeps its own index: ``reset_index(drop=True)`` for a
 flat one). Runs are discovered here, by one listing; every event file then becomes:
 
 * a *scan* task: the file read into its value index (framing, CRCs, bulk decoding) plus
@@ -26,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from tbtool.columnar import names
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
@@ -37,7 +39,7 @@ from tbtool.purge import PurgeFilter, Restart
 from tbtool.reader import LogReader, StepRange
 from tbtool.spool import spooled
 from tbtool.storage import MissingDependency
-from tbtool.tables import SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
+from tbtool.tables import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -104,7 +106,8 @@ def partition(
         batch = piece_batch(kind, assembler.feed(number, chunk))
         if batch is not None and batch.num_rows:
             batches.append(batch)
-    return to_frame(pa.Table.from_batches(batches, schema=SCHEMAS[kind]))
+    # Plain strings: each partition would have categories of its own.
+    return to_frame(names.plain(pa.Table.from_batches(batches, schema=DICTIONARY_SCHEMAS[kind])))
 
 
 def read_table(

@@ -18,13 +18,15 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from tbtool.aggregates import MetricSpec, metric_aggregates
+from tbtool.columnar.whole import Names, WholeTable
 from tbtool.errors import UsageError
 from tbtool.reader import LogReader, StepRange
-from tbtool.tables import check_kinds, read_tables
+from tbtool.tables import check_kinds, collect_tables
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -47,53 +49,114 @@ def read_table(
     metric_agg: str = "last",
     metrics: Sequence[str | MetricSpec] = (),
     jobs: int | None = None,
+    categorical: bool = True,
     **options: Any,
 ) -> pa.Table:
     """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
-    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``. hparams: ``metrics`` (``TAG=AGG``
-    specs, :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the
-    rest's."""
+    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``. ``run`` and ``tag`` are
+    dictionary-encoded (``dictionary<int32, string>``; a pandas ``category``), or plain
+    strings with ``categorical=False``. hparams: ``metrics`` (``TAG=AGG`` specs,
+    :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the rest's."""
+    return _read(
+        path,
+        kind,
+        dict(
+            options,
+            steps=steps,
+            engine=engine,
+            metric_agg=metric_agg,
+            metrics=metrics,
+            jobs=jobs,
+            categorical=categorical,
+        ),
+    ).table()
+
+
+def _read(path: PathArg | LogReader, kind: str, options: dict[str, Any]) -> WholeTable:
+    """The columns of one kind's table; ``options`` as :func:`read_table` takes them."""
     if kind == "all":
         raise UsageError("read_table reads one kind; use tbtool.tables.read_tables for several")
     (kind,) = check_kinds([kind])
     reader = _reader(path, options)
+    steps = options.pop("steps", None)
+    metrics = options.pop("metrics", ())
+    jobs = options.get("jobs")
+    read = {
+        k: options.pop(k) for k in ("engine", "metric_agg", "jobs", "categorical") if k in options
+    }
     if options:
         raise TypeError(f"unexpected options: {', '.join(options)}")
     if jobs is not None and jobs < 0:
         raise UsageError("jobs must be 0 (every core) or more")
     step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
-    tables = read_tables(
-        reader, [kind], steps=step_range, engine=engine, metric_agg=metric_agg, jobs=jobs,
-        metric_aggs=metric_aggregates(metrics),
-    )  # fmt: skip
+    tables = collect_tables(
+        reader, [kind], steps=step_range, metric_aggs=metric_aggregates(metrics), **read
+    )
     return tables[kind]
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
-    """A pandas DataFrame of an export table: strings as the ``string`` dtype, numbers as
-    numpy dtypes, list columns as numpy arrays, binary columns as ``bytes``."""
-    mapping = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-    return table.to_pandas(types_mapper=mapping.get)
+    """A pandas DataFrame of an export table: dictionary-encoded columns as ``category``,
+    strings as the ``string`` dtype, numbers as numpy dtypes, list columns as numpy arrays,
+    binary columns as ``bytes``."""
+    return table.to_pandas(types_mapper=_STRINGS.get)
 
 
-def _frame(kind: str, path: PathArg | LogReader, options: dict[str, Any]) -> pd.DataFrame:
-    return to_frame(read_table(path, kind, **options))
+_STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+
+
+def _categories(names: list[str]) -> pd.CategoricalDtype:
+    """The dtype pyarrow gives a dictionary of ``names`` (:func:`to_frame` gives that)."""
+    empty = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array(names, pa.string()))
+    return empty.to_pandas().dtype
+
+
+def whole_frame(whole: WholeTable) -> pd.DataFrame:
+    """:func:`to_frame` of a table read whole, without copying its numbers or names: the
+    numpy columns become the DataFrame's own (writable) columns, names categories over
+    their codes; the rest converts as in :func:`to_frame`, releasing its Arrow memory
+    column by column."""
+    columns = dict(zip(whole.schema.names, whole.columns, strict=True))
+    whole.columns = []
+    data: dict[str, Any] = {}
+    rest: dict[str, pa.Array] = {}
+    for name, column in columns.items():
+        if isinstance(column, np.ndarray):
+            data[name] = column
+        elif isinstance(column, Names) and whole.categorical:
+            data[name] = pd.Categorical.from_codes(column.codes, dtype=_categories(column.names))
+        else:
+            rest[name] = column.arrow(False) if isinstance(column, Names) else column
+    columns.clear()
+    if rest:
+        table = pa.table(rest)
+        rest.clear()
+        frame = table.to_pandas(types_mapper=_STRINGS.get, self_destruct=True)
+        del table
+        data.update({name: frame[name] for name in frame.columns})
+    return pd.DataFrame({name: data[name] for name in whole.schema.names}, copy=False)
+
+
+def read_frame(path: PathArg | LogReader, kind: str = "scalars", **options: Any) -> pd.DataFrame:
+    """One kind as a pandas DataFrame (:func:`read_table`'s options; the ``read_*`` below
+    name the kind)."""
+    return whole_frame(_read(path, kind, options))
 
 
 def read_scalars(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """Scalars as ``run, tag, step, wall_time, value`` (float64)."""
-    return _frame("scalars", path, options)
+    return read_frame(path, "scalars", **options)
 
 
 def read_histograms(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """Histograms: ``run, tag, step, wall_time, min, max, num, sum, sum_squares`` and the
     buckets as arrays ``bucket_left, bucket_right, bucket_count``."""
-    return _frame("histograms", path, options)
+    return read_frame(path, "histograms", **options)
 
 
 def read_text(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """Text values: ``run, tag, step, wall_time, text`` (tables and lists as JSON)."""
-    return _frame("text", path, options)
+    return read_frame(path, "text", **options)
 
 
 def read_hparams(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
@@ -101,31 +164,31 @@ def read_hparams(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     string), a column per metric (``metric_agg``: ``last`` value, or ``min``, ``max``,
     ``mean``, ``best``; per metric with ``metrics=["loss/val=min"]``), ``status``,
     ``start_time``, ``end_time``."""
-    return _frame("hparams", path, options)
+    return read_frame(path, "hparams", **options)
 
 
 def read_images(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """One row per image: ``run, tag, step, wall_time, sample, width, height, format,
     data`` (the encoded bytes)."""
-    return _frame("images", path, options)
+    return read_frame(path, "images", **options)
 
 
 def read_audio(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """One row per clip: ``run, tag, step, wall_time, sample, sample_rate, frames, channels,
     content_type, label, format, data`` (the encoded bytes)."""
-    return _frame("audio", path, options)
+    return read_frame(path, "audio", **options)
 
 
 def read_tensors(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """Tensors no other kind claims: ``run, tag, step, wall_time, plugin_name, dtype, shape``,
     ``values`` (flattened, float64), ``strings`` (for string tensors), ``error``."""
-    return _frame("tensors", path, options)
+    return read_frame(path, "tensors", **options)
 
 
 def read_pr_curves(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
     """One row per threshold: ``run, tag, step, wall_time, threshold, true_positives,
     false_positives, true_negatives, false_negatives, precision, recall``."""
-    return _frame("pr_curves", path, options)
+    return read_frame(path, "pr_curves", **options)
 
 
 def wide_scalars(frame: pd.DataFrame) -> pd.DataFrame:

@@ -209,9 +209,9 @@ class LogReader:
 
     def frame(self, kind: str = "scalars", **options: Any) -> Any:
         """One kind as a pandas DataFrame (the schemas of ``tbtool export``)."""
-        from tbtool.frames import read_table, to_frame
+        from tbtool.frames import read_frame
 
-        return to_frame(read_table(self, kind, **options))
+        return read_frame(self, kind, **options)
 
     def follow(
         self,

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tbtool.columnar import names
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
+from tbtool.columnar.whole import TableBuilder, WholeTable
 from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
 from tbtool.purge import UNPURGED_KINDS
@@ -114,6 +116,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+
+#: The schemas of the tables read (``read_tables``, ``iter_batches``): run and tag
+#: dictionary-encoded (:mod:`tbtool.columnar.names`). Files hold :data:`SCHEMAS`.
+DICTIONARY_SCHEMAS: dict[str, pa.Schema] = {k: names.encoded(s) for k, s in SCHEMAS.items()}
 
 
 def check_kinds(kinds: Sequence[str]) -> list[str]:
@@ -258,34 +265,21 @@ def _list_array(items: Sequence[Any]) -> pa.Array:
 
 
 def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
-    """Table ``kind`` rows of typed values (the general path, and the events engine)."""
+    """Table ``kind`` rows of typed values (the general path, and the events engine), with
+    run and tag dictionary-encoded (:mod:`tbtool.columnar.names`)."""
     rows = [_base(item) + row for item in items for row in rows_of(kind, item)]
-    return _from_rows(kind, rows)
+    return names.encode(_from_rows(kind, rows))
 
 
 # -- rows straight from the bulk columns ------------------------------------------------------
-def _strings(tags: list[str], ids: np.ndarray) -> pa.Array:
-    return pa.array(tags, type=pa.string()).take(pa.array(ids, type=pa.int32()))
-
-
-def _run_column(run: str, n: int) -> pa.Array:
-    """``n`` copies of the run name, built from buffers (25x faster than ``pa.repeat``,
-    which showed in profiles of reads of millions of scalars)."""
-    data = run.encode()
-    if n * len(data) >= 2**31:  # beyond 32-bit string offsets
-        return pa.repeat(pa.scalar(run, type=pa.string()), n)
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
-
-
 def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
     cols = piece.scalars if kind == "scalars" else piece.histograms
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
     arrays = [
-        _run_column(piece.run, n),
-        _strings(piece.tags, cols["tag"]),
+        names.repeated(piece.run, n),
+        names.from_ids(cols["tag"], piece.tags),
         pa.array(cols["step"], type=pa.int64()),
         pa.array(cols["wall_time"], type=pa.float64()),
     ]
@@ -297,7 +291,7 @@ def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray]
         offsets = pa.array(cols["offsets"].astype(np.int32))
         for name in ("left", "right", "count"):
             arrays.append(pa.ListArray.from_arrays(offsets, pa.array(cols[name])))
-    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMAS[kind]), cols["row"]
+    return pa.RecordBatch.from_arrays(arrays, schema=DICTIONARY_SCHEMAS[kind]), cols["row"]
 
 
 def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
@@ -315,9 +309,12 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
     slow = values_batch(kind, items)
     if fast is None:
         return slow
-    table = pa.Table.from_batches([fast[0], slow])
-    order = np.argsort(np.concatenate([fast[1], np.asarray(rows)]), kind="stable")
-    return table.take(pa.array(order)).combine_chunks().to_batches()[0]
+    order = pa.array(np.argsort(np.concatenate([fast[1], np.asarray(rows)]), kind="stable"))
+    arrays = []
+    for f, a, b in zip(slow.schema, fast[0].columns, slow.columns, strict=True):
+        both = names.merge([a, b]) if f.name in names.NAME_COLUMNS else pa.concat_arrays([a, b])
+        arrays.append(both.take(order))
+    return pa.RecordBatch.from_arrays(arrays, schema=slow.schema)
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -359,7 +356,8 @@ def iter_batches(
     metric_aggs: dict[str, str] | None = None,
     hold: int | None = HOLD_BYTES,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
+    """``(kind, record batch)`` for the table kinds asked (run and tag dictionary-encoded: a
+    batch's dictionary may hold names none of its rows use), streamed: memory holds one chunk of
     one file at a time and up to ``hold`` bytes of a run's rows that a restart later in the
     run may still erase (``None``: a whole run; see :class:`~tbtool.columnar.walk.Holdback`;
     ``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
@@ -447,6 +445,82 @@ def _events_engine(
     progress.update()
 
 
+def collect_tables(
+    reader: LogReader,
+    kinds: Sequence[str],
+    *,
+    steps: StepRange | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    jobs: int | None = None,
+    metric_aggs: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    categorical: bool = True,
+    chunk_size: int | None = None,
+) -> dict[str, WholeTable]:
+    """:func:`read_tables` before its last step: each kind's columns, built in place
+    (:mod:`tbtool.columnar.whole`), so the rows are held once."""
+    kinds = check_kinds(kinds)
+    builders = {k: TableBuilder(DICTIONARY_SCHEMAS[k]) for k in kinds if k != "hparams"}
+    hparams: list[pa.RecordBatch] = []
+    if "hparams" in kinds or resolve_engine(engine) == "events":
+        # The hparams collector folds scalars in as they come: a run's rows wait until no
+        # restart can erase them (as iter_batches holds them). The events engine knows its
+        # restarts before the first row.
+        for kind, batch in iter_batches(
+            reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
+            metric_aggs=metric_aggs, progress=progress, hold=None, chunk_size=chunk_size,
+        ):  # fmt: skip
+            if kind == "hparams":
+                hparams.append(batch)
+            else:
+                builders[kind].append(batch)
+    else:
+        _collect(reader, builders, steps, jobs, progress or Progress(), chunk_size)
+    out = {k: b.finish(categorical) for k, b in builders.items()}
+    if "hparams" in kinds:
+        table = pa.Table.from_batches(hparams) if hparams else HParamsCollector().table()
+        out["hparams"] = WholeTable.of(table)
+    return {k: out[k] for k in kinds}
+
+
+def _collect(
+    reader: LogReader,
+    builders: dict[str, TableBuilder],
+    steps: StepRange | None,
+    jobs: int | None,
+    progress: Progress,
+    chunk_size: int | None,
+) -> None:
+    """Every run's rows appended as its chunks are read; rows a restart met later in the
+    run erases are removed when the run ends (:meth:`RunChunks.late_limit`)."""
+    value_kinds = {TABLE_KINDS[k] for k in builders}
+    for walk in walk_runs(reader, jobs=jobs, progress=progress, chunk_size=chunk_size):
+        assembler = RunAssembler(
+            walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
+        )
+        start = {k: b.rows for k, b in builders.items()}
+        marks: list[tuple[int, dict[str, int]]] = []  # per chunk: its number, rows before it
+        for number, chunk in walk:
+            piece = assembler.feed(number, chunk)
+            marks.append((walk.handed - 1, {k: b.rows for k, b in builders.items()}))
+            for kind, builder in builders.items():
+                batch = piece_batch(kind, piece)
+                if batch is not None and batch.num_rows:
+                    builder.append(batch)
+            progress.values += piece.count
+        limits = [walk.late_limit(seq) for seq, _ in marks]
+        if any(limit is not None for limit in limits):
+            for kind, builder in builders.items():
+                first = start[kind]
+                bounds = [rows[kind] - first for _, rows in marks] + [builder.rows - first]
+                limit = np.full(builder.rows - first, np.iinfo(np.int64).max, dtype=np.int64)
+                for i, step in enumerate(limits):
+                    if step is not None:
+                        limit[bounds[i] : bounds[i + 1]] = step
+                builder.compact(first, builder.steps(first) < limit)
+
+
 def read_tables(
     reader: LogReader,
     kinds: Sequence[str],
@@ -457,19 +531,14 @@ def read_tables(
     jobs: int | None = None,
     metric_aggs: dict[str, str] | None = None,
     progress: Progress | None = None,
+    categorical: bool = True,
 ) -> dict[str, pa.Table]:
-    """Whole tables per kind; the options as in :func:`iter_batches`."""
-    kinds = check_kinds(kinds)
-    batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
-    for kind, batch in iter_batches(
+    """Whole tables per kind (numbers and names in one contiguous array each); the options
+    as in :func:`iter_batches`. ``run`` and ``tag`` are dictionary-encoded
+    (:data:`DICTIONARY_SCHEMAS`; a pandas ``category``), or plain strings
+    (:data:`SCHEMAS`) with ``categorical=False``."""
+    tables = collect_tables(
         reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
-        metric_aggs=metric_aggs, progress=progress,
-    ):  # fmt: skip
-        batches[kind].append(batch)
-    out = {}
-    for kind, parts in batches.items():
-        if kind == "hparams":
-            out[kind] = pa.Table.from_batches(parts) if parts else HParamsCollector().table()
-        else:
-            out[kind] = pa.Table.from_batches(parts, schema=SCHEMAS[kind])
-    return out
+        metric_aggs=metric_aggs, progress=progress, categorical=categorical,
+    )  # fmt: skip
+    return {kind: whole.table() for kind, whole in tables.items()}

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from tbtool.columnar import native
 from tbtool.columnar.index import COL_HISTO
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
+from tbtool.frames import read_frame, to_frame
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
 from tbtool.reader import LogReader, StepRange
 from tbtool.record import RecordWriter
@@ -268,15 +270,38 @@ def test_generated_events_give_the_same_tables(tmp_path_factory, payloads, purge
             )
 
 
-def test_scalar_frame_is_identical_across_engines(monkeypatch):
+@pytest.mark.parametrize("categorical", [True, False])
+def test_scalar_frame_is_identical_across_engines(monkeypatch, categorical):
     logdir = str(FIXTURES / "torch_purge" / "logdir")
     frames = []
     for engine, pure in (("events", "0"), ("auto", "1"), ("auto", "0")):
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", pure)
-        frames.append(tbtool.read_scalars(logdir, engine=engine))
+        frames.append(tbtool.read_scalars(logdir, engine=engine, categorical=categorical))
     for frame in frames[1:]:
-        assert frame.equals(frames[0])
-    assert list(frames[0].dtypes.astype(str)) == ["string", "string", "int64", "float64", "float64"]
+        pd.testing.assert_frame_equal(frame, frames[0])
+    names = "category" if categorical else "string"
+    assert list(frames[0].dtypes.astype(str)) == [names, names, "int64", "float64", "float64"]
+    if categorical:  # the names the rows use, sorted (as astype("category") gives them)
+        for column in ("run", "tag"):
+            categories = list(frames[0][column].cat.categories)
+            assert categories == sorted(set(frames[0][column].astype(str)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_frames_equal_the_tables_they_come_from(kind):
+    """``read_*`` builds its frame from the columns without copying the numbers; the frame
+    is the one ``to_frame`` makes of ``read_table``'s table, and every column is writable."""
+    for logdir in LOGDIRS:
+        frame = read_frame(logdir, kind, skip_corrupt=True)
+        table = tbtool.read_table(logdir, kind, skip_corrupt=True)
+        pd.testing.assert_frame_equal(frame, to_frame(table))
+        plain = read_frame(logdir, kind, categorical=False, skip_corrupt=True)
+        for column in ("run", "tag"):
+            if column in frame.columns:
+                assert list(plain[column]) == list(frame[column].astype(object)), logdir
+        for name in frame.columns:
+            if len(frame) and frame[name].dtype.kind in "if":
+                frame.loc[0, name] = 1  # in place: the numbers are the frame's own
 
 
 def test_large_records_and_truncated_tail(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from tbtool import storage
 from tbtool.aggregates import metric_aggregates
+from tbtool.columnar import names
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.frames import to_frame, wide_scalars
 from tbtool.hparams import HParamsCollector
@@ -196,6 +197,7 @@ def export(
             reader, kinds, steps=step_range, engine=engine, progress=progress,
             metric_agg=metric_agg, jobs=jobs, metric_aggs=metric_aggregates(metrics),
         ):  # fmt: skip
+            batch = names.plain(batch)  # files hold run and tag as strings (contract.md)
             if kind in media:
                 batch = media[kind].convert(kind, batch)
             elif kind == "histograms" and explode:
