@@ -40,6 +40,13 @@
 #endif
 #endif
 
+/* The small readers and writers of the hot loop: inlined, whatever the compiler's guess. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
 enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3 };
@@ -170,7 +177,14 @@ typedef struct {
     size_t n, cap;
 } Buf;
 
-static int buf_reserve(Buf *b, size_t extra) {
+static int buf_grow(Buf *b, size_t extra);
+
+HOT int buf_reserve(Buf *b, size_t extra) {
+    if (extra <= b->cap - b->n) return 0; /* cap >= n always: no wrap */
+    return buf_grow(b, extra);
+}
+
+static int buf_grow(Buf *b, size_t extra) {
     if (extra > SIZE_MAX / 2 - b->n) return -1; /* no size computation below can wrap */
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 1024;
@@ -182,7 +196,7 @@ static int buf_reserve(Buf *b, size_t extra) {
     return 0;
 }
 
-static int buf_put(Buf *b, const void *v, size_t size) {
+HOT int buf_put(Buf *b, const void *v, size_t size) {
     if (buf_reserve(b, size)) return -1;
     memcpy(b->p + b->n, v, size);
     b->n += size;
@@ -210,10 +224,23 @@ typedef struct {
     size_t order_cap;
 } Intern;
 
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+/* A hash of the bytes, 8 at a time (tags are short: one or two words). */
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    }
+    return h ^ (h >> 29);
 }
 
 static void intern_free(Intern *t) {
@@ -249,7 +276,7 @@ static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
         for (size_t i = 0; i < cap; i++)
             if (slots[i].data) t->order[slots[i].id] = &slots[i];
     }
-    uint64_t h = fnv1a(p, n);
+    uint64_t h = hash_bytes(p, n);
     size_t j = h & (t->cap - 1);
     while (t->slots[j].data) {
         Slot *s = &t->slots[j];
@@ -281,7 +308,17 @@ typedef struct {
     const uint8_t *p, *end;
 } Rd;
 
-static int rd_varint(Rd *r, uint64_t *out) {
+static int rd_varint_long(Rd *r, uint64_t *out);
+
+HOT int rd_varint(Rd *r, uint64_t *out) {
+    if (r->p < r->end && !(*r->p & 0x80)) { /* one byte: most keys, lengths and steps */
+        *out = *r->p++;
+        return 0;
+    }
+    return rd_varint_long(r, out);
+}
+
+static int rd_varint_long(Rd *r, uint64_t *out) {
     uint64_t x = 0;
     for (int i = 0; i < 10; i++) {
         if (r->p >= r->end) return -1;
@@ -301,13 +338,13 @@ static int rd_varint(Rd *r, uint64_t *out) {
  * may take all 10 bytes). Accepting them would decode records protobuf calls corrupt. */
 #define MAX_KEY_LEN_BYTES 5
 
-static int rd_varint5(Rd *r, uint64_t *out) {
+HOT int rd_varint5(Rd *r, uint64_t *out) {
     const uint8_t *start = r->p;
     if (rd_varint(r, out)) return -1;
     return r->p - start > MAX_KEY_LEN_BYTES ? -1 : 0;
 }
 
-static int rd_key(Rd *r, uint32_t *field, int *wt) {
+HOT int rd_key(Rd *r, uint32_t *field, int *wt) {
     uint64_t k;
     if (rd_varint5(r, &k) || k > 0xFFFFFFFFu) return -1;
     *field = (uint32_t)(k >> 3);
@@ -316,7 +353,7 @@ static int rd_key(Rd *r, uint32_t *field, int *wt) {
 }
 
 /* upb also rejects lengths of INT32_MAX or more (records may be up to 2^31 bytes). */
-static int rd_len(Rd *r, Rd *sub) {
+HOT int rd_len(Rd *r, Rd *sub) {
     uint64_t n;
     if (rd_varint5(r, &n) || n >= 0x7FFFFFFFu || n > (uint64_t)(r->end - r->p)) return -1;
     sub->p = r->p;
@@ -325,7 +362,7 @@ static int rd_len(Rd *r, Rd *sub) {
     return 0;
 }
 
-static int rd_fixed(Rd *r, size_t n, const uint8_t **at) {
+HOT int rd_fixed(Rd *r, size_t n, const uint8_t **at) {
     if ((size_t)(r->end - r->p) < n) return -1;
     *at = r->p;
     r->p += n;
@@ -376,7 +413,7 @@ static int utf8_ok(const uint8_t *s, size_t n) {
     return 1;
 }
 
-static int rd_string(Rd *r, Rd *sub) {
+HOT int rd_string(Rd *r, Rd *sub) {
     if (rd_len(r, sub)) return -1;
     return utf8_ok(sub->p, (size_t)(sub->end - sub->p)) ? 0 : -1;
 }
@@ -957,10 +994,13 @@ static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_le
     return 1;
 }
 
+static PyObject *growing_from_buf(Buf *b);
+
 PyDoc_STRVAR(scan_doc,
 "scan(buffer, pos, base, max_record_length) -> (pos, stop, columns, tags, metas)\n\n"
 "Frame, CRC-check and decode the complete records of buffer from pos. base is the file\n"
-"offset of buffer[0]. columns is a tuple of bytes objects (see tbtool.columnar.native).");
+"offset of buffer[0]. columns is a tuple of bytes-like Growing objects, handed over without\n"
+"a copy (see tbtool.columnar.native).");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -1015,8 +1055,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *metas = intern_list(&sc.metas, 0);
     if (!cols || !tags || !metas) goto error;
     for (int i = 0; i < NCOLS; i++) {
-        PyObject *b = PyBytes_FromStringAndSize(sc.col[i].p ? sc.col[i].p : "",
-                                                (Py_ssize_t)sc.col[i].n);
+        PyObject *b = growing_from_buf(&sc.col[i]); /* takes the column over: no copy */
         if (!b) goto error;
         PyTuple_SET_ITEM(cols, i, b);
     }
@@ -1449,6 +1488,25 @@ static PyTypeObject GrowingType = {
     .tp_methods = growing_methods,
     .tp_new = growing_new,
 };
+
+/* A Growing that takes over b's memory (b is left empty). */
+static PyObject *growing_from_buf(Buf *b) {
+    Growing *g = (Growing *)GrowingType.tp_alloc(&GrowingType, 0);
+    if (!g) return NULL;
+    g->p = b->p;
+    g->n = (Py_ssize_t)b->n;
+    g->cap = (Py_ssize_t)b->cap;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    if (g->n * 2 < g->cap) { /* give back what doubling over-reserved */
+        char *q = PyMem_RawRealloc(g->p, (size_t)(g->n ? g->n : 1));
+        if (q) {
+            g->p = q;
+            g->cap = g->n;
+        }
+    }
+    return (PyObject *)g;
+}
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
