@@ -49,7 +49,7 @@
 
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
-enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3 };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
@@ -473,19 +473,39 @@ static int check_metadata(Rd r) {
     return 0;
 }
 
-static int check_image(Rd r) {
+/* Summary.Image: validates as protobuf would and gives its fields; the encoded bytes stay
+ * where they are (a pointer into the record). */
+typedef struct {
+    int64_t height, width, colorspace;
+    const uint8_t *blob;
+    size_t blob_len;
+} ImageInfo;
+
+static int read_image(Rd r, ImageInfo *img) {
     uint32_t seen = 0, f;
     int wt;
     Rd s;
     uint64_t v;
+    memset(img, 0, sizeof(*img));
+    img->blob = r.p; /* an image without encoded bytes: empty, at its start */
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f >= 1 && f <= 3 && wt == WT_VARINT) {
             ONCE(f);
             if (rd_varint(&r, &v)) return -1;
+            /* int32 fields: protobuf keeps the low 32 bits, sign-extended */
+            int64_t x = (int64_t)(int32_t)(uint32_t)v;
+            if (f == 1)
+                img->height = x;
+            else if (f == 2)
+                img->width = x;
+            else
+                img->colorspace = x;
         } else if (f == 4 && wt == WT_LEN) {
             ONCE(4);
             if (rd_len(&r, &s)) return -1;
+            img->blob = s.p;
+            img->blob_len = (size_t)(s.end - s.p);
         } else
             return -1;
     }
@@ -731,6 +751,7 @@ typedef struct {
     uint8_t oneof, col;
     double scalar;
     Rd histo;
+    ImageInfo image;
 } Value;
 
 typedef struct {
@@ -779,7 +800,8 @@ static int read_value(Rd r, Value *out) {
                 out->oneof = ONEOF_OBSOLETE;
             } else if (f == 4) {
                 out->oneof = ONEOF_IMAGE;
-                if (check_image(s)) return -1;
+                if (read_image(s, &out->image)) return -1;
+                out->col = COL_IMAGE;
             } else if (f == 6) {
                 out->oneof = ONEOF_AUDIO;
                 if (check_audio(s)) return -1;
@@ -897,6 +919,7 @@ enum {
     R_OFFSET, R_LENGTH, R_WALL, R_STEP, R_WHAT,
     V_REC, V_WIDX, V_TAG, V_META, V_ONEOF, V_COL, V_SCALAR,
     H_MIN, H_MAX, H_NUM, H_SUM, H_SUMSQ, H_COUNT, H_LIMITS, H_BUCKETS,
+    I_HEIGHT, I_WIDTH, I_COLORSPACE, I_START, I_LENGTH,
     NCOLS
 };
 
@@ -914,7 +937,7 @@ static void scan_free(Scan *sc) {
 }
 
 static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo *ev,
-                       int64_t rec) {
+                       int64_t rec, const uint8_t *payload) {
     Buf *c = sc->col;
     PUT(c[R_OFFSET], int64_t, offset);
     PUT(c[R_LENGTH], int64_t, length);
@@ -946,6 +969,12 @@ static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo
             PUT(c[H_SUM], double, h.stats[3]);
             PUT(c[H_SUMSQ], double, h.stats[4]);
             PUT(c[H_COUNT], int64_t, (int64_t)h.nbuckets);
+        } else if (v->col == COL_IMAGE) {
+            PUT(c[I_HEIGHT], int64_t, v->image.height);
+            PUT(c[I_WIDTH], int64_t, v->image.width);
+            PUT(c[I_COLORSPACE], int64_t, v->image.colorspace);
+            PUT(c[I_START], int64_t, (int64_t)(v->image.blob - payload));
+            PUT(c[I_LENGTH], int64_t, (int64_t)v->image.blob_len);
         }
     }
     return 0;
@@ -1037,7 +1066,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             stop = STOP_PYTHON;
             break;
         }
-        if (push_record(&sc, base + (int64_t)p, (int64_t)length, &ev, rec)) {
+        if (push_record(&sc, base + (int64_t)p, (int64_t)length, &ev, rec, payload)) {
             failed = 1;
             break;
         }

@@ -123,6 +123,9 @@ def whole_frame(whole: WholeTable) -> pd.DataFrame:
     for name, column in columns.items():
         if isinstance(column, np.ndarray):
             data[name] = column
+        elif isinstance(column, list):  # bytes, as read
+            data[name] = objects = np.empty(len(column), dtype=object)
+            objects[:] = column
         elif isinstance(column, Names) and whole.categorical:
             data[name] = pd.Categorical.from_codes(column.codes, dtype=_categories(column.names))
         else:

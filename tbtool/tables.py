@@ -264,57 +264,101 @@ def _list_array(items: Sequence[Any]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
 
 
+def _value_rows(kind: str, items: Sequence[LoggedValue]) -> tuple[list[list[Any]], list[int]]:
+    """The rows of ``items`` in table ``kind`` and how many each gave."""
+    rows: list[list[Any]] = []
+    counts = []
+    for item in items:
+        produced = rows_of(kind, item)
+        rows.extend(_base(item) + row for row in produced)
+        counts.append(len(produced))
+    return rows, counts
+
+
 def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
     """Table ``kind`` rows of typed values (the general path, and the events engine), with
     run and tag dictionary-encoded (:mod:`tbtool.columnar.names`)."""
-    rows = [_base(item) + row for item in items for row in rows_of(kind, item)]
-    return names.encode(_from_rows(kind, rows))
+    return names.encode(_from_rows(kind, _value_rows(kind, items)[0]))
 
 
 # -- rows straight from the bulk columns ------------------------------------------------------
-def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
-    cols = piece.scalars if kind == "scalars" else piece.histograms
+#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as a list of
+#: ``bytes`` for binary columns (so that a DataFrame takes them without another copy).
+Columns = dict[str, Any]
+
+
+def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
+    """The rows the index decoded in bulk, and their places in the chunk."""
+    cols = {"scalars": piece.scalars, "histograms": piece.histograms, "images": piece.images}
+    cols = cols.get(kind)
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
-    arrays = [
-        names.repeated(piece.run, n),
-        names.from_ids(cols["tag"], piece.tags),
-        pa.array(cols["step"], type=pa.int64()),
-        pa.array(cols["wall_time"], type=pa.float64()),
-    ]
+    out: Columns = {
+        "run": names.repeated(piece.run, n),
+        "tag": names.from_ids(cols["tag"], piece.tags),
+        "step": pa.array(cols["step"], type=pa.int64()),
+        "wall_time": pa.array(cols["wall_time"], type=pa.float64()),
+    }
     if kind == "scalars":
-        arrays.append(pa.array(cols["value"], type=pa.float64()))
-    else:
+        out["value"] = pa.array(cols["value"], type=pa.float64())
+    elif kind == "histograms":
         for name in ("min", "max", "num", "sum", "sum_squares"):
-            arrays.append(pa.array(cols[name], type=pa.float64()))
+            out[name] = pa.array(cols[name], type=pa.float64())
         offsets = pa.array(cols["offsets"].astype(np.int32))
         for name in ("left", "right", "count"):
-            arrays.append(pa.ListArray.from_arrays(offsets, pa.array(cols[name])))
-    return pa.RecordBatch.from_arrays(arrays, schema=DICTIONARY_SCHEMAS[kind]), cols["row"]
+            out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, pa.array(cols[name]))
+    else:  # one sample per Summary.Image
+        out["sample"] = pa.array(np.zeros(n, dtype=np.int32))
+        out["width"] = pa.array(cols["width"], type=pa.int64())
+        out["height"] = pa.array(cols["height"], type=pa.int64())
+        out["format"] = pa.array([sniff_format(blob) for blob in cols["data"]], pa.string())
+        out["data"] = cols["data"]
+    return out, cols["row"]
 
 
-def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
+def piece_columns(kind: str, piece: Piece) -> Columns | None:
     """Table ``kind`` rows of one chunk's piece, in read order (bulk columns and values
     decoded one by one, merged by their place in the chunk)."""
-    fast = _columns_batch(kind, piece) if kind in ("scalars", "histograms") else None
+    fast = _fast_columns(kind, piece)
     items, rows = [], []
     value_kind = TABLE_KINDS[kind]
     for item, row in zip(piece.values, piece.value_rows, strict=True):
-        if item.kind == value_kind:  # one table row per value for scalars and histograms
+        if item.kind == value_kind:
             items.append(item)
             rows.append(row)
     if not items:
         return fast[0] if fast else None
-    slow = values_batch(kind, items)
+    value_rows, counts = _value_rows(kind, items)
+    slow = names.encode(_from_rows(kind, value_rows))
     if fast is None:
-        return slow
-    order = pa.array(np.argsort(np.concatenate([fast[1], np.asarray(rows)]), kind="stable"))
-    arrays = []
-    for f, a, b in zip(slow.schema, fast[0].columns, slow.columns, strict=True):
-        both = names.merge([a, b]) if f.name in names.NAME_COLUMNS else pa.concat_arrays([a, b])
-        arrays.append(both.take(order))
-    return pa.RecordBatch.from_arrays(arrays, schema=slow.schema)
+        return dict(zip(slow.schema.names, slow.columns, strict=True))
+    keys = np.concatenate([fast[1], np.repeat(np.asarray(rows, dtype=np.int64), counts)])
+    order = np.argsort(keys, kind="stable")  # a value's rows stay in sample order
+    merged: Columns = {}
+    for f, b in zip(slow.schema, slow.columns, strict=True):
+        a = fast[0][f.name]
+        if isinstance(a, list):
+            both = [*a, *b.to_pylist()]
+            merged[f.name] = [both[i] for i in order.tolist()]
+        elif f.name in names.NAME_COLUMNS:
+            merged[f.name] = names.merge([a, b]).take(pa.array(order))
+        else:
+            merged[f.name] = pa.concat_arrays([a, b]).take(pa.array(order))
+    return merged
+
+
+def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
+    """:func:`piece_columns` as a record batch."""
+    cols = piece_columns(kind, piece)
+    if cols is None:
+        return None
+    schema = DICTIONARY_SCHEMAS[kind]
+    arrays = [
+        pa.array(cols[f.name], type=f.type) if isinstance(cols[f.name], list) else cols[f.name]
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 # -- the driver -------------------------------------------------------------------------------
@@ -505,9 +549,9 @@ def _collect(
             piece = assembler.feed(number, chunk)
             marks.append((walk.handed - 1, {k: b.rows for k, b in builders.items()}))
             for kind, builder in builders.items():
-                batch = piece_batch(kind, piece)
-                if batch is not None and batch.num_rows:
-                    builder.append(batch)
+                cols = piece_columns(kind, piece)
+                if cols is not None:
+                    builder.append(cols)
             progress.values += piece.count
         limits = [walk.late_limit(seq) for seq, _ in marks]
         if any(limit is not None for limit in limits):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import tbtool
 from tbtool.columnar import native
-from tbtool.columnar.index import COL_HISTO
+from tbtool.columnar.index import COL_HISTO, COL_IMAGE
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
 from tbtool.frames import read_frame, to_frame
@@ -118,6 +118,8 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
     for chunk in scan:
         hist = np.flatnonzero(chunk.v_col == COL_HISTO)
         bounds = np.concatenate([[0], np.cumsum(chunk.h_count)])
+        images = np.flatnonzero(chunk.v_col == COL_IMAGE)
+        blobs = dict(zip(images.tolist(), chunk.image_blobs(images), strict=True))
         for i in range(chunk.values):
             rec = int(chunk.v_rec[i])
             meta = chunk.metas[chunk.v_meta[i]] if chunk.v_meta[i] >= 0 else None
@@ -132,6 +134,11 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
                     chunk.h_buckets[bounds[e] : bounds[e + 1]].tolist(),
                 )
             scalar = chunk.v_scalar[i]
+            image = None
+            if chunk.v_col[i] == COL_IMAGE:  # where its bytes are differs: C knows, protobuf not
+                e = int(np.searchsorted(images, i))
+                size = (chunk.i_height[e], chunk.i_width[e], chunk.i_colorspace[e])
+                image = (*map(int, size), int(chunk.i_length[e]), bytes(blobs[i]))
             rows.append(
                 (
                     int(chunk.r_index[rec]),
@@ -147,6 +154,7 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
                     int(chunk.v_col[i]),
                     "NaN" if math.isnan(scalar) else float(scalar),
                     repr(h),
+                    image,
                 )
             )
     return rows, scan.events, scan.state, [str(p) for p in scan.problems]
@@ -211,9 +219,13 @@ def _value(draw):
         )
     elif case == 3:
         v.tensor.CopyFrom(draw(_tensor()))
-    elif case == 4:
-        v.image.width, v.image.height = 2, 3
-        v.image.encoded_image_string = b"\x89PNG\r\n\x1a\n..."
+    elif case == 4:  # sizes of any int32 (negative ones take 10 bytes), any bytes or none
+        v.image.width = draw(st.integers(-(2**31), 2**31 - 1))
+        v.image.height = draw(st.sampled_from([0, 3, 128, -1]))
+        v.image.colorspace = draw(st.integers(0, 4))
+        v.image.encoded_image_string = draw(
+            st.sampled_from([b"", b"\x89PNG\r\n\x1a\n...", b"GIF89a", b"x" * 300])
+        )
     elif case == 5:
         v.audio.sample_rate, v.audio.content_type = 8000.0, "audio/wav"
         v.audio.encoded_audio_string = b"RIFF...."
@@ -323,3 +335,18 @@ def test_large_records_and_truncated_tail(tmp_path, monkeypatch):
         assert_tables_equal(got[0], want[0])
         assert got[2] == want[2]
         assert got[0]["text"].num_rows == 3
+
+
+@pytest.mark.parametrize("fixture", ["torch_all", "tbx_all", "tf2_all", "tf1_legacy"])
+def test_images_in_bulk_equal_the_events_engine(fixture, monkeypatch):
+    """Summary.Image values come from the index (size, and their bytes sliced where they
+    lie) and tensor images one by one; read in worker processes, a chunk's index travels
+    without its buffer and keeps those records' payloads."""
+    logdir = str(FIXTURES / fixture / "logdir")
+    want = read_frame(logdir, "images", engine="events")
+    assert len(want)
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        for jobs in (1, 2):
+            got = read_frame(logdir, "images", jobs=jobs)
+            pd.testing.assert_frame_equal(got, want)

@@ -24,6 +24,7 @@ import numpy as np
 
 from tbtool.columnar.index import (
     COL_HISTO,
+    COL_IMAGE,
     COL_SCALAR,
     COL_SCALAR64,
     ONEOF_AUDIO,
@@ -84,6 +85,7 @@ class _Classified:
     keep: np.ndarray  # passes the tag, step and kind filters (purge not applied)
     fast_scalar: np.ndarray  # a scalar the index decoded
     fast_histo: np.ndarray  # a HistogramProto the index decoded
+    fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -100,15 +102,17 @@ class _GivenMetadata(Normalizer):
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars`` and ``histograms``: numpy columns in read order (tags as ids into
-    ``tags``, the run's tag list); ``values``: the values decoded one by one, in read order,
-    with their tag ids. ``row`` columns order all of them (the value's place in the chunk).
+    ``scalars``, ``histograms`` and ``images``: columns in read order (tags as ids into
+    ``tags``, the run's tag list; an image's encoded bytes as ``bytes``); ``values``: the
+    values decoded one by one, in read order, with their tag ids. ``row`` columns order all
+    of them (the value's place in the chunk).
     """
 
     run: str
     tags: list[str]
     scalars: dict[str, np.ndarray] | None = None
     histograms: dict[str, np.ndarray] | None = None
+    images: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -119,6 +123,7 @@ class Piece:
         return (
             (len(self.scalars["value"]) if self.scalars else 0)
             + (len(self.histograms["min"]) if self.histograms else 0)
+            + (len(self.images["row"]) if self.images else 0)
             + len(self.values)
         )
 
@@ -378,10 +383,13 @@ class RunAssembler:
         col = chunk.v_col
         fast_scalar = ((col == COL_SCALAR) | (col == COL_SCALAR64)) & (kind == K["scalar"])
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
+        fast_image = col == COL_IMAGE  # a Summary.Image is always an image
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        keep &= self.wanted[kind] | (general & self.wanted[K["tensor"]])
-        return _Classified(tag, has_meta, kind, step, keep, fast_scalar, fast_histo, general)
+        keep &= self.wanted[kind] | (general & ~fast_image & self.wanted[K["tensor"]])
+        return _Classified(
+            tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, general
+        )
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
         ok = np.ones(len(step), dtype=bool)
@@ -417,7 +425,11 @@ class RunAssembler:
             }
         if self.wanted[K["histogram"]]:
             piece.histograms = self._histograms(chunk, keep & c.fast_histo, purge_ok, c.tag, c.step)
-        rows = np.flatnonzero(keep & c.general)
+        general = c.general
+        if self.wanted[K["image"]]:
+            piece.images = self._images(chunk, keep & c.fast_image, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_image
+        rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
         return piece
@@ -625,6 +637,30 @@ class RunAssembler:
                     plugin,
                 )
             )
+
+    def _images(
+        self,
+        chunk: ChunkIndex,
+        select: np.ndarray,
+        purge_ok: np.ndarray | None,
+        tag: np.ndarray,
+        step: np.ndarray,
+    ) -> dict[str, Any]:
+        """Image rows of the ``Summary.Image`` s the index decoded: one sample each, its
+        encoded bytes sliced once from the chunk (the rule of ``Normalizer.summary_value``)."""
+        if purge_ok is not None:
+            select = select & purge_ok
+        rows = np.flatnonzero(select)
+        entry = (np.cumsum(chunk.v_col == COL_IMAGE) - 1)[rows]
+        return {
+            "row": rows,
+            "tag": tag[rows],
+            "step": step[rows],
+            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
+            "width": chunk.i_width[entry],
+            "height": chunk.i_height[entry],
+            "data": chunk.image_blobs(rows),
+        }
 
     def _histograms(
         self,

@@ -38,6 +38,11 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("h_count", np.int64),
     ("h_limits", np.float64),
     ("h_buckets", np.float64),
+    ("i_height", np.int64),
+    ("i_width", np.int64),
+    ("i_colorspace", np.int64),
+    ("i_start", np.int64),
+    ("i_length", np.int64),
 )
 
 

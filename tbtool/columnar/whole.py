@@ -13,6 +13,7 @@ a DataFrame takes the numbers writable and as its own, and Arrow wraps them, no 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -250,7 +251,9 @@ class ChunkColumn:
         self.chunks: list[pa.Array] = []
         self.rows = 0
 
-    def append(self, column: pa.Array | pa.ChunkedArray) -> None:
+    def append(self, column: pa.Array | pa.ChunkedArray | list) -> None:
+        if isinstance(column, list):
+            column = pa.array(column, type=self.type)
         chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
         for chunk in chunks:
             if len(chunk):
@@ -266,7 +269,7 @@ class ChunkColumn:
                 a = max(lo, start)
                 mask = np.ones(len(chunk), dtype=bool)
                 mask[a - lo :] = keep[a - start : hi - start]
-                self.chunks[i] = chunk.filter(pa.array(mask))
+                self.chunks[i] = _select(chunk, mask)
         self.chunks = [c for c in self.chunks if len(c)]
         self.rows = sum(len(c) for c in self.chunks)
 
@@ -276,6 +279,27 @@ class ChunkColumn:
         if len(chunks) == 1:
             return chunks[0]
         return pa.chunked_array(chunks, type=self.type)
+
+
+class ObjectColumn(ChunkColumn):
+    """A binary column: ``bytes`` objects in lists, as a DataFrame holds them (one copy of
+    each value, made where it was read)."""
+
+    def append(self, column: pa.Array | pa.ChunkedArray | list) -> None:
+        values = column if isinstance(column, list) else column.to_pylist()
+        if values:
+            self.chunks.append(values)
+            self.rows += len(values)
+
+    def finish(self) -> list[bytes]:  # type: ignore[override]
+        chunks, self.chunks = self.chunks, []
+        return [value for chunk in chunks for value in chunk]
+
+
+def _select(chunk: pa.Array | list, mask: np.ndarray) -> pa.Array | list:
+    if isinstance(chunk, list):
+        return [value for value, keep in zip(chunk, mask.tolist(), strict=True) if keep]
+    return chunk.filter(pa.array(mask))
 
 
 @dataclass
@@ -293,11 +317,12 @@ class Names:
 @dataclass
 class WholeTable:
     """A table read whole: numbers without nulls as numpy arrays (a DataFrame takes them as
-    they are, writable, and Arrow wraps them without a copy), names as :class:`Names`, the
-    other columns as Arrow arrays (chunked as they were read)."""
+    they are, writable, and Arrow wraps them without a copy), names as :class:`Names`,
+    binary columns as lists of ``bytes``, the other columns as Arrow arrays (chunked as
+    they were read)."""
 
     schema: pa.Schema
-    columns: list[np.ndarray | Names | pa.Array]
+    columns: list[np.ndarray | Names | pa.Array | pa.ChunkedArray | list[bytes]]
     categorical: bool = True
 
     @classmethod
@@ -313,7 +338,7 @@ class WholeTable:
         schema = self.arrow_schema()
         arrays = []
         for c, f in zip(self.columns, schema, strict=True):
-            if isinstance(c, np.ndarray):
+            if isinstance(c, (np.ndarray, list)):
                 c = pa.array(c, type=f.type)
             elif isinstance(c, Names):
                 c = c.arrow(self.categorical)
@@ -332,13 +357,18 @@ class TableBuilder:
                 self.columns.append(NameColumn())
             elif f.type in _NUMPY_TYPES:
                 self.columns.append(GrowingColumn(f.type.to_pandas_dtype()))
+            elif f.type == pa.binary():
+                self.columns.append(ObjectColumn(f.type))
             else:
                 self.columns.append(ChunkColumn(f.type))
         self.rows = 0
 
-    def append(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def append(self, batch: pa.RecordBatch | pa.Table | dict[str, Any]) -> None:
+        """Append rows: a batch, or columns by name (Arrow arrays, or lists of ``bytes``)."""
+        rows = None
         for i, (f, column) in enumerate(zip(self.schema, self.columns, strict=True)):
-            data = batch.column(i)
+            data = batch[f.name] if isinstance(batch, dict) else batch.column(i)
+            rows = len(data)
             if isinstance(column, GrowingColumn) and data.null_count:
                 self.columns[i] = column = self._to_chunks(column, f.type)
             if isinstance(column, GrowingColumn):
@@ -347,7 +377,7 @@ class TableBuilder:
                     column.append(chunk.to_numpy(zero_copy_only=True))
             else:
                 column.append(data)
-        self.rows += batch.num_rows
+        self.rows += rows or 0
 
     @staticmethod
     def _to_chunks(column: GrowingColumn, type_: pa.DataType) -> ChunkColumn:
@@ -371,9 +401,8 @@ class TableBuilder:
     def steps(self, start: int) -> np.ndarray:
         """The ``step`` of the rows from ``start`` on."""
         column = self.columns[self.schema.get_field_index("step")]
-        if isinstance(column, GrowingColumn):
-            return column.read(start, column.rows)
-        return pa.concat_arrays(column.chunks).to_numpy()[start:]
+        assert isinstance(column, GrowingColumn)  # steps are never null
+        return column.read(start, column.rows)
 
     def finish(self, categorical: bool = True) -> WholeTable:
         out: list[np.ndarray | Names | pa.Array] = []
