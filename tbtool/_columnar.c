@@ -538,6 +538,22 @@ static int check_audio(Rd r) {
     return 0;
 }
 
+/* k little-endian doubles from p to the end of out (room reserved): one copy on a
+ * little-endian machine. */
+static void append_doubles(Buf *out, const uint8_t *p, size_t k) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!k) return; /* out->p may still be NULL */
+    memcpy(out->p + out->n, p, k * 8);
+    out->n += k * 8;
+#else
+    for (size_t i = 0; i < k; i++) {
+        double d = load_f64(p + 8 * i);
+        memcpy(out->p + out->n, &d, 8);
+        out->n += 8;
+    }
+#endif
+}
+
 /* HistogramProto: validates, counts bucket_limit (6) and bucket (7) elements; with `out`
  * non-NULL also appends them. */
 typedef struct {
@@ -571,11 +587,7 @@ static int read_histo(Rd r, Histo *h, Buf *limits, Buf *buckets) {
             *count += k;
             if (out) {
                 if (buf_reserve(out, k * 8)) return -2;
-                for (size_t i = 0; i < k; i++) {
-                    double d = load_f64(s.p + 8 * i);
-                    memcpy(out->p + out->n, &d, 8);
-                    out->n += 8;
-                }
+                append_doubles(out, s.p, k);
             }
         } else
             return -1;
@@ -1358,6 +1370,104 @@ done:
     return out;
 }
 
+/* ---- histogram rows, as TensorBoard's Python loader shows them ---------------------------- */
+PyDoc_STRVAR(histogram_rows_doc,
+"histogram_rows(limits, buckets, counts, mins, maxs, entries) -> (offsets, left, right, count)\n\n"
+"The rows of the histogram entries `entries` (int64) of an index: entry e has counts[e]\n"
+"(int64) buckets of limits/buckets (float64), in order. Each row keeps the buckets from\n"
+"the first to the last that is not 0 (none if all are), with edges: left the previous\n"
+"limit, right the bucket's limit; the first left is the entry's min, the last right its\n"
+"max (the rule of normalize.histogram_from_proto). offsets (int64, one more than entries)\n"
+"bound each row's part of left/right/count (float64).");
+
+static PyObject *histogram_rows(PyObject *self, PyObject *args) {
+    Py_buffer lim, buc, cnt, mn, mx, ent;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*", &lim, &buc, &cnt, &mn, &mx, &ent)) return NULL;
+    PyObject *result = NULL;
+    Buf offsets = {NULL, 0, 0}, left = {NULL, 0, 0}, right = {NULL, 0, 0}, count = {NULL, 0, 0};
+    Py_ssize_t entries = cnt.len / 8, rows = ent.len / 8, values = lim.len / 8;
+    int64_t *starts = NULL;
+    if (buc.len != lim.len || mn.len != cnt.len || mx.len != cnt.len || lim.len % 8 ||
+        cnt.len % 8 || ent.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "histogram_rows: columns of different lengths");
+        goto done;
+    }
+    starts = PyMem_RawMalloc((size_t)(entries + 1) * 8);
+    if (!starts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int64_t *counts = cnt.buf, *wanted = ent.buf;
+    const double *limits = lim.buf, *bucket = buc.buf, *mins = mn.buf, *maxs = mx.buf;
+    starts[0] = 0;
+    for (Py_ssize_t e = 0; e < entries; e++) {
+        if (counts[e] < 0 || counts[e] > values - starts[e]) {
+            PyErr_SetString(PyExc_ValueError, "histogram_rows: counts exceed the buckets");
+            goto done;
+        }
+        starts[e + 1] = starts[e] + counts[e];
+    }
+    int failed = 0;
+    int64_t at = 0;
+    if (buf_put(&offsets, &at, 8)) failed = 1;
+    for (Py_ssize_t r = 0; r < rows && !failed; r++) {
+        int64_t e = wanted[r];
+        if (e < 0 || e >= entries) {
+            PyErr_SetString(PyExc_ValueError, "histogram_rows: an entry out of range");
+            goto done;
+        }
+        int64_t first = starts[e], last = starts[e + 1] - 1;
+        while (first <= last && bucket[first] == 0.0) first++;
+        while (last >= first && bucket[last] == 0.0) last--;
+        size_t k = first <= last ? (size_t)(last - first + 1) : 0;
+        if (k) {
+            if (buf_reserve(&left, k * 8) || buf_reserve(&right, k * 8) ||
+                buf_reserve(&count, k * 8)) {
+                failed = 1;
+                break;
+            }
+            double *l = (double *)(left.p + left.n), *rt = (double *)(right.p + right.n);
+            memcpy(count.p + count.n, bucket + first, k * 8);
+            memcpy(rt, limits + first, k * 8);
+            l[0] = mins[e];
+            if (k > 1) memcpy(l + 1, limits + first, (k - 1) * 8);
+            rt[k - 1] = maxs[e];
+            left.n += k * 8;
+            right.n += k * 8;
+            count.n += k * 8;
+        }
+        at += (int64_t)k;
+        if (buf_put(&offsets, &at, 8)) failed = 1;
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyTuple_New(4);
+    Buf *outs[4] = {&offsets, &left, &right, &count};
+    for (int i = 0; result && i < 4; i++) {
+        PyObject *column = growing_from_buf(outs[i]);
+        if (!column) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, column);
+    }
+done:
+    PyMem_RawFree(starts);
+    PyMem_RawFree(offsets.p);
+    PyMem_RawFree(left.p);
+    PyMem_RawFree(right.p);
+    PyMem_RawFree(count.p);
+    PyBuffer_Release(&lim);
+    PyBuffer_Release(&buc);
+    PyBuffer_Release(&cnt);
+    PyBuffer_Release(&mn);
+    PyBuffer_Release(&mx);
+    PyBuffer_Release(&ent);
+    return result;
+}
+
 /* ---- growable columns: a table's final columns, built in place ----------------------------- */
 /* Bytes appended at the end, grown with realloc (for large blocks glibc moves the mapping:
  * nothing is copied, and memory not yet written is never touched), never zero-filled. A
@@ -1406,7 +1516,7 @@ static PyObject *growing_append(Growing *g, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
     int bad = growing_reserve(g, view.len);
-    if (!bad) {
+    if (!bad && view.len) { /* g->p may still be NULL when nothing is added */
         memcpy(g->p + g->n, view.buf, (size_t)view.len);
         g->n += view.len;
     }
@@ -1541,6 +1651,7 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"frame", frame, METH_VARARGS, frame_doc},
     {"session_logs", session_logs, METH_VARARGS, session_logs_doc},
+    {"histogram_rows", histogram_rows, METH_VARARGS, histogram_rows_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
     {"hardware_crc", hardware_crc, METH_NOARGS,
      "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},

@@ -350,3 +350,38 @@ def test_images_in_bulk_equal_the_events_engine(fixture, monkeypatch):
         for jobs in (1, 2):
             got = read_frame(logdir, "images", jobs=jobs)
             pd.testing.assert_frame_equal(got, want)
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(
+    histograms=st.lists(
+        st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.5, math.nan]), max_size=6), max_size=6
+    ),
+    pick=st.lists(st.integers(0, 5), max_size=8),
+)
+def test_histogram_rows_in_c_equal_numpy(histograms, pick):
+    """The C extension's histogram_rows and the numpy rule trim and edge rows alike (NaN
+    counts as not empty, -0.0 as empty), for any entries in any order."""
+    from types import SimpleNamespace
+
+    from tbtool.columnar.assemble import _histogram_rows
+
+    counts = np.array([len(h) for h in histograms], dtype=np.int64)
+    buckets = np.array([b for h in histograms for b in h], dtype=np.float64)
+    limits = np.arange(len(buckets), dtype=np.float64) + 0.5
+    chunk = SimpleNamespace(
+        h_count=counts,
+        h_buckets=buckets,
+        h_limits=limits,
+        h_min=-np.arange(len(counts), dtype=np.float64),
+        h_max=np.arange(len(counts), dtype=np.float64) * 10,
+    )
+    entries = np.array([p for p in pick if p < len(counts)], dtype=np.int64)
+    parts = native.module().histogram_rows(
+        chunk.h_limits, chunk.h_buckets, chunk.h_count, chunk.h_min, chunk.h_max, entries
+    )
+    got = [np.frombuffer(p, dtype=np.int64 if i == 0 else np.float64) for i, p in enumerate(parts)]
+    want = _histogram_rows(chunk, entries)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tbtool.columnar import native
 from tbtool.columnar.index import (
     COL_HISTO,
     COL_IMAGE,
@@ -679,33 +680,18 @@ class RunAssembler:
         entry = np.cumsum(is_histo) - 1  # histogram entry of each histo value row
         rows = np.flatnonzero(select)
         entries = entry[rows]
-        counts = chunk.h_count
-        starts = (np.cumsum(counts) - counts).astype(np.int64)
-        flat = chunk.h_buckets
-        total = int(counts.sum())
-        seg = np.repeat(np.arange(len(counts)), counts)
-        local = np.arange(total) - np.repeat(starts, counts)
-        nz = np.flatnonzero(flat != 0)
-        nz_seg = seg[nz]
-        first = np.full(len(counts), -1, dtype=np.int64)
-        last = np.full(len(counts), -1, dtype=np.int64)
-        if len(nz):
-            head = np.r_[True, nz_seg[1:] != nz_seg[:-1]]
-            tail = np.r_[nz_seg[1:] != nz_seg[:-1], True]
-            first[nz_seg[head]] = local[nz[head]]
-            last[nz_seg[tail]] = local[nz[tail]]
-        first, last = first[entries], last[entries]
-        lengths = np.where(first >= 0, last - first + 1, 0)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        out_total = int(offsets[-1])
-        pos_in = np.arange(out_total) - np.repeat(offsets[:-1], lengths)
-        gather = np.repeat(starts[entries] + np.maximum(first, 0), lengths) + pos_in
-        count = flat[gather]
-        right = chunk.h_limits[gather]
-        left = chunk.h_limits[np.maximum(gather - 1, 0)] if out_total else right.copy()
-        nonempty = lengths > 0
-        left[offsets[:-1][nonempty]] = chunk.h_min[entries][nonempty]
-        right[offsets[1:][nonempty] - 1] = chunk.h_max[entries][nonempty]
+        ext = native.module()
+        if ext is not None:  # the same rule in one pass in C
+            parts = ext.histogram_rows(
+                chunk.h_limits, chunk.h_buckets, chunk.h_count, chunk.h_min, chunk.h_max,
+                np.ascontiguousarray(entries, dtype=np.int64),
+            )  # fmt: skip
+            offsets, left, right, count = (
+                np.frombuffer(part, dtype=np.int64 if i == 0 else np.float64)
+                for i, part in enumerate(parts)
+            )
+        else:
+            offsets, left, right, count = _histogram_rows(chunk, entries)
         rec = chunk.v_rec[rows]
         return {
             "row": rows,
@@ -722,3 +708,38 @@ class RunAssembler:
             "right": right,
             "count": count,
         }
+
+
+def _histogram_rows(
+    chunk: ChunkIndex, entries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(offsets, left, right, count)`` of histogram ``entries`` with numpy (the C
+    extension's ``histogram_rows``)."""
+    counts = chunk.h_count
+    starts = (np.cumsum(counts) - counts).astype(np.int64)
+    flat = chunk.h_buckets
+    total = int(counts.sum())
+    seg = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(total) - np.repeat(starts, counts)
+    nz = np.flatnonzero(flat != 0)
+    nz_seg = seg[nz]
+    first = np.full(len(counts), -1, dtype=np.int64)
+    last = np.full(len(counts), -1, dtype=np.int64)
+    if len(nz):
+        head = np.r_[True, nz_seg[1:] != nz_seg[:-1]]
+        tail = np.r_[nz_seg[1:] != nz_seg[:-1], True]
+        first[nz_seg[head]] = local[nz[head]]
+        last[nz_seg[tail]] = local[nz[tail]]
+    first, last = first[entries], last[entries]
+    lengths = np.where(first >= 0, last - first + 1, 0)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    out_total = int(offsets[-1])
+    pos_in = np.arange(out_total) - np.repeat(offsets[:-1], lengths)
+    gather = np.repeat(starts[entries] + np.maximum(first, 0), lengths) + pos_in
+    count = flat[gather]
+    right = chunk.h_limits[gather]
+    left = chunk.h_limits[np.maximum(gather - 1, 0)] if out_total else right.copy()
+    nonempty = lengths > 0
+    left[offsets[:-1][nonempty]] = chunk.h_min[entries][nonempty]
+    right[offsets[1:][nonempty] - 1] = chunk.h_max[entries][nonempty]
+    return offsets, left, right, count

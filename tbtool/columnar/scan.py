@@ -223,7 +223,7 @@ def _read_after(f: Any, left: Any, need: int) -> tuple[Any, int]:
     and the chunk not copied again to join it to what was left)."""
     buf = np.empty(len(left) + need, dtype=np.uint8)
     buf[: len(left)] = np.frombuffer(left, dtype=np.uint8)
-    view = memoryview(buf)[len(left) :]
+    view = memoryview(buf)[len(left) : len(left) + need]
     readinto = getattr(f, "readinto", None)
     got = 0
     while got < need:
