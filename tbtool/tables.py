@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tbtool.columnar import names
+from tbtool.columnar import arrow, names
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
 from tbtool.columnar.whole import TableBuilder, WholeTable
@@ -297,22 +297,23 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
     out: Columns = {
         "run": names.repeated(piece.run, n),
         "tag": names.from_ids(cols["tag"], piece.tags),
-        "step": pa.array(cols["step"], type=pa.int64()),
-        "wall_time": pa.array(cols["wall_time"], type=pa.float64()),
+        "step": arrow.numbers(cols["step"], pa.int64()),
+        "wall_time": arrow.numbers(cols["wall_time"], pa.float64()),
     }
     if kind == "scalars":
-        out["value"] = pa.array(cols["value"], type=pa.float64())
+        out["value"] = arrow.numbers(cols["value"], pa.float64())
     elif kind == "histograms":
         for name in ("min", "max", "num", "sum", "sum_squares"):
-            out[name] = pa.array(cols[name], type=pa.float64())
-        offsets = pa.array(cols["offsets"].astype(np.int32))
+            out[name] = arrow.numbers(cols[name], pa.float64())
+        offsets = arrow.numbers(cols["offsets"], pa.int32())
         for name in ("left", "right", "count"):
-            out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, pa.array(cols[name]))
+            values = arrow.numbers(cols[name], pa.float64())
+            out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
     else:  # one sample per Summary.Image
-        out["sample"] = pa.array(np.zeros(n, dtype=np.int32))
-        out["width"] = pa.array(cols["width"], type=pa.int64())
-        out["height"] = pa.array(cols["height"], type=pa.int64())
-        out["format"] = pa.array([sniff_format(blob) for blob in cols["data"]], pa.string())
+        out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
+        out["width"] = arrow.numbers(cols["width"], pa.int64())
+        out["height"] = arrow.numbers(cols["height"], pa.int64())
+        out["format"] = arrow.strings([sniff_format(blob) for blob in cols["data"]])
         out["data"] = cols["data"]
     return out, cols["row"]
 

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tbtool.columnar import arrow
+
 NAME = pa.dictionary(pa.int32(), pa.string())
 #: The columns that hold names.
 NAME_COLUMNS = ("run", "tag")
@@ -40,8 +42,7 @@ def plain_schema(schema: pa.Schema) -> pa.Schema:
 
 def from_ids(ids: np.ndarray, names: Sequence[str]) -> pa.DictionaryArray:
     """Rows naming ``names[ids[i]]`` (ids are shared with numpy, not copied, when int32)."""
-    indices = pa.array(np.asarray(ids, dtype=np.int32), type=pa.int32())
-    return pa.DictionaryArray.from_arrays(indices, pa.array(list(names), type=pa.string()))
+    return pa.DictionaryArray.from_arrays(arrow.numbers(ids, pa.int32()), arrow.strings(names))
 
 
 def repeated(name: str, n: int) -> pa.DictionaryArray:

@@ -134,7 +134,7 @@ T = TypeVar("T")
 #: Bytes of output a streamed read holds back per run before it looks ahead for the run's
 #: restarts: smaller runs are read once; larger ones cost one more skim of the rest of the
 #: run (:func:`~tbtool.purge.restarts_in_file`, about a read of it).
-HOLD_BYTES = 32 << 20
+HOLD_BYTES = 8 << 20
 
 
 class Holdback(Generic[T]):
