@@ -107,8 +107,8 @@ def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = No
         # pandas): ``import tbtool`` is lazy, so name what its read imports.
         import pyarrow.pandas_compat  # noqa: F401  (pyarrow loads it on a first to_pandas)
 
-        import tbtool  # noqa: F401
-        import tbtool.frames  # noqa: F401
+        import tbtool
+        import tbtool.frames
         import tbtool.tables  # noqa: F401
 
         read = lambda: _tbtool_frame(path, kind, jobs)  # noqa: E731
