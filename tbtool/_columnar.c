@@ -49,7 +49,7 @@
 
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
-enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4 };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4, COL_AUDIO = 5 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
@@ -512,26 +512,46 @@ static int read_image(Rd r, ImageInfo *img) {
     return 0;
 }
 
-static int check_audio(Rd r) {
+/* Summary.Audio: validates as protobuf would and gives its fields; the encoded bytes and the
+ * content type stay where they are. */
+typedef struct {
+    double sample_rate;
+    int64_t channels, frames;
+    const uint8_t *blob, *type;
+    size_t blob_len, type_len;
+} AudioInfo;
+
+static int read_audio(Rd r, AudioInfo *a) {
     uint32_t seen = 0, f;
     int wt;
     Rd s;
     uint64_t v;
     const uint8_t *at;
+    memset(a, 0, sizeof(*a));
+    a->blob = a->type = r.p; /* absent: empty, at the start */
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f == 1 && wt == WT_I32) {
             ONCE(1);
             if (rd_fixed(&r, 4, &at)) return -1;
+            a->sample_rate = (double)load_f32(at);
         } else if ((f == 2 || f == 3) && wt == WT_VARINT) {
             ONCE(f);
             if (rd_varint(&r, &v)) return -1;
+            if (f == 2)
+                a->channels = (int64_t)v;
+            else
+                a->frames = (int64_t)v;
         } else if (f == 4 && wt == WT_LEN) {
             ONCE(4);
             if (rd_len(&r, &s)) return -1;
+            a->blob = s.p;
+            a->blob_len = (size_t)(s.end - s.p);
         } else if (f == 5 && wt == WT_LEN) {
             ONCE(5);
             if (rd_string(&r, &s)) return -1;
+            a->type = s.p;
+            a->type_len = (size_t)(s.end - s.p);
         } else
             return -1;
     }
@@ -764,6 +784,7 @@ typedef struct {
     double scalar;
     Rd histo;
     ImageInfo image;
+    AudioInfo audio;
 } Value;
 
 typedef struct {
@@ -816,7 +837,8 @@ static int read_value(Rd r, Value *out) {
                 out->col = COL_IMAGE;
             } else if (f == 6) {
                 out->oneof = ONEOF_AUDIO;
-                if (check_audio(s)) return -1;
+                if (read_audio(s, &out->audio)) return -1;
+                out->col = COL_AUDIO;
             } else if (f == 5) {
                 Histo h;
                 out->oneof = ONEOF_HISTO;
@@ -932,6 +954,7 @@ enum {
     V_REC, V_WIDX, V_TAG, V_META, V_ONEOF, V_COL, V_SCALAR,
     H_MIN, H_MAX, H_NUM, H_SUM, H_SUMSQ, H_COUNT, H_LIMITS, H_BUCKETS,
     I_HEIGHT, I_WIDTH, I_COLORSPACE, I_START, I_LENGTH,
+    A_RATE, A_CHANNELS, A_FRAMES, A_START, A_LENGTH, A_TYPE_START, A_TYPE_LENGTH,
     NCOLS
 };
 
@@ -987,6 +1010,14 @@ static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo
             PUT(c[I_COLORSPACE], int64_t, v->image.colorspace);
             PUT(c[I_START], int64_t, (int64_t)(v->image.blob - payload));
             PUT(c[I_LENGTH], int64_t, (int64_t)v->image.blob_len);
+        } else if (v->col == COL_AUDIO) {
+            PUT(c[A_RATE], double, v->audio.sample_rate);
+            PUT(c[A_CHANNELS], int64_t, v->audio.channels);
+            PUT(c[A_FRAMES], int64_t, v->audio.frames);
+            PUT(c[A_START], int64_t, (int64_t)(v->audio.blob - payload));
+            PUT(c[A_LENGTH], int64_t, (int64_t)v->audio.blob_len);
+            PUT(c[A_TYPE_START], int64_t, (int64_t)(v->audio.type - payload));
+            PUT(c[A_TYPE_LENGTH], int64_t, (int64_t)v->audio.type_len);
         }
     }
     return 0;

@@ -289,8 +289,8 @@ Columns = dict[str, Any]
 
 def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
     """The rows the index decoded in bulk, and their places in the chunk."""
-    cols = {"scalars": piece.scalars, "histograms": piece.histograms, "images": piece.images}
-    cols = cols.get(kind)
+    by_kind = {"scalars": piece.scalars, "histograms": piece.histograms}
+    cols = {**by_kind, "images": piece.images, "audio": piece.audio}.get(kind)
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
@@ -309,6 +309,8 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         for name in ("left", "right", "count"):
             values = arrow.numbers(cols[name], pa.float64())
             out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
+    elif kind == "audio":  # one clip per Summary.Audio: the rule of rows_of
+        out.update(_audio_columns(cols, n))
     else:  # one sample per Summary.Image
         out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
         out["width"] = arrow.numbers(cols["width"], pa.int64())
@@ -316,6 +318,33 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         out["format"] = arrow.strings([sniff_format(blob) for blob in cols["data"]])
         out["data"] = cols["data"]
     return out, cols["row"]
+
+
+def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
+    """What :func:`rows_of` gives a one-clip ``Audio``: the value's fields where set, else
+    what the clip's WAV header says; its label is empty."""
+    rates, channels, frames, types, formats = [], [], [], [], []
+    for rate, chans, length, content_type, clip in zip(
+        cols["sample_rate"].tolist(), cols["channels"].tolist(), cols["frames"].tolist(),
+        cols["content_type"], cols["data"], strict=True,
+    ):  # fmt: skip
+        wav_rate, wav_channels, wav_frames = wav_info(clip)
+        fmt = sniff_format(clip)
+        rates.append(rate if rate else wav_rate)
+        frames.append(length if length else wav_frames)
+        channels.append(chans if chans else wav_channels)
+        types.append(content_type or (f"audio/{fmt}" if fmt != "unknown" else None))
+        formats.append(fmt)
+    return {
+        "sample": arrow.numbers(np.zeros(n, dtype=np.int32)),
+        "sample_rate": pa.array(rates, pa.float64()),
+        "frames": pa.array(frames, pa.int64()),
+        "channels": pa.array(channels, pa.int64()),
+        "content_type": pa.array(types, pa.string()),
+        "label": arrow.strings([""] * n),
+        "format": arrow.strings(formats),
+        "data": cols["data"],
+    }
 
 
 def piece_columns(kind: str, piece: Piece) -> Columns | None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import tbtool
 from tbtool.columnar import native
-from tbtool.columnar.index import COL_HISTO, COL_IMAGE
+from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
 from tbtool.frames import read_frame, to_frame
@@ -120,6 +120,9 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
         bounds = np.concatenate([[0], np.cumsum(chunk.h_count)])
         images = np.flatnonzero(chunk.v_col == COL_IMAGE)
         blobs = dict(zip(images.tolist(), chunk.image_blobs(images), strict=True))
+        audio = np.flatnonzero(chunk.v_col == COL_AUDIO)
+        parts = chunk.audio_parts(audio)
+        clips = dict(zip(audio.tolist(), zip(*parts, strict=True), strict=True))
         for i in range(chunk.values):
             rec = int(chunk.v_rec[i])
             meta = chunk.metas[chunk.v_meta[i]] if chunk.v_meta[i] >= 0 else None
@@ -139,6 +142,12 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
                 e = int(np.searchsorted(images, i))
                 size = (chunk.i_height[e], chunk.i_width[e], chunk.i_colorspace[e])
                 image = (*map(int, size), int(chunk.i_length[e]), bytes(blobs[i]))
+            if chunk.v_col[i] == COL_AUDIO:  # the same for a Summary.Audio
+                e = int(np.searchsorted(audio, i))
+                fields = (chunk.a_channels[e], chunk.a_frames[e], chunk.a_length[e])
+                clip, content_type = clips[i]
+                rate = repr(float(chunk.a_sample_rate[e]))
+                image = (rate, *map(int, fields), bytes(clip), content_type)
             rows.append(
                 (
                     int(chunk.r_index[rec]),
@@ -195,6 +204,13 @@ def _tensor(draw):
     return t
 
 
+# A WAV header of 2 channels at 16 kHz, 16 bits, with 8 frames of data.
+_WAV = (
+    b"RIFF" + struct.pack("<I", 36 + 32) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, 16000,
+    64000, 4, 16) + b"data" + struct.pack("<I", 32) + bytes(32)
+)  # fmt: skip
+
+
 @st.composite
 def _value(draw):
     v = summary_pb2.Summary.Value(tag=draw(_tags))
@@ -226,9 +242,12 @@ def _value(draw):
         v.image.encoded_image_string = draw(
             st.sampled_from([b"", b"\x89PNG\r\n\x1a\n...", b"GIF89a", b"x" * 300])
         )
-    elif case == 5:
-        v.audio.sample_rate, v.audio.content_type = 8000.0, "audio/wav"
-        v.audio.encoded_audio_string = b"RIFF...."
+    elif case == 5:  # fields set or not (then the WAV header fills in), any bytes
+        v.audio.sample_rate = draw(st.sampled_from([0.0, 8000.0, 44100.0, math.nan]))
+        v.audio.num_channels = draw(st.sampled_from([0, 1, 2, -3]))
+        v.audio.length_frames = draw(st.sampled_from([0, 5, 2**40]))
+        v.audio.content_type = draw(st.sampled_from(["", "audio/wav", "audio/ä"]))
+        v.audio.encoded_audio_string = draw(st.sampled_from([b"", b"RIFF....", _WAV, b"OggS"]))
     elif case == 6:
         v.obsolete_old_style_histogram = b"x"
     return v
@@ -385,3 +404,16 @@ def test_histogram_rows_in_c_equal_numpy(histograms, pick):
     want = _histogram_rows(chunk, entries)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fixture", ["torch_all", "tbx_all", "tf2_all", "tf1_legacy"])
+def test_audio_in_bulk_equal_the_events_engine(fixture, monkeypatch):
+    """Summary.Audio values come from the index (fields, and their clip and content type
+    sliced where they lie), tensor audio one by one; with 1 and 2 jobs."""
+    logdir = str(FIXTURES / fixture / "logdir")
+    want = read_frame(logdir, "audio", engine="events")
+    assert len(want)
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        for jobs in (1, 2):
+            pd.testing.assert_frame_equal(read_frame(logdir, "audio", jobs=jobs), want)

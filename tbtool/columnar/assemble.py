@@ -24,6 +24,7 @@ import numpy as np
 
 from tbtool.columnar import native
 from tbtool.columnar.index import (
+    COL_AUDIO,
     COL_HISTO,
     COL_IMAGE,
     COL_SCALAR,
@@ -87,6 +88,7 @@ class _Classified:
     fast_scalar: np.ndarray  # a scalar the index decoded
     fast_histo: np.ndarray  # a HistogramProto the index decoded
     fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
+    fast_audio: np.ndarray  # a Summary.Audio the index decoded (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -103,8 +105,8 @@ class _GivenMetadata(Normalizer):
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars``, ``histograms`` and ``images``: columns in read order (tags as ids into
-    ``tags``, the run's tag list; an image's encoded bytes as ``bytes``); ``values``: the
+    ``scalars``, ``histograms``, ``images`` and ``audio``: columns in read order (tags as ids
+    into ``tags``, the run's tag list; encoded images and clips as ``bytes``); ``values``: the
     values decoded one by one, in read order, with their tag ids. ``row`` columns order all
     of them (the value's place in the chunk).
     """
@@ -114,6 +116,7 @@ class Piece:
     scalars: dict[str, np.ndarray] | None = None
     histograms: dict[str, np.ndarray] | None = None
     images: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -125,6 +128,7 @@ class Piece:
             (len(self.scalars["value"]) if self.scalars else 0)
             + (len(self.histograms["min"]) if self.histograms else 0)
             + (len(self.images["row"]) if self.images else 0)
+            + (len(self.audio["row"]) if self.audio else 0)
             + len(self.values)
         )
 
@@ -385,12 +389,15 @@ class RunAssembler:
         fast_scalar = ((col == COL_SCALAR) | (col == COL_SCALAR64)) & (kind == K["scalar"])
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
         fast_image = col == COL_IMAGE  # a Summary.Image is always an image
+        fast_audio = col == COL_AUDIO  # and a Summary.Audio audio
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        keep &= self.wanted[kind] | (general & ~fast_image & self.wanted[K["tensor"]])
+        may_be_tensor = general & ~fast_image & ~fast_audio
+        keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
         return _Classified(
-            tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, general
-        )
+            tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
+            general,
+        )  # fmt: skip
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
         ok = np.ones(len(step), dtype=bool)
@@ -430,6 +437,9 @@ class RunAssembler:
         if self.wanted[K["image"]]:
             piece.images = self._images(chunk, keep & c.fast_image, purge_ok, c.tag, c.step)
             general = general & ~c.fast_image
+        if self.wanted[K["audio"]]:
+            piece.audio = self._audio(chunk, keep & c.fast_audio, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_audio
         rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -661,6 +671,33 @@ class RunAssembler:
             "width": chunk.i_width[entry],
             "height": chunk.i_height[entry],
             "data": chunk.image_blobs(rows),
+        }
+
+    def _audio(
+        self,
+        chunk: ChunkIndex,
+        select: np.ndarray,
+        purge_ok: np.ndarray | None,
+        tag: np.ndarray,
+        step: np.ndarray,
+    ) -> dict[str, Any]:
+        """Audio rows of the ``Summary.Audio`` s the index decoded: one clip each, its
+        encoded bytes and content type sliced once from the chunk."""
+        if purge_ok is not None:
+            select = select & purge_ok
+        rows = np.flatnonzero(select)
+        entry = (np.cumsum(chunk.v_col == COL_AUDIO) - 1)[rows]
+        clips, content_types = chunk.audio_parts(rows)
+        return {
+            "row": rows,
+            "tag": tag[rows],
+            "step": step[rows],
+            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
+            "sample_rate": chunk.a_sample_rate[entry],
+            "channels": chunk.a_channels[entry],
+            "frames": chunk.a_frames[entry],
+            "content_type": content_types,
+            "data": clips,
         }
 
     def _histograms(

@@ -48,12 +48,12 @@ ONEOF_CODES = {
     "obsolete_old_style_histogram": ONEOF_OBSOLETE,
 }
 # What the index decoded of a value: nothing (decode later), a float32 scalar (simple_value
-# or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor), a Summary.Image
-# (its size, and where its bytes are). Printing needs to know which precision a scalar was
-# written in (dump shows float32 at float32's shortest).
-COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64, COL_IMAGE = 0, 1, 2, 3, 4
+# or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor), a Summary.Image or
+# Summary.Audio (its fields, and where its bytes are). Printing needs to know which
+# precision a scalar was written in (dump shows float32 at float32's shortest).
+COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64, COL_IMAGE, COL_AUDIO = 0, 1, 2, 3, 4, 5
 #: Values whose contents still need the record's payload (or its decoded event).
-_NEEDS_PAYLOAD = np.array([COL_NONE, COL_IMAGE], dtype=np.uint8)
+_NEEDS_PAYLOAD = np.array([COL_NONE, COL_IMAGE, COL_AUDIO], dtype=np.uint8)
 
 
 def scalar_rows(v_col: np.ndarray) -> np.ndarray:
@@ -73,11 +73,12 @@ class ChunkIndex:
     ``h_limits``/``h_buckets`` belong to entry ``i``. Image columns ``i_*`` likewise, per
     ``COL_IMAGE`` value: its size and colorspace, and its encoded bytes as ``i_length``
     bytes from ``i_start`` in the record's payload (``i_start`` -1: in the decoded event;
-    :meth:`image_blobs`). ``v_tag`` indexes ``tags`` and
-    ``v_meta`` indexes ``metas`` (canonical, non-empty serialized ``SummaryMetadata``; -1:
-    none, including metadata present but empty: :mod:`tbtool.summary_metadata`). ``payloads``
-    maps record positions to payload bytes when ``buffer`` (the bytes the offsets point
-    into) is not kept.
+    :meth:`image_blobs`). Audio columns ``a_*`` per ``COL_AUDIO`` value the same way, with
+    its content type as ``a_type_length`` bytes from ``a_type_start`` (:meth:`audio_parts`).
+    ``v_tag`` indexes ``tags`` and ``v_meta`` indexes ``metas`` (canonical, non-empty
+    serialized ``SummaryMetadata``; -1: none, including metadata present but empty:
+    :mod:`tbtool.summary_metadata`). ``payloads`` maps record positions to payload bytes
+    when ``buffer`` (the bytes the offsets point into) is not kept.
     """
 
     file: str
@@ -107,6 +108,13 @@ class ChunkIndex:
     i_colorspace: np.ndarray  # int64
     i_start: np.ndarray  # int64 offset of the encoded bytes in the payload; -1: see event
     i_length: np.ndarray  # int64
+    a_sample_rate: np.ndarray  # float64 (written as float32)
+    a_channels: np.ndarray  # int64
+    a_frames: np.ndarray  # int64
+    a_start: np.ndarray  # int64 offset of the encoded bytes in the payload; -1: see event
+    a_length: np.ndarray  # int64
+    a_type_start: np.ndarray  # int64 offset of the content type; -1: see event
+    a_type_length: np.ndarray  # int64
     tags: list[str]
     metas: list[bytes]
     buffer: Any = None  # bytes-like holding the payloads; offsets are relative to base
@@ -147,14 +155,36 @@ class ChunkIndex:
         """The encoded bytes of the ``COL_IMAGE`` values at ``rows`` (value rows), sliced
         once from the buffer or payload they are in."""
         entry = (np.cumsum(self.v_col == COL_IMAGE) - 1)[rows]
-        recs = self.v_rec[rows].tolist()
-        starts = self.i_start[entry].tolist()
-        lengths = self.i_length[entry].tolist()
+        return self._slices(
+            rows, self.i_start[entry], self.i_length[entry],
+            lambda value: value.image.encoded_image_string,
+        )  # fmt: skip
+
+    def audio_parts(self, rows: np.ndarray) -> tuple[list[bytes], list[str]]:
+        """The encoded bytes and the content types of the ``COL_AUDIO`` values at ``rows``."""
+        entry = (np.cumsum(self.v_col == COL_AUDIO) - 1)[rows]
+        clips = self._slices(
+            rows, self.a_start[entry], self.a_length[entry],
+            lambda value: value.audio.encoded_audio_string,
+        )  # fmt: skip
+        types = self._slices(
+            rows, self.a_type_start[entry], self.a_type_length[entry],
+            lambda value: value.audio.content_type.encode(),
+        )  # fmt: skip
+        return clips, [bytes(t).decode() for t in types]
+
+    def _slices(
+        self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray, from_value: Any
+    ) -> list[bytes]:
+        """Bytes of each value's record at ``starts``/``lengths`` of its payload; a start
+        of -1 takes them from the decoded value (``from_value``)."""
         out = []
-        for row, rec, start, length in zip(rows.tolist(), recs, starts, lengths, strict=True):
+        recs = self.v_rec[rows].tolist()
+        for row, rec, start, length in zip(
+            rows.tolist(), recs, starts.tolist(), lengths.tolist(), strict=True
+        ):
             if start < 0:
-                event = self.event(rec)
-                out.append(event.summary.value[int(self.v_widx[row])].image.encoded_image_string)
+                out.append(from_value(self.event(rec).summary.value[int(self.v_widx[row])]))
                 continue
             found = self.payloads.get(rec)
             if found is not None:
@@ -243,6 +273,7 @@ class IndexBuilder:
         self.h_limits = array("d")
         self.h_buckets = array("d")
         self.i_columns = [array("q") for _ in range(5)]  # height, width, colorspace, start, length
+        self.a_columns = [array("d"), *(array("q") for _ in range(6))]  # as _AUDIO_COLUMNS
         self.tags: list[str] = []
         self.tag_ids: dict[str, int] = {}
         self.metas: list[bytes] = []
@@ -296,7 +327,7 @@ class IndexBuilder:
                         col, scalar = COL_SCALAR, value.simple_value
                     else:
                         col, scalar = self._contents(value, case, nan)
-                        if col in (COL_NONE, COL_IMAGE):
+                        if col in (COL_NONE, COL_IMAGE, COL_AUDIO):
                             stored[rec] = event
                     v_rec(rec)
                     v_widx(widx)
@@ -333,6 +364,13 @@ class IndexBuilder:
             ):
                 column.append(x)
             return COL_IMAGE, nan
+        if case == "audio":  # its bytes and content type stay in the decoded event
+            a = value.audio
+            fields = (a.sample_rate, a.num_channels, a.length_frames, -1)
+            fields += (len(a.encoded_audio_string), -1, len(a.content_type.encode()))
+            for column, x in zip(self.a_columns, fields, strict=True):
+                column.append(x)
+            return COL_AUDIO, nan
         if case == "histo":
             h = value.histo
             if len(h.bucket_limit) == len(h.bucket):
@@ -378,6 +416,10 @@ class IndexBuilder:
                 name: np_(column, np.int64)
                 for name, column in zip(_IMAGE_COLUMNS, self.i_columns, strict=True)
             },
+            **{
+                name: np_(column, np.float64 if name == "a_sample_rate" else np.int64)
+                for name, column in zip(_AUDIO_COLUMNS, self.a_columns, strict=True)
+            },
             tags=self.tags,
             metas=self.metas,
             buffer=buffer,
@@ -387,11 +429,16 @@ class IndexBuilder:
 
 
 _IMAGE_COLUMNS = ("i_height", "i_width", "i_colorspace", "i_start", "i_length")
+_AUDIO_COLUMNS = (
+    *("a_sample_rate", "a_channels", "a_frames", "a_start", "a_length"),
+    *("a_type_start", "a_type_length"),
+)
 _PLAIN_COLUMNS = (
     *("r_index", "r_offset", "r_length", "r_wall_time", "r_step", "r_what"),
     *("v_widx", "v_oneof", "v_col", "v_scalar"),
     *("h_min", "h_max", "h_num", "h_sum", "h_sum_squares", "h_count", "h_limits", "h_buckets"),
     *_IMAGE_COLUMNS,
+    *_AUDIO_COLUMNS,
 )
 
 

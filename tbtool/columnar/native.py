@@ -45,6 +45,13 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("i_colorspace", np.int64),
     ("i_start", np.int64),
     ("i_length", np.int64),
+    ("a_sample_rate", np.float64),
+    ("a_channels", np.int64),
+    ("a_frames", np.int64),
+    ("a_start", np.int64),
+    ("a_length", np.int64),
+    ("a_type_start", np.int64),
+    ("a_type_length", np.int64),
 )
 
 
