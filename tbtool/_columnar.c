@@ -1147,16 +1147,25 @@ PyDoc_STRVAR(frame_doc,
 "them: how verification reads back a rewritten file at I/O speed. stop says why framing\n"
 "ended (STOP_* of tbtool.columnar.framing; STOP_END: at an incomplete or no record).");
 
+/* The arguments (buffer, pos, max_record_length) of frame and session_logs; 0 when they
+ * do not parse or are negative (the error set; a negative limit would turn into a huge
+ * unsigned one and disable the size check, as for scan). */
+static int framing_args(PyObject *args, const char *name, Py_buffer *view, Py_ssize_t *pos,
+                        long long *max_len) {
+    if (!PyArg_ParseTuple(args, "y*nL", view, pos, max_len)) return 0;
+    if (*pos < 0 || *max_len < 0) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: pos and max_record_length must be >= 0", name);
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *frame(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t pos;
     long long max_len;
-    if (!PyArg_ParseTuple(args, "y*nL", &view, &pos, &max_len)) return NULL;
-    if (pos < 0 || max_len < 0) { /* as scan: a negative limit would disable the size check */
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "frame: pos and max_record_length must be >= 0");
-        return NULL;
-    }
+    if (!framing_args(args, "frame", &view, &pos, &max_len)) return NULL;
     const uint8_t *data = view.buf;
     size_t n = (size_t)view.len;
     size_t p = (size_t)pos;
@@ -1227,12 +1236,7 @@ static PyObject *session_logs(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t pos;
     long long max_len;
-    if (!PyArg_ParseTuple(args, "y*nL", &view, &pos, &max_len)) return NULL;
-    if (pos < 0 || max_len < 0) { /* as scan: a negative limit would disable the size check */
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "session_logs: pos and max_record_length must be >= 0");
-        return NULL;
-    }
+    if (!framing_args(args, "session_logs", &view, &pos, &max_len)) return NULL;
     const uint8_t *data = view.buf;
     size_t n = (size_t)view.len;
     size_t p = (size_t)pos;

@@ -356,19 +356,20 @@ def test_large_records_and_truncated_tail(tmp_path, monkeypatch):
         assert got[0]["text"].num_rows == 3
 
 
+@pytest.mark.parametrize("kind", ["images", "audio"])
 @pytest.mark.parametrize("fixture", ["torch_all", "tbx_all", "tf2_all", "tf1_legacy"])
-def test_images_in_bulk_equal_the_events_engine(fixture, monkeypatch):
-    """Summary.Image values come from the index (size, and their bytes sliced where they
-    lie) and tensor images one by one; read in worker processes, a chunk's index travels
-    without its buffer and keeps those records' payloads."""
+def test_media_in_bulk_equal_the_events_engine(fixture, kind, monkeypatch):
+    """Summary.Image and Summary.Audio values come from the index (their fields, and their
+    bytes sliced where they lie), tensor images and audio one by one, merged in read
+    order; read in worker processes, a chunk's index travels without its buffer and keeps
+    those records' payloads."""
     logdir = str(FIXTURES / fixture / "logdir")
-    want = read_frame(logdir, "images", engine="events")
+    want = read_frame(logdir, kind, engine="events")
     assert len(want)
     for engine in ("python", "c") if native.available() else ("python",):
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
         for jobs in (1, 2):
-            got = read_frame(logdir, "images", jobs=jobs)
-            pd.testing.assert_frame_equal(got, want)
+            pd.testing.assert_frame_equal(read_frame(logdir, kind, jobs=jobs), want)
 
 
 @needs_c
@@ -404,16 +405,3 @@ def test_histogram_rows_in_c_equal_numpy(histograms, pick):
     want = _histogram_rows(chunk, entries)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("fixture", ["torch_all", "tbx_all", "tf2_all", "tf1_legacy"])
-def test_audio_in_bulk_equal_the_events_engine(fixture, monkeypatch):
-    """Summary.Audio values come from the index (fields, and their clip and content type
-    sliced where they lie), tensor audio one by one; with 1 and 2 jobs."""
-    logdir = str(FIXTURES / fixture / "logdir")
-    want = read_frame(logdir, "audio", engine="events")
-    assert len(want)
-    for engine in ("python", "c") if native.available() else ("python",):
-        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
-        for jobs in (1, 2):
-            pd.testing.assert_frame_equal(read_frame(logdir, "audio", jobs=jobs), want)

@@ -649,74 +649,54 @@ class RunAssembler:
                 )
             )
 
-    def _images(
+    def _entry_rows(
         self,
         chunk: ChunkIndex,
         select: np.ndarray,
         purge_ok: np.ndarray | None,
         tag: np.ndarray,
         step: np.ndarray,
-    ) -> dict[str, Any]:
+        col: int,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """``(rows, entries, columns)``: the value rows ``select`` keeps (and the purge),
+        their entries in the index's ``col`` columns (``h_*``, ``i_*``, ``a_*``), and the
+        columns every table has."""
+        if purge_ok is not None:
+            select = select & purge_ok
+        rows = np.flatnonzero(select)
+        entry = (np.cumsum(chunk.v_col == col) - 1)[rows]
+        common = {
+            "row": rows,
+            "tag": tag[rows],
+            "step": step[rows],
+            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
+        }
+        return rows, entry, common
+
+    def _images(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
         """Image rows of the ``Summary.Image`` s the index decoded: one sample each, its
         encoded bytes sliced once from the chunk (the rule of ``Normalizer.summary_value``)."""
-        if purge_ok is not None:
-            select = select & purge_ok
-        rows = np.flatnonzero(select)
-        entry = (np.cumsum(chunk.v_col == COL_IMAGE) - 1)[rows]
-        return {
-            "row": rows,
-            "tag": tag[rows],
-            "step": step[rows],
-            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
-            "width": chunk.i_width[entry],
-            "height": chunk.i_height[entry],
-            "data": chunk.image_blobs(rows),
-        }
+        rows, entry, out = self._entry_rows(chunk, *where, COL_IMAGE)
+        out["width"] = chunk.i_width[entry]
+        out["height"] = chunk.i_height[entry]
+        out["data"] = chunk.image_blobs(rows)
+        return out
 
-    def _audio(
-        self,
-        chunk: ChunkIndex,
-        select: np.ndarray,
-        purge_ok: np.ndarray | None,
-        tag: np.ndarray,
-        step: np.ndarray,
-    ) -> dict[str, Any]:
+    def _audio(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
         """Audio rows of the ``Summary.Audio`` s the index decoded: one clip each, its
         encoded bytes and content type sliced once from the chunk."""
-        if purge_ok is not None:
-            select = select & purge_ok
-        rows = np.flatnonzero(select)
-        entry = (np.cumsum(chunk.v_col == COL_AUDIO) - 1)[rows]
-        clips, content_types = chunk.audio_parts(rows)
-        return {
-            "row": rows,
-            "tag": tag[rows],
-            "step": step[rows],
-            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
-            "sample_rate": chunk.a_sample_rate[entry],
-            "channels": chunk.a_channels[entry],
-            "frames": chunk.a_frames[entry],
-            "content_type": content_types,
-            "data": clips,
-        }
+        rows, entry, out = self._entry_rows(chunk, *where, COL_AUDIO)
+        out["sample_rate"] = chunk.a_sample_rate[entry]
+        out["channels"] = chunk.a_channels[entry]
+        out["frames"] = chunk.a_frames[entry]
+        out["data"], out["content_type"] = chunk.audio_parts(rows)
+        return out
 
-    def _histograms(
-        self,
-        chunk: ChunkIndex,
-        select: np.ndarray,
-        purge_ok: np.ndarray | None,
-        tag: np.ndarray,
-        step: np.ndarray,
-    ) -> dict[str, np.ndarray]:
+    def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:
         """Histogram rows as TensorBoard's Python loader shows a HistogramProto (the rule of
         ``normalize.histogram_from_proto``, on flat arrays): empty buckets at both ends
         dropped, outer edges ``min`` and ``max``."""
-        if purge_ok is not None:
-            select = select & purge_ok
-        is_histo = chunk.v_col == COL_HISTO
-        entry = np.cumsum(is_histo) - 1  # histogram entry of each histo value row
-        rows = np.flatnonzero(select)
-        entries = entry[rows]
+        _, entries, out = self._entry_rows(chunk, *where, COL_HISTO)
         ext = native.module()
         if ext is not None:  # the same rule in one pass in C
             parts = ext.histogram_rows(
@@ -729,12 +709,8 @@ class RunAssembler:
             )
         else:
             offsets, left, right, count = _histogram_rows(chunk, entries)
-        rec = chunk.v_rec[rows]
         return {
-            "row": rows,
-            "tag": tag[rows],
-            "step": step[rows],
-            "wall_time": chunk.r_wall_time[rec],
+            **out,
             "min": chunk.h_min[entries],
             "max": chunk.h_max[entries],
             "num": chunk.h_num[entries],
