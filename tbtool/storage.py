@@ -168,6 +168,20 @@ def inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Is one of ``a`` and ``b`` the other, or inside it? Local paths are compared after
+    resolving symlinks (``a`` need not exist yet), URLs by prefix; a local path and a URL
+    never overlap."""
+    if is_url(a) or is_url(b):
+        return is_url(a) and is_url(b) and (inside(a, b) or inside(b, a))
+    real_a, real_b = os.path.realpath(a), os.path.realpath(b)
+
+    def below(path: str, top: str) -> bool:
+        return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+    return below(real_a, real_b) or below(real_b, real_a)
+
+
 # -- facts about files ----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class FileInfo:
