@@ -111,7 +111,11 @@ def export_command(
     ] = [],  # noqa: B006
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing output: the file OUT, or in a directory OUT the tables, "
+            "media directories or dataset partitions this export writes (nothing else).",
+        ),
     ] = False,
     jobs: Annotated[
         int,
@@ -130,7 +134,9 @@ def export_command(
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
     """Export scalars, histograms, hparams, text, images, audio, tensors or PR curves to
-    Parquet, CSV or JSON lines. Exits 1 when nothing matched."""
+    Parquet, CSV or JSON lines. Never writes over an input or (without --overwrite) an
+    existing output; the output appears only once complete. Exits 1, writing nothing, when
+    nothing matched."""
     with reported_errors():
         with progress_display("exporting", enabled=not quiet and output != "-") as counters:
             result = export(
@@ -153,11 +159,11 @@ def export_command(
                 progress=counters,
             )
         report_problems(result.problems)
+        if not result.total_rows:
+            typer.echo("tbtool: nothing matched: no values exported, nothing written", err=True)
+            raise typer.Exit(EXIT_PROBLEMS)
         if not quiet and output != "-":
             parts = ", ".join(f"{n:,} {k}" for k, n in result.rows.items())
             media = f", {result.media_files:,} media files" if result.media_files else ""
             typer.echo(f"exported {parts}{media} to {output}", err=True)
-        if not result.total_rows:
-            typer.echo("tbtool: nothing matched: no values exported", err=True)
-            raise typer.Exit(EXIT_PROBLEMS)
         sys.stdout.flush()

@@ -65,7 +65,8 @@ def refuse_outside(paths: Iterable[str], root: str) -> None:
             raise UsageError(f"refusing to rewrite {path}: it is a symlink or lies outside {root}")
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_directory(directory: str) -> None:
+    """Make the names created, renamed or removed in ``directory`` durable."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -78,8 +79,11 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _tmp_name(directory: str) -> str:
-    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
+def temporary_name(directory: str) -> str:
+    """A new name in ``directory`` (a path or URL) for something written before it is renamed
+    into place: ``.tbtool-tmp-<pid>-<random>``. Hidden, never containing ``tfevents`` (no
+    reader takes it for data), and naming the process that owns it."""
+    return storage.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +119,13 @@ def write_verified_blocks(target: str, blocks: Blocks) -> WrittenFile:
         return _write_verified_remote(target, blocks)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
-    tmp = _tmp_name(directory)
+    tmp = temporary_name(directory)
     try:
         count, expected = _write_blocks(tmp, blocks)
         _verify(tmp, target, count, expected)
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
-        _fsync_dir(directory)
+        fsync_directory(directory)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -147,7 +151,7 @@ def _write_verified_remote(target: str, blocks: Blocks) -> WrittenFile:
     """The object version: upload to a temporary object, read it back and verify it, then
     copy it over the target (atomic for an object store) and delete the temporary one."""
     directory = storage.parent(target)
-    tmp = storage.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    tmp = temporary_name(directory)
     fd, local = tempfile.mkstemp(prefix="tbtool-rewrite-")
     os.close(fd)
     uploaded = copied = False
@@ -216,7 +220,7 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
     os.makedirs(directory, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     archive = os.path.join(directory, f"{command}-{stamp}-{uuid.uuid4().hex[:6]}.tar")
-    tmp = _tmp_name(directory)
+    tmp = temporary_name(directory)
     try:
         with open(tmp, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -227,7 +231,7 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, archive)
-        _fsync_dir(directory)
+        fsync_directory(directory)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -267,4 +271,4 @@ def remove_verified(path: str) -> None:
         storage.remove(path)
         return
     os.unlink(path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    fsync_directory(os.path.dirname(os.path.abspath(path)))
