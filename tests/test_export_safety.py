@@ -23,6 +23,7 @@ from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
 from tbtool.ops.export import export
 from tbtool.ops.export_media import index_schema
+from tbtool.ops.export_output import ExportOutput
 from tbtool.ops.synth import synth
 from tbtool.tables import SCHEMAS, TABLE_KINDS
 
@@ -171,6 +172,26 @@ def test_partitioned_dataset_overwrite_replaces_old_partitions(logs, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["_common_metadata", "run=run1-adamw-lr0.01"]
+
+
+def test_an_output_made_while_exporting_is_not_replaced(logs, tmp_path):
+    out = tmp_path / "s.parquet"
+    with ExportOutput(str(out), ["scalars"], "parquet", partition_by=None, overwrite=False,
+                      inputs=[str(logs)]) as staged:  # fmt: skip
+        Path(staged.staging).write_bytes(b"new")
+        out.write_bytes(b"someone else's")
+        with pytest.raises(UsageError, match="appeared during the export"):
+            staged.commit()
+    assert out.read_bytes() == b"someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.parquet"]
+
+
+def test_a_file_in_the_way_of_the_output_directory(logs, tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    result = run_cli("export", logs, "-o", tmp_path / "afile" / "x" / "s.parquet")
+    assert result.exit_code == 2
+    assert result.stderr == f"tbtool: error: {tmp_path / 'afile'}: not a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
 # -- nothing matched: nothing written ----------------------------------------------------------

@@ -27,6 +27,7 @@ data-safety rules:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -150,8 +151,16 @@ class ExportOutput:
 
     # -- staging, commit, discard ----------------------------------------------------------
     def __enter__(self) -> ExportOutput:
+        try:
+            self._stage()
+        except BaseException:
+            self.discard()
+            raise
+        return self
+
+    def _stage(self) -> None:
         if self.mode == "stdout":
-            return self
+            return
         if self.is_url:
             self._local_tmp = tempfile.mkdtemp(prefix="tbtool-export-")
             self.staging = os.path.join(self._local_tmp, "out")
@@ -159,11 +168,10 @@ class ExportOutput:
             target = os.path.abspath(self._target)
             self._inside = self.mode != "file" and os.path.isdir(target)
             home = target if self._inside else os.path.dirname(target)
-            self._created = _make_directories(home)
+            _make_directories(home, self._created)
             self.staging = temporary_name(home)
         if self.mode != "file":
             os.mkdir(self.staging)
-        return self
 
     def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
         if not self._committed:
@@ -193,12 +201,17 @@ class ExportOutput:
             return
         _fsync_tree(self.staging)
         target = os.path.abspath(self._target)
+        names = os.listdir(self.staging) if self._inside else []
+        if not self.overwrite:  # made by someone else while this export ran?
+            paths = [os.path.join(target, n) for n in names] if self._inside else [target]
+            for path in filter(os.path.lexists, paths):
+                raise UsageError(f"{path} appeared during the export; --overwrite replaces it")
         if not self._inside:  # a file, or a new directory: one rename
             os.replace(self.staging, target)
             self._committed = True
             fsync_directory(os.path.dirname(target))
             return
-        names = sorted(os.listdir(self.staging), key=lambda n: (n not in MEDIA_KINDS, n))
+        names.sort(key=lambda n: (n not in MEDIA_KINDS, n))
         stale = [n for n in self._existing if n not in names]  # replaced by nothing
         trash = temporary_name(target)
         with _signals_held():
@@ -259,8 +272,9 @@ def _is_directory(path: str) -> bool:
     return os.path.isdir(path) and not os.path.islink(path)
 
 
-def _make_directories(path: str) -> list[str]:
-    """Create ``path`` and its missing parents; the ones created, outermost first."""
+def _make_directories(path: str, created: list[str]) -> None:
+    """Create ``path`` and its missing parents, adding each one made to ``created``
+    (outermost first) as it goes, so a failure half-way still knows what to remove."""
     missing = []
     while not os.path.isdir(path):
         missing.append(path)
@@ -268,16 +282,14 @@ def _make_directories(path: str) -> list[str]:
         if parent == path:
             break
         path = parent
-    created = []
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
         except FileExistsError:
             if not os.path.isdir(directory):
-                raise
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", directory) from None
             continue
         created.append(directory)
-    return created
 
 
 def _fsync_tree(path: str) -> None:
