@@ -126,6 +126,16 @@ def test_existing_file_refused_then_replaced_with_overwrite(logs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.parquet"]
 
 
+def test_an_output_symlink_is_replaced_not_written_through(logs, tmp_path):
+    (tmp_path / "elsewhere.txt").write_text("mine")
+    out = tmp_path / "s.parquet"
+    out.symlink_to(tmp_path / "elsewhere.txt")
+    assert run_cli("export", logs, "-o", out).exit_code == 2
+    assert run_cli("export", logs, "-o", out, "--overwrite").exit_code == 0
+    assert not out.is_symlink() and pq.read_table(out).num_rows == 400
+    assert (tmp_path / "elsewhere.txt").read_text() == "mine"
+
+
 def test_existing_directory_entries_refused_then_replaced(logs, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
