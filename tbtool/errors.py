@@ -72,3 +72,24 @@ class PathError(TbtoolError):
 
 class UsageError(TbtoolError):
     """A request that cannot be carried out as asked (bad pattern, bad range, ...)."""
+
+
+class DamagedFiles(TbtoolError):
+    """Files that could not be read in full (raised after reading everything else, so it
+    names every one). ``files``: one :class:`~tbtool.damage.FileDamage` per damaged file,
+    each with validate's finding code and wording; ``file``, ``offset`` and ``index`` are
+    those of the first. Read with ``skip_corrupt=True`` to get the rest of the data instead."""
+
+    def __init__(self, files: list) -> None:
+        self.files = list(files)
+        first = self.files[0]
+        names = "; ".join(str(f) for f in self.files)
+        super().__init__(
+            f"{len(self.files)} damaged event file(s): {names}. Read with skip_corrupt=True "
+            "(--skip-corrupt) to go on without the damaged parts; tbtool validate lists "
+            "every problem",
+        )
+        self.file, self.offset, self.index = first.file, first.offset, first.index
+
+    def __str__(self) -> str:
+        return self.message
