@@ -6,7 +6,8 @@ all, damaged in the middle, or only padded with zeros at the end? :func:`classif
 with validate's finding code and message, and is the one place that decides it: validate's
 framing findings and every reading command's report of a damaged file come from here, so
 the two always agree. A truncated last record is not damage (a file still being written) and
-never reaches this module.
+never reaches this module; zero bytes after the last record are damage that loses nothing
+readable (:data:`TOLERATED`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from tbtool.errors import (
 )
 
 NOT_AN_EVENT_FILE = "not an event file: its first bytes are not a TFRecord header"
+#: Codes of damage after the last complete record that loses nothing readable (validate warns
+#: about it): reading commands note it, as they note a truncated last record, and go on.
+TOLERATED = frozenset({"trailing-bytes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,11 @@ class FileDamage:
     @property
     def index(self) -> int | None:
         return self.first.index
+
+    @property
+    def tolerated(self) -> bool:
+        """Nothing readable was lost (see :data:`TOLERATED`): not a reason to fail."""
+        return self.first.code in TOLERATED and not self.more
 
     def __str__(self) -> str:
         text = f"{self.first.location()}: {self.first.message} ({self.first.code})"
@@ -135,18 +144,19 @@ def classify(problem: TbtoolError, *, size: int | None = None) -> Damage:
 
 def damaged_files(problems: Sequence[TbtoolError]) -> list[FileDamage]:
     """The damaged files among ``problems``, in the order first met, each with its first
-    problem classified."""
+    problem classified (a problem met twice, by two reads of one file, counts once)."""
     first: dict[str, TbtoolError] = {}
-    count: dict[str, int] = {}
+    seen: dict[str, set[tuple]] = {}
     for problem in problems:
         key = problem.file or "<unknown file>"
         first.setdefault(key, problem)
-        count[key] = count.get(key, 0) + 1
-    return [FileDamage(classify(p), count[f] - 1) for f, p in first.items()]
+        seen.setdefault(key, set()).add((type(problem), problem.offset, problem.index))
+    return [FileDamage(classify(p), len(seen[f]) - 1) for f, p in first.items()]
 
 
 def raise_for_damage(problems: Sequence[TbtoolError]) -> None:
     """Raise :class:`~tbtool.errors.DamagedFiles` naming every damaged file among
-    ``problems`` (nothing to raise when there are none)."""
-    if problems:
-        raise DamagedFiles(damaged_files(problems))
+    ``problems`` (nothing to raise when there are none, or all are :data:`TOLERATED`)."""
+    files = [f for f in damaged_files(problems) if not f.tolerated]
+    if files:
+        raise DamagedFiles(files)

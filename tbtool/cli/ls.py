@@ -17,7 +17,7 @@ from tbtool.cli.app import (
     TagOption,
     TextOrJson,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -59,6 +59,14 @@ def _run_lines(run: RunSummary) -> list[str]:
         note = ""
         if f.state == ReadState.TRUNCATED.value:
             note = f"  truncated tail ({f.pending_bytes} bytes pending; still being written?)"
+        if f.damage is not None:
+            damage = f.damage.first
+            more = f", and {f.damage.more} more" if f.damage.more else ""
+            what = "from" if f.damage.tolerated else "[red]damaged[/red] at"
+            note += (
+                f"  {what} byte offset {damage.offset}: "
+                f"{escape(damage.message)} ({damage.code}{more})"
+            )
         lines.append(
             f"  {escape(printable(os.path.basename(f.path)))}  {human_size(f.size)}  "
             f"{f.events} events{note}"
@@ -100,13 +108,15 @@ def ls_command(
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
     """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
-    last value of each scalar."""
+    last value of each scalar. A damaged file is listed with what is wrong with it, beside
+    everything that could be read; exit 2 unless --skip-corrupt."""
     with reported_errors():
-        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
+        # Everything readable is listed either way; --skip-corrupt decides the exit code.
+        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=True)
         with progress_display("reading") as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
-        report_problems(reader.problems)
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:
             render_text(result)
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt)
