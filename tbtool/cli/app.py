@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import shlex
 import sys
@@ -156,6 +157,22 @@ def _main(
     ] = False,
 ) -> None:
     State.debug = debug
+    _notes_to_stderr()
+
+
+class _StderrNotes(logging.Handler):
+    """What the library logs for the user (a stale temporary removed, ...) as one
+    ``tbtool: ...`` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"tbtool: {record.getMessage()}", err=True)
+
+
+def _notes_to_stderr() -> None:
+    logger = logging.getLogger("tbtool")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+        logger.propagate = False
 
 
 def error_line(error: BaseException) -> str:
