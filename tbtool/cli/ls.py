@@ -26,6 +26,7 @@ from tbtool.inventory import Inventory, RunSummary, inventory
 from tbtool.printable import printable
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
+from tbtool.temporaries import Leftover, find_leftovers
 
 
 def human_size(n: int) -> str:
@@ -87,7 +88,7 @@ def _run_lines(run: RunSummary) -> list[str]:
     return lines
 
 
-def render_text(result: Inventory) -> None:
+def render_text(result: Inventory, leftovers: list[Leftover]) -> None:
     console = stdout_console()
     if not result.runs:
         console.print("no runs found")
@@ -96,6 +97,17 @@ def render_text(result: Inventory) -> None:
             console.print()
         for line in _run_lines(run):
             console.print(line)
+    if leftovers:
+        console.print()
+        console.print(
+            "[yellow]leftover temporaries[/yellow] of tbtool commands (not runs; "
+            "`tbtool validate` reports them too)"
+        )
+        for leftover in leftovers:
+            console.print(
+                f"  {escape(printable(leftover.path))}  {human_size(leftover.size)}  "
+                f"{escape(leftover.describe())}"
+            )
 
 
 @app.command("ls")
@@ -115,8 +127,11 @@ def ls_command(
         reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=True)
         with progress_display("reading") as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
+        leftovers = find_leftovers(reader.paths)
         if format is TextOrJson.json:
-            typer.echo(json.dumps(result.to_json(), indent=2))
+            listing = result.to_json()
+            listing["temporaries"] = [leftover.to_json() for leftover in leftovers]
+            typer.echo(json.dumps(listing, indent=2))
         else:
-            render_text(result)
+            render_text(result, leftovers)
         report_damage(reader.damage(), skip_corrupt=skip_corrupt)

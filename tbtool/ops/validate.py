@@ -37,7 +37,11 @@ from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
 from tbtool.ops.validate_codes import finding as make_finding
-from tbtool.ops.validate_logdir import HParamsTracker, unrecognized_event_files
+from tbtool.ops.validate_logdir import (
+    HParamsTracker,
+    leftover_temporaries,
+    unrecognized_event_files,
+)
 from tbtool.proto import event_pb2
 from tbtool.purge import Restart, find_restarts
 from tbtool.record import HEADER_SIZE, ReadState
@@ -545,6 +549,7 @@ def validate(
     hparams.finish(collector)
     if not runs:
         unrecognized_event_files(paths, collector)
+        leftover_temporaries(paths, collector)
         for path in paths:  # a CI gate over an empty (or wrong) directory must not pass
             if (len(paths) == 1 and found) or find_runs(path):
                 continue
