@@ -23,6 +23,7 @@ from tbtool.errors import (
     LengthCrcMismatch,
     RecordTooLarge,
     TbtoolError,
+    location,
 )
 
 NOT_AN_EVENT_FILE = "not an event file: its first bytes are not a TFRecord header"
@@ -42,12 +43,7 @@ class Damage:
     index: int | None = None
 
     def location(self) -> str:
-        parts = [self.file]
-        if self.offset is not None:
-            parts.append(f"byte offset {self.offset}")
-        if self.index is not None:
-            parts.append(f"record {self.index}")
-        return ", ".join(parts)
+        return location(self.file, self.offset, self.index)
 
 
 @dataclass(frozen=True, slots=True)
