@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -265,3 +269,41 @@ def test_classify_tells_the_three_situations_apart(logdir):
     codes = {p.file: classify(p).code for p in reader.problems}
     assert codes == {files["junk"]: "not-event-file", files["middle"]: "length-crc-mismatch"}
     assert reader.file_status[files["live"]].state.value == "truncated"
+
+
+@pytest.mark.parametrize(("command", "name"), [("plot", "chart.png"), ("report", "report.html")])
+def test_plot_and_report_refuse_and_write_nothing(logdir, tmp_path, command, name):
+    out = tmp_path / name
+    result = run_cli(command, logdir, "-o", out, "-q")
+    assert result.exit_code == 2
+    _assert_named(result.stderr, logdir)
+    assert not out.exists()
+    result = run_cli(command, logdir, "-o", out, "-q", "--skip-corrupt")
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+
+
+def test_watch_once_shows_the_good_runs_and_fails(logdir):
+    result = runner.invoke(app, ["watch", str(logdir), "--once"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "good/run0-sgd-lr0.003" in result.stdout
+    _assert_named(result.stderr, logdir)
+    assert run_cli("watch", logdir, "--once", "--skip-corrupt").exit_code == 0
+
+
+def test_dump_follow_names_a_damaged_file_when_met_and_once(logdir):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tbtool", "dump", str(logdir), "--follow", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    seen = ""  # damaged files are named while following, before any Ctrl-C
+    while time.monotonic() < deadline and len(_errors(seen)) < 2:
+        seen += proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert NOT_EVENTS in seen and "good/run1" in out
+    _assert_named(seen + err, logdir)  # and not named again at the end

@@ -12,7 +12,7 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from difflib import get_close_matches
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -289,20 +289,23 @@ class TextOrJson(str, Enum):
     json = "json"
 
 
-def report_damage(files: Sequence[FileDamage], *, skip_corrupt: bool) -> None:
-    """Name every damaged file on stderr, in validate's words with the byte offset. With
-    ``--skip-corrupt`` they are warnings; without, errors and a hint, and exit 2. Damage
-    that loses nothing readable (zero padding at the end) is not reported, like a truncated
-    last record (``ls`` shows both beside the file)."""
+def report_damage(
+    files: Sequence[FileDamage], *, skip_corrupt: bool, named: Collection[str] = ()
+) -> None:
+    """Name every damaged file on stderr (but those in ``named``, already named), in
+    validate's words with the byte offset. With ``--skip-corrupt`` they are warnings;
+    without, errors and a hint, and exit 2. Damage that loses nothing readable (zero padding
+    at the end) is not reported, like a truncated last record (``ls`` shows both beside the
+    file)."""
     files = [f for f in files if not f.tolerated]
     if not files:
         return
-    if skip_corrupt:
-        for file in files:
-            typer.echo(f"tbtool: warning: skipped: {file}", err=True)
-        return
+    level = "warning: skipped" if skip_corrupt else "error"
     for file in files:
-        typer.echo(f"tbtool: error: {file}", err=True)
+        if file.file not in named:
+            typer.echo(f"tbtool: {level}: {file}", err=True)
+    if skip_corrupt:
+        return
     names = [f.file for f in files]
     target = names[0]
     if len(names) > 1 and not any("://" in n for n in names):

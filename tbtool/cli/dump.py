@@ -90,9 +90,10 @@ def dump_command(
         )
         selector = ValueSelector(kind, step_range, reader.tag_ok)
         jsonl = format is DumpFormat.jsonl
+        named: set[str] = set()  # damaged files named while following
         try:
             if follow:
-                _follow(reader, selector, raw, jsonl, interval, skip_corrupt)
+                _follow(reader, selector, raw, jsonl, interval, skip_corrupt, named)
             elif raw:
                 for run_, record in reader.events():
                     if step_range is None or record.event.step in step_range:
@@ -115,7 +116,7 @@ def dump_command(
                         out.write(lines)
         finally:
             sys.stdout.flush()
-        report_damage(reader.damage(), skip_corrupt=skip_corrupt)
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt, named=named)
 
 
 def _follow(
@@ -125,9 +126,9 @@ def _follow(
     jsonl: bool,
     interval: float,
     skip_corrupt: bool,
+    named: set[str],
 ) -> None:
     normalizers: dict[str, Normalizer] = {}
-    named: set[str] = set()
     try:
         for item in reader.follow(poll_interval=interval):
             if item is None:
