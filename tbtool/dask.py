@@ -13,8 +13,10 @@ flat one). Runs are discovered here, by one listing; every event file then becom
   later file erases earlier values; TF1 writers send a tag's metadata only once per run).
 
 Only the small facts travel between workers. ``hparams`` (one row per session, across runs)
-is a single partition. Errors of a file surface when the partition is computed;
-``skip_corrupt=True`` skips bad records silently (``tbtool validate`` reports them).
+is a single partition. A damaged file raises :class:`~tbtool.errors.DamagedFiles` (validate's
+words for what is wrong with it) when its partition is computed, after reading what it
+can, as each partition is read on its own; ``skip_corrupt=True`` skips damaged records
+silently (``tbtool validate`` reports them).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pyarrow as pa
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
+from tbtool.damage import raise_for_damage
 from tbtool.frames import read_hparams as _read_hparams
 from tbtool.frames import to_frame
 from tbtool.logdir import tag_matcher
@@ -66,7 +69,10 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
     with spooled([path]):
         if purge:
             facts.restarts = restarts_in_file(path, 0, may_hold_a_start_streamed)
-        chunks = [chunk.detach() for chunk in FileScan(path, skip_corrupt=skip_corrupt)]
+        scan = FileScan(path, skip_corrupt=True)
+        chunks = [chunk.detach() for chunk in scan]
+    if not skip_corrupt:
+        raise_for_damage(scan.problems)
     for chunk in chunks:
         for row in (chunk.v_meta >= 0).nonzero()[0].tolist():
             tag = chunk.tags[int(chunk.v_tag[row])]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tbtool.damage import FileDamage, damaged_files, raise_for_damage
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.events import EventFileReader, EventRecord
 from tbtool.logdir import Run, discover, tag_matcher
@@ -50,8 +51,15 @@ class LogReader:
     """Reads the runs found under ``paths``.
 
     ``runs``: regular expressions on run names; ``tags``: glob patterns on tags; ``purge``:
-    apply purge semantics (contract.md); ``skip_corrupt``: skip unreadable records instead of
-    raising, collecting them in :attr:`problems`.
+    apply purge semantics (contract.md).
+
+    One damaged file never hides the others: every read goes on past a damaged record (to
+    the next record, or to the next file when the record boundaries are lost) and collects
+    what it met in :attr:`problems` (:meth:`damage` says what each damaged file is, in
+    ``tbtool validate``'s words). When a read is complete (its iterator exhausted), it
+    raises :class:`~tbtool.errors.DamagedFiles` naming every damaged file it met, unless
+    ``skip_corrupt`` is true: then the data read is all there is, and :attr:`problems` says
+    what was skipped. The batch and per-event paths read, skip and raise alike.
     """
 
     def __init__(
@@ -87,11 +95,20 @@ class LogReader:
         self._runs = None
         return self.runs
 
+    # -- damage -------------------------------------------------------------------------------
+    def damage(self) -> list[FileDamage]:
+        """The damaged files met so far (each with validate's code and wording)."""
+        return damaged_files(self.problems)
+
+    def check_damage(self, since: int = 0) -> None:
+        """Unless ``skip_corrupt``: raise :class:`~tbtool.errors.DamagedFiles` if any file
+        was damaged among ``problems[since:]`` (what one read met)."""
+        if not self.skip_corrupt:
+            raise_for_damage(self.problems[since:])
+
     # -- events -------------------------------------------------------------------------------
-    def file_events(self, path: str) -> Iterator[EventRecord]:
-        """Events of one file, honouring ``skip_corrupt``; records how reading ended in
-        :attr:`file_status`."""
-        with EventFileReader(path, skip_corrupt=self.skip_corrupt) as reader:
+    def _file_events(self, path: str) -> Iterator[EventRecord]:
+        with EventFileReader(path, skip_corrupt=True) as reader:
             count = 0
             for record in reader:
                 count += 1
@@ -101,17 +118,31 @@ class LogReader:
                 count, reader.state, reader.records.offset, reader.records.pending_bytes
             )
 
+    def file_events(self, path: str) -> Iterator[EventRecord]:
+        """Events of one file; records how reading ended in :attr:`file_status` (damage:
+        see the class docs)."""
+        since = len(self.problems)
+        yield from self._file_events(path)
+        self.check_damage(since)
+
+    def _run_events(self, run: Run) -> Iterator[tuple[int, EventRecord]]:
+        for number, path in enumerate(run.files):
+            for record in self._file_events(path):
+                yield number, record
+
     def run_events(self, run: Run) -> Iterator[tuple[int, EventRecord]]:
         """``(file number, event)`` of a run's files in read order (no purge)."""
-        for number, path in enumerate(run.files):
-            for record in self.file_events(path):
-                yield number, record
+        since = len(self.problems)
+        yield from self._run_events(run)
+        self.check_damage(since)
 
     def events(self) -> Iterator[tuple[Run, EventRecord]]:
         """Every event of every run, raw (purge does not apply to whole events)."""
+        since = len(self.problems)
         for run in self.runs:
-            for _, record in self.run_events(run):
+            for _, record in self._run_events(run):
                 yield run, record
+        self.check_damage(since)
 
     # -- values -------------------------------------------------------------------------------
     def blocks(
@@ -156,7 +187,9 @@ class LogReader:
         ``auto``/``batch`` reads files in chunks and decodes in bulk; ``events`` decodes
         event by event (the independent path tests hold the batch path to)."""
         if resolve_engine(engine) == "events":
+            since = len(self.problems)
             yield from self._event_values(run, kinds, steps)
+            self.check_damage(since)
             return
         for block in self.blocks(kinds, steps, decode_histograms=True, runs=[run]):
             yield from block.logged_values()
@@ -171,7 +204,7 @@ class LogReader:
             purge = PurgeFilter(find_restarts(run.files)) if self.purge else PurgeFilter(())
             selector = ValueSelector(kinds, steps, self.tag_ok)
             normalizer = Normalizer()
-            for number, record in self.run_events(run):
+            for number, record in self._run_events(run):
                 for item in selector.values(run, record, normalizer):
                     if purge.keeps((number, record.index), item.step, item.kind):
                         yield item
@@ -189,10 +222,12 @@ class LogReader:
             for block in self.blocks(kinds, steps, decode_histograms=True):
                 yield from block.logged_values()
             return
+        since = len(self.problems)
         with spooled([f for run in self.runs for f in run.files] if self.purge else ()) as ahead:
             for run in self.runs:
                 yield from self._event_values(run, kinds, steps)
                 ahead.release(run.files)
+        self.check_damage(since)
 
     def table(self, kind: str = "scalars", **options: Any) -> Any:
         """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`)."""
@@ -214,28 +249,32 @@ class LogReader:
         """Events as files grow, like ``tail -f``: everything present, then new records of
         existing files and new files and runs as they appear. Yields ``None`` each time it is
         about to wait, so a caller can flush output or decide to stop. Purge semantics cannot
-        apply to a stream that has not ended, so events come raw.
+        apply to a stream that has not ended, so events come raw. Damage is added to
+        :attr:`problems` as it is met (a caller can report it while waiting) and raised,
+        unless ``skip_corrupt``, when ``stop()`` ends the stream.
         """
         readers: dict[str, EventFileReader] = {}
+        taken: dict[str, int] = {}  # per file: its problems already in self.problems
+        since = len(self.problems)
         try:
             while True:
                 for run in self.rediscover():
                     for path in run.files:
                         reader = readers.get(path)
                         if reader is None:
-                            reader = readers[path] = EventFileReader(
-                                path, skip_corrupt=self.skip_corrupt
-                            )
+                            reader = readers[path] = EventFileReader(path, skip_corrupt=True)
                         while (record := reader.read()) is not None:
                             yield run, record
+                        self.problems.extend(reader.problems[taken.get(path, 0) :])
+                        taken[path] = len(reader.problems)
                 yield None
                 if stop():
-                    return
+                    break
                 time.sleep(poll_interval)
         finally:
             for reader in readers.values():
-                self.problems.extend(reader.problems)
                 reader.close()
+        self.check_damage(since)
 
 
 @dataclass(frozen=True, slots=True)

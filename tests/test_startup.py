@@ -76,7 +76,7 @@ def test_public_api_unchanged():
     exported = {name for name in namespace if name != "__builtins__"}
     assert exported == set(tbtool.__all__)
     assert sorted(tbtool.__all__) == [
-        "FileWriter", "LogReader", "SummaryWriter", "TbtoolError", "__version__",
+        "DamagedFiles", "FileWriter", "LogReader", "SummaryWriter", "TbtoolError", "__version__",
         "read_audio", "read_histograms", "read_hparams", "read_images", "read_pr_curves",
         "read_scalars", "read_table", "read_tensors", "read_text", "summarize",
     ]  # fmt: skip

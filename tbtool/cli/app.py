@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
+import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from difflib import get_close_matches
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -24,11 +26,13 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import UsageError
 
 import tbtool
-from tbtool.errors import TbtoolError
+from tbtool.errors import DamagedFiles, TbtoolError
 
 if TYPE_CHECKING:
     from rich.console import Console
     from typer._click import Command, Context, HelpFormatter
+
+    from tbtool.damage import FileDamage
 
 #: Every command, in the order ``tbtool --help`` lists them, with the opening of its help
 #: (what the listing shows; tests/test_startup.py checks it against the command's own help).
@@ -153,6 +157,22 @@ def _main(
     ] = False,
 ) -> None:
     State.debug = debug
+    _notes_to_stderr()
+
+
+class _StderrNotes(logging.Handler):
+    """What the library logs for the user (a stale temporary removed, ...) as one
+    ``tbtool: ...`` line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"tbtool: {record.getMessage()}", err=True)
+
+
+def _notes_to_stderr() -> None:
+    logger = logging.getLogger("tbtool")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+        logger.propagate = False
 
 
 def error_line(error: BaseException) -> str:
@@ -169,6 +189,10 @@ def reported_errors() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
+    except DamagedFiles as error:
+        if State.debug:
+            raise
+        report_damage(error.files, skip_corrupt=False)
     except BrokenPipeError:
         # The reader of our output went away (``| head``): not an error of ours.
         with contextlib.suppress(OSError):
@@ -226,7 +250,9 @@ SkipCorruptOption = Annotated[
     bool,
     typer.Option(
         "--skip-corrupt",
-        help="Skip unreadable records (reported on stderr) instead of stopping with an error.",
+        help="Accept damaged files: go on without their damaged records (each damaged file "
+        "is named on stderr) and exit 0. Without it a damaged file is named and the exit "
+        "code is 2.",
     ),
 ]
 StepsOption = Annotated[
@@ -263,10 +289,34 @@ class TextOrJson(str, Enum):
     json = "json"
 
 
-def report_problems(problems: list[TbtoolError]) -> None:
-    """Warn on stderr about records skipped with ``--skip-corrupt``."""
-    for problem in problems:
-        typer.echo(f"tbtool: warning: skipped: {problem}", err=True)
+def report_damage(
+    files: Sequence[FileDamage], *, skip_corrupt: bool, named: Collection[str] = ()
+) -> None:
+    """Name every damaged file on stderr (but those in ``named``, already named), in
+    validate's words with the byte offset. With ``--skip-corrupt`` they are warnings;
+    without, errors and a hint, and exit 2. Damage that loses nothing readable (zero padding
+    at the end) is not reported, like a truncated last record (``ls`` shows both beside the
+    file)."""
+    files = [f for f in files if not f.tolerated]
+    if not files:
+        return
+    level = "warning: skipped" if skip_corrupt else "error"
+    for file in files:
+        if file.file not in named:
+            typer.echo(f"tbtool: {level}: {file}", err=True)
+    if skip_corrupt:
+        return
+    names = [f.file for f in files]
+    target = names[0]
+    if len(names) > 1 and not any("://" in n for n in names):
+        with contextlib.suppress(ValueError):  # absolute and relative paths mixed
+            target = os.path.commonpath([os.path.dirname(n) or "." for n in names])
+    typer.echo(
+        f"tbtool: hint: {len(files)} damaged file(s); --skip-corrupt goes on without the "
+        f"damaged parts (exit 0); `tbtool validate {shlex.quote(target)}` lists every problem",
+        err=True,
+    )
+    raise typer.Exit(EXIT_ERROR)
 
 
 def confirm_plan(*, yes: bool, dry_run: bool, action: str) -> bool:

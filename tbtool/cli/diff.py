@@ -18,7 +18,7 @@ from tbtool.cli.app import (
     StepsOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
@@ -186,19 +186,21 @@ def diff_command(
     """What differs between two runs (or two logdirs, runs matched by name): tags on one side
     only, hparams, and per scalar tag steps, last/min/max and the first step where values
     diverge. Exits 1 when anything differs beyond --rtol/--atol."""
+    from tbtool.damage import damaged_files
     from tbtool.ops.diff import diff
 
     with reported_errors():
         with progress_display("reading", enabled=not quiet) as progress:
             result = diff(
                 a, b, rtol=rtol, atol=atol, runs=run, tags=tag, steps=steps,
-                purge=not no_purge, skip_corrupt=skip_corrupt, progress=progress,
+                purge=not no_purge, skip_corrupt=True, progress=progress,
             )  # fmt: skip
-        report_problems(result.problems)
         if format is DiffFormat.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         elif format is DiffFormat.markdown:
             typer.echo(render_markdown(result))
         else:
             typer.echo(render_text(result))
+        # The comparison of what could be read is shown; damage still decides the exit code.
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
     raise typer.Exit(EXIT_PROBLEMS if result.differs else EXIT_OK)

@@ -17,7 +17,7 @@ from tbtool.cli.app import (
     StepsOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
@@ -84,14 +84,16 @@ def dump_command(
         step_range = StepRange.parse(steps) if steps else None
         if raw and (kind or tag):
             raise UsageError("--kind and --tag select values; --raw prints whole events")
+        # Everything readable is printed either way; --skip-corrupt decides the exit code.
         reader = LogReader(
-            paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=skip_corrupt
+            paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=True
         )
         selector = ValueSelector(kind, step_range, reader.tag_ok)
         jsonl = format is DumpFormat.jsonl
+        named: set[str] = set()  # damaged files named while following
         try:
             if follow:
-                _follow(reader, selector, raw, jsonl, interval)
+                _follow(reader, selector, raw, jsonl, interval, skip_corrupt, named)
             elif raw:
                 for run_, record in reader.events():
                     if step_range is None or record.event.step in step_range:
@@ -113,18 +115,30 @@ def dump_command(
                     ):
                         out.write(lines)
         finally:
-            report_problems(reader.problems)
-        sys.stdout.flush()
+            sys.stdout.flush()
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt, named=named)
 
 
 def _follow(
-    reader: LogReader, selector: ValueSelector, raw: bool, jsonl: bool, interval: float
+    reader: LogReader,
+    selector: ValueSelector,
+    raw: bool,
+    jsonl: bool,
+    interval: float,
+    skip_corrupt: bool,
+    named: set[str],
 ) -> None:
     normalizers: dict[str, Normalizer] = {}
     try:
         for item in reader.follow(poll_interval=interval):
             if item is None:
                 sys.stdout.flush()
+                # Name a damaged file as soon as it is met (the exit code comes at Ctrl-C).
+                for damage in reader.damage():
+                    if damage.file not in named:
+                        named.add(damage.file)
+                        level = "warning: skipped" if skip_corrupt else "error"
+                        typer.echo(f"tbtool: {level}: {damage}", err=True)
                 continue
             run, record = item
             if raw:

@@ -17,10 +17,11 @@ from tbtool.cli.app import (
     StepsOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
+from tbtool.damage import damaged_files
 from tbtool.hparams import METRIC_AGGREGATES
 from tbtool.ops.export import export
 from tbtool.tables import TABLE_KINDS
@@ -152,7 +153,7 @@ def export_command(
                 jobs=jobs,
                 progress=counters,
             )
-        report_problems(result.problems)
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
         if not quiet and output != "-":
             parts = ", ".join(f"{n:,} {k}" for k, n in result.rows.items())
             media = f", {result.media_files:,} media files" if result.media_files else ""

@@ -18,10 +18,11 @@ from tbtool.cli.app import (
     StepsOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
+from tbtool.damage import damaged_files
 
 
 @app.command("report")
@@ -64,7 +65,7 @@ def report_command(
                 purge=not no_purge, skip_corrupt=skip_corrupt, overwrite=overwrite,
                 progress=progress,
             )  # fmt: skip
-        report_problems(result.problems)
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
         if not quiet:
             info = result.downsampling
             typer.echo(

@@ -17,7 +17,7 @@ from tbtool.cli.app import (
     TagOption,
     TextOrJson,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -26,6 +26,7 @@ from tbtool.inventory import Inventory, RunSummary, inventory
 from tbtool.printable import printable
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
+from tbtool.temporaries import Leftover, find_leftovers
 
 
 def human_size(n: int) -> str:
@@ -59,6 +60,14 @@ def _run_lines(run: RunSummary) -> list[str]:
         note = ""
         if f.state == ReadState.TRUNCATED.value:
             note = f"  truncated tail ({f.pending_bytes} bytes pending; still being written?)"
+        if f.damage is not None:
+            damage = f.damage.first
+            more = f", and {f.damage.more} more" if f.damage.more else ""
+            what = "from" if f.damage.tolerated else "[red]damaged[/red] at"
+            note += (
+                f"  {what} byte offset {damage.offset}: "
+                f"{escape(damage.message)} ({damage.code}{more})"
+            )
         lines.append(
             f"  {escape(printable(os.path.basename(f.path)))}  {human_size(f.size)}  "
             f"{f.events} events{note}"
@@ -79,7 +88,7 @@ def _run_lines(run: RunSummary) -> list[str]:
     return lines
 
 
-def render_text(result: Inventory) -> None:
+def render_text(result: Inventory, leftovers: list[Leftover]) -> None:
     console = stdout_console()
     if not result.runs:
         console.print("no runs found")
@@ -88,6 +97,17 @@ def render_text(result: Inventory) -> None:
             console.print()
         for line in _run_lines(run):
             console.print(line)
+    if leftovers:
+        console.print()
+        console.print(
+            "[yellow]leftover temporaries[/yellow] of tbtool commands (not runs; "
+            "`tbtool validate` reports them too)"
+        )
+        for leftover in leftovers:
+            console.print(
+                f"  {escape(printable(leftover.path))}  {human_size(leftover.size)}  "
+                f"{escape(leftover.describe())}"
+            )
 
 
 @app.command("ls")
@@ -100,13 +120,18 @@ def ls_command(
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
     """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
-    last value of each scalar."""
+    last value of each scalar. A damaged file is listed with what is wrong with it, beside
+    everything that could be read; exit 2 unless --skip-corrupt."""
     with reported_errors():
-        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
+        # Everything readable is listed either way; --skip-corrupt decides the exit code.
+        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=True)
         with progress_display("reading") as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
-        report_problems(reader.problems)
+        leftovers = find_leftovers(reader.paths)
         if format is TextOrJson.json:
-            typer.echo(json.dumps(result.to_json(), indent=2))
+            listing = result.to_json()
+            listing["temporaries"] = [leftover.to_json() for leftover in leftovers]
+            typer.echo(json.dumps(listing, indent=2))
         else:
-            render_text(result)
+            render_text(result, leftovers)
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt)

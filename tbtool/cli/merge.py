@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from tbtool.cli.app import (
+    EXIT_PROBLEMS,
     RunOption,
     TextOrJson,
     app,
@@ -167,6 +168,14 @@ def merge_command(
     format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
         TextOrJson.text
     ),
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when damaged bytes of the inputs were left out of the output (each "
+            "stretch named on stderr), for CI; the output is written either way.",
+        ),
+    ] = False,
 ) -> None:
     """Merge inputs into one clean event file per run under OUT: restarts applied, exact
     duplicates dropped, damaged records salvaged and reported. Inputs are not modified,
@@ -200,3 +209,12 @@ def merge_command(
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:
             render(result)
+        if strict and result.skipped:
+            for skipped in result.skipped:
+                typer.echo(f"tbtool: dropped: {skipped}", err=True)
+            typer.echo(
+                f"tbtool: merge --strict: {len(result.skipped)} stretch(es) of input bytes "
+                f"left out of {out} (damaged, or a last record still being written)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_PROBLEMS)

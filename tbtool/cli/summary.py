@@ -18,7 +18,7 @@ from tbtool.cli.app import (
     StepsOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -81,7 +81,8 @@ def summary_command(
     from tbtool.reader import LogReader
 
     with reported_errors():
-        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=skip_corrupt)
+        # Every readable run gets its row either way; --skip-corrupt decides the exit code.
+        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=True)
         with progress_display("reading", enabled=not quiet) as progress:
             frame = summarize(
                 reader,
@@ -93,7 +94,6 @@ def summary_command(
                 jobs=0,
                 progress=progress,
             )
-        report_problems(reader.problems)
         if format is SummaryFormat.csv:
             typer.echo(frame.to_csv(index=False), nl=False)
         elif format is SummaryFormat.json:
@@ -102,6 +102,7 @@ def summary_command(
             typer.echo(markdown_table(*display_table(frame)))
         else:
             render_table(*display_table(frame))
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt)
 
 
 def render_table(headers: list[str], rows: list[list[str]]) -> None:

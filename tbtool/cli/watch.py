@@ -15,7 +15,7 @@ from tbtool.cli.app import (
     SkipCorruptOption,
     TagOption,
     app,
-    report_problems,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -96,7 +96,7 @@ def watch_command(
 
     console = stdout_console()
     with reported_errors():
-        watch = Watch(paths, runs=run, tags=tag, skip_corrupt=skip_corrupt)
+        watch = Watch(paths, runs=run, tags=tag)
         try:
             runs = watch.poll()
             if once:
@@ -112,4 +112,4 @@ def watch_command(
             raise typer.Exit(EXIT_OK) from None
         finally:
             watch.close()
-            report_problems(watch.reader.problems)
+            report_damage(watch.reader.damage(), skip_corrupt=skip_corrupt)

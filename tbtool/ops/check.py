@@ -293,12 +293,14 @@ def check(
     progress: Progress | None = None,
 ) -> Report:
     """Evaluate ``expectations`` against the logs under ``paths`` (one pass, through the
-    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`)."""
+    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`).
+    A damaged file fails the gate: it is an ``error`` finding with validate's code for what
+    is wrong with it, beside the verdicts on everything that could be read."""
     if not expectations:
         raise UsageError(
             "nothing to check: give --expect FILE.toml or --require-tag / --min-steps / --no-nan"
         )
-    reader = LogReader(paths, runs=runs, purge=purge)
+    reader = LogReader(paths, runs=runs, purge=purge, skip_corrupt=True)
     matchers = [tag_matcher([e.tag]) if e.tag else None for e in expectations]
     report = Report("check")
     series, facts, report.records = collect_series(
@@ -309,6 +311,21 @@ def check(
         progress=progress,
     )
     report.files = len({f for r in reader.runs for f in r.files})
+    runs_of = {path: run.name for run in reader.runs for path in run.files}
+    for damage in reader.damage():
+        if not damage.tolerated:
+            report.findings.append(
+                Finding(
+                    damage.first.code,
+                    "error",
+                    f"{damage.first.message} (this file could not be read in full)",
+                    file=damage.file,
+                    offset=damage.offset,
+                    index=damage.index,
+                    run=runs_of.get(damage.file),
+                    count=1 + damage.more,
+                )
+            )
     for expectation, matcher in zip(expectations, matchers, strict=True):
         _evaluate(expectation, matcher, reader, series, facts, report)
     return report
