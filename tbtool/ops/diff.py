@@ -24,7 +24,7 @@ from tbtool.aggregates import aggregate
 from tbtool.columnar.walk import Progress
 from tbtool.errors import UsageError
 from tbtool.ops.summary import session_of
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.values import EVENT_KINDS, KINDS, json_float
 
 _SCALAR = KINDS.index("scalar")
@@ -304,7 +304,7 @@ def diff(
     atol: float = 1e-8,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     progress: Progress | None = None,
@@ -312,7 +312,7 @@ def diff(
     """Compare PATH ``a`` (the reference) with PATH ``b``; see the module docs."""
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be 0 or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     readers = [
         LogReader(p, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt) for p in (a, b)
     ]
