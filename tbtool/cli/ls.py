@@ -12,11 +12,13 @@ from rich.markup import escape
 from tbtool.cli.app import (
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     TagOption,
     TextOrJson,
-    app,
+    TextOrJsonFormat,
+    command,
     report_problems,
     reported_errors,
     stdout_console,
@@ -90,20 +92,28 @@ def render_text(result: Inventory) -> None:
             console.print(line)
 
 
-@app.command("ls")
+@command(
+    "ls",
+    examples=[
+        "tbtool ls demo",
+        "tbtool ls demo --run run0 --tag 'loss/*'",
+        "tbtool ls demo --format json",
+    ],
+)
 def ls_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    format: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),  # noqa: B008
+    format: TextOrJsonFormat = TextOrJson.text,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
-    last value of each scalar."""
+    """Per run: its event files and sizes, first and last wall time, restarts, and per kind
+    its tags with step range, count and the last value of each scalar."""
     with reported_errors():
         reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
-        with progress_display("reading") as progress:
+        with progress_display("reading", enabled=not quiet) as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
         report_problems(reader.problems)
         if format is TextOrJson.json:
