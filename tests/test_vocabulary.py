@@ -297,6 +297,12 @@ def test_format_typo_is_one_clean_line(name, small, tmp_path):
     assert "Value error" not in result.stderr and "Usage:" not in result.stderr
 
 
+def test_bare_tbtool_still_prints_its_help():
+    result = runner.invoke(app, [], env=ENV)
+    assert result.exit_code == 2 and "Commands:" in result.output
+    assert "tbtool: error" not in result.output
+
+
 def test_unknown_option_is_one_line():
     result = cli("ls", "demo", "--fromat", "json")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1

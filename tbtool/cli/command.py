@@ -15,9 +15,15 @@ import typer
 from typer.core import TyperCommand
 
 try:  # typer >= 0.2x vendors its own click; older ones use click itself
-    from typer._click.exceptions import UsageError
+    from typer._click import exceptions
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import UsageError
+    from click import exceptions
+
+UsageError = exceptions.UsageError
+#: A bare ``tbtool`` prints the help (an "error" only to click; exit code 2 stays).
+_HELP_ERRORS = tuple(
+    error for error in (getattr(exceptions, "NoArgsIsHelpError", None),) if error is not None
+)
 
 if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
@@ -39,8 +45,8 @@ class OneLineUsageError(UsageError):
         typer.echo(f"tbtool: error: {message.rstrip('.')} (see '{where} --help')", err=True)
 
     @classmethod
-    def of(cls, error: UsageError) -> OneLineUsageError:
-        if isinstance(error, cls):
+    def of(cls, error: UsageError) -> UsageError:
+        if isinstance(error, (cls, *_HELP_ERRORS)):
             return error
         line = cls(error.format_message(), ctx=error.ctx)
         line.exit_code = error.exit_code

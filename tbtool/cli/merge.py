@@ -101,16 +101,16 @@ def _in_place(
 ) -> None:
     if len(inputs) != 1:
         raise UsageError("merge --in-place takes exactly one PATH (a logdir or run directory)")
-    with progress_display("reading") as progress:
+    with progress_display("reading", enabled=not options["quiet"]) as progress:
         plan = merge_in_place.plan(inputs[0], rule=rule, runs=runs, progress=progress)
     if not json_out:
         render_in_place(plan)
     if plan.changing and confirm_plan(
         yes=options["yes"], dry_run=options["dry_run"], action="rewrite these runs in place"
     ):
-        with progress_display("rewriting") as progress:
+        with progress_display("rewriting", enabled=not options["quiet"]) as progress:
             merge_in_place.apply(plan, keep_backup=not options["no_backup"], progress=progress)
-        if not json_out:
+        if not json_out and not options["quiet"]:
             typer.echo(
                 f"replaced {len(plan.replaced)} file(s), removed {len(plan.removed)}"
                 + (f"; originals in {plan.backups[0]}" if plan.backups else "")
@@ -187,7 +187,7 @@ def merge_command(
         if in_place:
             if layout is not Layout.merge or sort is not SortKey.read:
                 raise UsageError("--in-place merges each run where it is: no --layout or --sort")
-            options = {"yes": yes, "dry_run": dry_run, "no_backup": no_backup}
+            options = {"yes": yes, "dry_run": dry_run, "no_backup": no_backup, "quiet": quiet}
             _in_place(inputs, rule_name, run, options, format is TextOrJson.json)
             return
         if yes or no_backup:
