@@ -6,6 +6,9 @@ CLI can turn it into one readable line and a script can act on the fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from difflib import get_close_matches
+
 
 class TbtoolError(Exception):
     """Base class: something about the input or the request is wrong."""
@@ -72,3 +75,11 @@ class PathError(TbtoolError):
 
 class UsageError(TbtoolError):
     """A request that cannot be carried out as asked (bad pattern, bad range, ...)."""
+
+
+def not_one_of(value: str, choices: Sequence[str], what: str = "") -> str:
+    """The message for a name outside a closed set: the choices and the likeliest typo fix
+    (``'jsn' is not one of text, json; did you mean json?``)."""
+    close = get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{what}{value!r} is not one of {', '.join(choices)}{hint}"

@@ -9,9 +9,8 @@ else, so ``dump --kind scalars`` and ``export --kind scalar`` both work.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from difflib import get_close_matches
 
-from tbtool.errors import UsageError
+from tbtool.errors import UsageError, not_one_of
 
 #: Singular -> plural, for kinds whose two spellings differ.
 PLURALS = {
@@ -38,9 +37,7 @@ def kind_names(names: Iterable[str], choices: Sequence[str]) -> list[str]:
         spellings = (key, PLURALS.get(key), _SINGULARS.get(key))
         match = next((s for s in spellings if s is not None and s in choices), None)
         if match is None:
-            close = get_close_matches(key, choices, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise UsageError(f"unknown kind {key!r}; choose from {', '.join(choices)}{hint}")
+            raise UsageError(not_one_of(key, choices, "unknown kind: "))
         if match not in found:
             found.append(match)
     return found

@@ -174,5 +174,7 @@ def test_log_reader_path_keeps_its_options(logdir):
 def test_kind_names_singular_or_plural(logdir):
     assert tbtool.read_table(logdir, "scalar").equals(tbtool.read_table(logdir, "scalars"))
     assert tbtool.read_table(logdir, "histogram").equals(tbtool.read_table(logdir, "histograms"))
-    with pytest.raises(UsageError, match=r"unknown kind 'scalr'; choose from .*did you mean"):
+    with pytest.raises(
+        UsageError, match=r"unknown kind: 'scalr' is not one of .*; did you mean scalars\?"
+    ):
         tbtool.read_table(logdir, "scalr")

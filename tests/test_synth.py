@@ -414,7 +414,7 @@ def test_cli_json_and_text(tmp_path):
     ("args", "message"),
     [
         (["--num-steps", "10", "--size", "1MB"], "not both"),
-        (["--kind", "scalars,video"], "unknown kind 'video'"),
+        (["--kind", "scalars,video"], "unknown kind: 'video' is not one of"),
         (["--restart-at", "10", "--num-steps", "10"], "restart step must be in [1, 9]"),
         (["--restart-at", "soon"], "not a step or a percentage"),
         (["--size", "lots"], "not a size"),

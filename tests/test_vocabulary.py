@@ -235,7 +235,9 @@ def test_kinds_singular_or_plural_everywhere(small, tmp_path):
               ("export", small, "-o", tmp_path / "x.csv"), ("synth", tmp_path / "s"))]  # fmt: skip
     for error in errors:
         assert error.count("\n") == 1
-        assert error.startswith("tbtool: error: invalid value for '--kind': unknown kind 'scalr'")
+        assert error.startswith(
+            "tbtool: error: invalid value for '--kind': unknown kind: 'scalr' is not one of"
+        )
         assert "did you mean scalar" in error
 
 

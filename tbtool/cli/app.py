@@ -27,7 +27,7 @@ from tbtool.cli.command import (
     TbtoolCommand,
     UsageError,
 )
-from tbtool.errors import TbtoolError
+from tbtool.errors import TbtoolError, not_one_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -227,13 +227,6 @@ def completion(values: Sequence[str]) -> Callable[[str], list[str]]:
         return [v for v in values if v.startswith(incomplete)]
 
     return complete
-
-
-def not_one_of(value: str, choices: Sequence[str]) -> str:
-    """The error for a value outside a closed set: the choices and the likeliest typo fix."""
-    message = f"{value!r} is not one of {', '.join(choices)}"
-    close = get_close_matches(value, choices, n=1)
-    return message + (f"; did you mean {close[0]}?" if close else "")
 
 
 def choice_option(enum: type[Enum], *names: str, help: str, **options: Any) -> Any:
