@@ -273,7 +273,7 @@ def kind_option(
 
     return typer.Option(
         "--kind",
-        help=f"{help} (repeatable): {', '.join(choices)}"
+        help=f"{help} (repeatable or comma-separated): {', '.join(choices)}"
         + (f" [default: {default}]." if default else "."),
         metavar="KIND",
         callback=canonical,
