@@ -6,6 +6,9 @@ CLI can turn it into one readable line and a script can act on the fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from difflib import get_close_matches
+
 
 def location(file: str | None, offset: int | None, index: int | None) -> str:
     """``file, byte offset N, record I``: where a problem is, as every message says it."""
@@ -97,3 +100,11 @@ class DamagedFiles(TbtoolError):
 
     def __str__(self) -> str:
         return self.message
+
+
+def not_one_of(value: str, choices: Sequence[str], what: str = "") -> str:
+    """The message for a name outside a closed set: the choices and the likeliest typo fix
+    (``'jsn' is not one of text, json; did you mean json?``)."""
+    close = get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{what}{value!r} is not one of {', '.join(choices)}{hint}"

@@ -6,6 +6,7 @@ Everything that reads (``ls``, ``dump``, the DataFrame functions, exports) goes 
 
 from __future__ import annotations
 
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +16,8 @@ from typing import Any
 from tbtool.damage import FileDamage, damaged_files, raise_for_damage
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.events import EventFileReader, EventRecord
-from tbtool.logdir import Run, discover, tag_matcher
+from tbtool.kinds import kind_names
+from tbtool.logdir import Run, as_patterns, discover, tag_matcher
 from tbtool.normalize import Normalizer, event_values
 from tbtool.purge import PurgeFilter, find_restarts
 from tbtool.record import ReadState
@@ -42,16 +44,49 @@ class StepRange:
         except ValueError:
             raise UsageError(f"invalid step range {text!r}: expected A:B, A:, :B or N") from None
 
+    @classmethod
+    def coerce(cls, steps: Steps, name: str = "steps") -> StepRange | None:
+        """Steps as a caller may give them: ``None`` (all), a step ``N``, ``slice(A, B)``,
+        ``"A:B"`` (:meth:`parse`) or a :class:`StepRange`. :class:`TypeError` naming the
+        parameter for anything else."""
+        if steps is None or isinstance(steps, StepRange):
+            return steps
+        if isinstance(steps, str):
+            return cls.parse(steps)
+        if isinstance(steps, slice):
+            if steps.step is not None:
+                raise UsageError(f"{name}: a slice of steps has no stride, got {steps!r}")
+            return cls(_step(steps.start, name), _step(steps.stop, name))
+        if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
+            return cls(int(steps), int(steps) + 1)
+        raise TypeError(
+            f"{name} must be an int, a slice, a string 'A:B' or a StepRange, "
+            f"not {type(steps).__name__}"
+        )
+
     def __contains__(self, step: int) -> bool:
         after_start = self.start is None or step >= self.start
         return after_start and (self.stop is None or step < self.stop)
 
 
+#: What every ``steps=`` parameter accepts (:meth:`StepRange.coerce`).
+Steps = int | slice | str | StepRange | None
+
+
+def _step(bound: object, name: str) -> int | None:
+    if bound is None:
+        return None
+    if isinstance(bound, numbers.Integral) and not isinstance(bound, bool):
+        return int(bound)
+    raise TypeError(f"{name}: slice bounds must be ints or None, not {type(bound).__name__}")
+
+
 class LogReader:
     """Reads the runs found under ``paths``.
 
-    ``runs``: regular expressions on run names; ``tags``: glob patterns on tags; ``purge``:
-    apply purge semantics (contract.md).
+    ``runs``: regular expressions on run names; ``tags``: glob patterns on tags (each one
+    pattern as a string, or a sequence of them); ``purge``: apply purge semantics
+    (contract.md).
 
     One damaged file never hides the others: every read goes on past a damaged record (to
     the next record, or to the next file when the record boundaries are lost) and collects
@@ -66,16 +101,16 @@ class LogReader:
         self,
         paths: str | os.PathLike | Sequence[str | os.PathLike],
         *,
-        runs: Sequence[str] = (),
-        tags: Sequence[str] = (),
+        runs: str | Sequence[str] = (),
+        tags: str | Sequence[str] = (),
         purge: bool = True,
         skip_corrupt: bool = False,
     ) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self.paths = [os.fspath(p) for p in paths]
-        self.run_patterns = list(runs)
-        self.tag_patterns = list(tags)
+        self.run_patterns = list(as_patterns(runs, "runs"))
+        self.tag_patterns = list(as_patterns(tags, "tags"))
         self.purge = purge
         self.skip_corrupt = skip_corrupt
         self.problems: list[TbtoolError] = []
@@ -148,7 +183,7 @@ class LogReader:
     def blocks(
         self,
         kinds: Sequence[str] | None = None,
-        steps: StepRange | None = None,
+        steps: Steps = None,
         *,
         decode_histograms: bool = False,
         jobs: int | None = 1,
@@ -164,6 +199,7 @@ class LogReader:
         from tbtool.columnar.walk import walk_runs
 
         wanted = _check_kinds(kinds) or frozenset(KINDS)
+        steps = StepRange.coerce(steps)
         for walk in walk_runs(self, jobs=jobs, progress=progress, runs=runs):
             assembler = RunAssembler(
                 walk.run.name, wanted, tag_ok=self.tag_ok, steps=steps, purge=walk.purge
@@ -179,13 +215,14 @@ class LogReader:
         self,
         run: Run,
         kinds: Sequence[str] | None = None,
-        steps: StepRange | None = None,
+        steps: Steps = None,
         *,
         engine: str = "auto",
     ) -> Iterator[LoggedValue]:
         """Normalized values of one run in read order, filtered and purged. ``engine``:
         ``auto``/``batch`` reads files in chunks and decodes in bulk; ``events`` decodes
         event by event (the independent path tests hold the batch path to)."""
+        steps = StepRange.coerce(steps)
         if resolve_engine(engine) == "events":
             since = len(self.problems)
             yield from self._event_values(run, kinds, steps)
@@ -212,12 +249,14 @@ class LogReader:
     def values(
         self,
         kinds: Sequence[str] | None = None,
-        steps: StepRange | None = None,
+        steps: Steps = None,
         *,
         engine: str = "auto",
     ) -> Iterator[LoggedValue]:
         """Normalized values of every run (runs in name order, each in read order);
-        ``engine`` as in :meth:`run_values`."""
+        ``steps`` as :meth:`StepRange.coerce` takes them; ``engine`` as in
+        :meth:`run_values`."""
+        steps = StepRange.coerce(steps)
         if resolve_engine(engine) == "batch":
             for block in self.blocks(kinds, steps, decode_histograms=True):
                 yield from block.logged_values()
@@ -229,17 +268,43 @@ class LogReader:
                 ahead.release(run.files)
         self.check_damage(since)
 
-    def table(self, kind: str = "scalars", **options: Any) -> Any:
-        """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`)."""
+    def table(
+        self,
+        kind: str = "scalars",
+        *,
+        steps: Steps = None,
+        jobs: int | None = None,
+        engine: str = "auto",
+        metric_agg: str = "last",
+        metrics: Sequence[Any] = (),
+    ) -> Any:
+        """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`; runs, tags,
+        purge and skip_corrupt are this reader's)."""
         from tbtool.frames import read_table
 
-        return read_table(self, kind, **options)
+        return read_table(
+            self, kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg,
+            metrics=metrics,
+        )  # fmt: skip
 
-    def frame(self, kind: str = "scalars", **options: Any) -> Any:
-        """One kind as a pandas DataFrame (the schemas of ``tbtool export``)."""
-        from tbtool.frames import read_table, to_frame
+    def frame(
+        self,
+        kind: str = "scalars",
+        *,
+        steps: Steps = None,
+        jobs: int | None = None,
+        engine: str = "auto",
+        metric_agg: str = "last",
+        metrics: Sequence[Any] = (),
+    ) -> Any:
+        """One kind as a pandas DataFrame (the schemas of ``tbtool export``; options as in
+        :meth:`table`)."""
+        from tbtool.frames import to_frame
 
-        return to_frame(read_table(self, kind, **options))
+        table = self.table(
+            kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg, metrics=metrics
+        )
+        return to_frame(table)
 
     def follow(
         self,
@@ -338,7 +403,4 @@ def resolve_engine(engine: str) -> str:
 def _check_kinds(kinds: Sequence[str] | None) -> frozenset[str] | None:
     if kinds is None or not len(kinds):
         return None
-    unknown = [k for k in kinds if k not in KINDS]
-    if unknown:
-        raise UsageError(f"unknown kind(s) {unknown}; known kinds: {', '.join(KINDS)}")
-    return frozenset(kinds)
+    return frozenset(kind_names([kinds] if isinstance(kinds, str) else kinds, KINDS))

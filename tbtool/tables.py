@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import Progress, file_size, walk_runs
-from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
+from tbtool.kinds import kind_names
 from tbtool.reader import LogReader, StepRange, resolve_engine
 from tbtool.values import (
     PR_ROWS,
@@ -115,15 +115,11 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 
 def check_kinds(kinds: Sequence[str]) -> list[str]:
-    """Table kinds in canonical order; ``all`` stands for every kind."""
-    wanted = set()
-    for kind in kinds:
-        if kind == "all":
-            wanted.update(TABLE_KINDS)
-        elif kind in TABLE_KINDS:
-            wanted.add(kind)
-        else:
-            raise UsageError(f"unknown kind {kind!r}; choose from {', '.join(TABLE_KINDS)}, all")
+    """Table kinds in canonical order, each given singular or plural; ``all`` stands for
+    every kind."""
+    wanted = set(kind_names(kinds, [*TABLE_KINDS, "all"]))
+    if "all" in wanted:
+        wanted.update(TABLE_KINDS)
     return [k for k in TABLE_KINDS if k in wanted]
 
 

@@ -12,11 +12,15 @@ import typer
 from tbtool.cli.app import (
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
+    command,
+    duration_option,
+    format_option,
+    kind_option,
     report_damage,
     reported_errors,
 )
@@ -37,23 +41,21 @@ def _write(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-@app.command("dump")
+@command(
+    "dump",
+    examples=[
+        "tbtool dump demo --run run0 --tag loss/train --steps :3",
+        "tbtool dump demo --kind text --format jsonl",
+        "tbtool dump demo --raw --steps 0",
+    ],
+)
 def dump_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    kind: Annotated[
-        list[str],
-        typer.Option(
-            "--kind",
-            help=f"Only values of this kind (repeatable): {', '.join(KINDS)}.",
-            show_default=False,
-        ),
-    ] = [],  # noqa: B006
+    kind: Annotated[list[str], kind_option(KINDS, "Only values of this kind")] = [],  # noqa: B006
     steps: StepsOption = None,
-    format: Annotated[DumpFormat, typer.Option("--format", help="Output format.")] = (
-        DumpFormat.text
-    ),
+    format: Annotated[DumpFormat, format_option(DumpFormat)] = DumpFormat.text,
     raw: Annotated[
         bool,
         typer.Option(
@@ -72,14 +74,18 @@ def dump_command(
     ] = False,
     interval: Annotated[
         float,
-        typer.Option(
-            "--interval", help="Seconds between checks for new data with --follow.", min=0.01
+        duration_option(
+            "--interval",
+            "How long to wait between checks for new data with --follow.",
+            minimum=0.01,
         ),
-    ] = 1.0,
+    ] = "1s",  # type: ignore[assignment] - parsed to seconds
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Print every event / summary value in read order."""
+    """Summary values in read order, one line each (text) or one JSON object each (jsonl,
+    the schema of contract.md); --raw prints whole events instead."""
     with reported_errors():
         step_range = StepRange.parse(steps) if steps else None
         if raw and (kind or tag):
@@ -104,7 +110,7 @@ def dump_command(
                 sys.stdout.flush()
                 out = sys.stdout.buffer
                 # On a terminal the lines themselves show progress; into a file, a bar does.
-                with progress_display("dumping", enabled=not out.isatty()) as progress:
+                with progress_display("dumping", enabled=not (quiet or out.isatty())) as progress:
                     for lines in dump_values(
                         reader,
                         kinds=kind,

@@ -12,11 +12,13 @@ from rich.markup import escape
 from tbtool.cli.app import (
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     TagOption,
     TextOrJson,
-    app,
+    TextOrJsonFormat,
+    command,
     report_damage,
     reported_errors,
     stdout_console,
@@ -110,14 +112,22 @@ def render_text(result: Inventory, leftovers: list[Leftover]) -> None:
             )
 
 
-@app.command("ls")
+@command(
+    "ls",
+    examples=[
+        "tbtool ls demo",
+        "tbtool ls demo --run run0 --tag 'loss/*'",
+        "tbtool ls demo --format json",
+    ],
+)
 def ls_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    format: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),  # noqa: B008
+    format: TextOrJsonFormat = TextOrJson.text,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
     last value of each scalar. A damaged file is listed with what is wrong with it, beside
@@ -125,7 +135,7 @@ def ls_command(
     with reported_errors():
         # Everything readable is listed either way; --skip-corrupt decides the exit code.
         reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=True)
-        with progress_display("reading") as progress:
+        with progress_display("reading", enabled=not quiet) as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
         leftovers = find_leftovers(reader.paths)
         if format is TextOrJson.json:

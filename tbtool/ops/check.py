@@ -287,7 +287,8 @@ def check(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     expectations: Sequence[Expectation],
     *,
-    runs: Sequence[str] = (),
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
     purge: bool = True,
     jobs: int | None = 1,
     progress: Progress | None = None,
@@ -295,12 +296,13 @@ def check(
     """Evaluate ``expectations`` against the logs under ``paths`` (one pass, through the
     batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`).
     A damaged file fails the gate: it is an ``error`` finding with validate's code for what
-    is wrong with it, beside the verdicts on everything that could be read."""
+    is wrong with it, beside the verdicts on everything that could be read. ``runs``/``tags``
+    narrow what is read, as for every reader: an assertion sees only the values they keep."""
     if not expectations:
         raise UsageError(
             "nothing to check: give --expect FILE.toml or --require-tag / --min-steps / --no-nan"
         )
-    reader = LogReader(paths, runs=runs, purge=purge, skip_corrupt=True)
+    reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=True)
     matchers = [tag_matcher([e.tag]) if e.tag else None for e in expectations]
     report = Report("check")
     series, facts, report.records = collect_series(

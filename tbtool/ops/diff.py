@@ -25,7 +25,7 @@ from tbtool.columnar.walk import Progress
 from tbtool.damage import raise_for_damage
 from tbtool.errors import UsageError
 from tbtool.ops.summary import session_of
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.values import EVENT_KINDS, KINDS, json_float
 
 _SCALAR = KINDS.index("scalar")
@@ -305,7 +305,7 @@ def diff(
     atol: float = 1e-8,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     progress: Progress | None = None,
@@ -315,7 +315,7 @@ def diff(
     (unless ``skip_corrupt``; ``result.problems`` then holds what was skipped)."""
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be 0 or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     # Both sides are read before damage is raised, so the error names every damaged file.
     readers = [LogReader(p, runs=runs, tags=tags, purge=purge, skip_corrupt=True) for p in (a, b)]
     for path, reader in zip((a, b), readers, strict=True):

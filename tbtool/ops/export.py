@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +40,7 @@ from tbtool.ops.export_sinks import (
     file_sink,
     format_of_path,
 )
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.tables import SCHEMAS, Progress, check_kinds, iter_batches
 
 MEDIA_KINDS = ("images", "audio")
@@ -61,6 +62,17 @@ class ExportResult:
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``export --summary-format json`` prints."""
+        return {
+            "output": self.output,
+            "format": self.format,
+            "paths": self.paths,
+            "rows": self.rows,
+            "media_files": self.media_files,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def exploded_histograms(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -149,7 +161,7 @@ def export(
     format: str | None = None,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     wide: bool = False,
@@ -176,7 +188,7 @@ def export(
     if jobs is not None and jobs < 0:
         raise UsageError("--jobs must be 0 (every core) or more")
     layout = _Layout(output, kinds, fmt, partition_by, overwrite)
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
     result = ExportResult(output, fmt)
     media = {kind: MediaWriter(layout.directory, kind) for kind in kinds if kind in MEDIA_KINDS}
