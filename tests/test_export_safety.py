@@ -204,6 +204,18 @@ def test_a_file_in_the_way_of_the_output_directory(logs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
+def test_a_damaged_input_leaves_the_old_output(tmp_path):
+    damaged = tmp_path / "damaged"
+    synth(damaged, runs=2, steps=20, kinds="scalars", corrupt=["bitflip"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "scalars.parquet").write_bytes(b"old")
+    result = run_cli("export", damaged, "-o", out, "--kind", "all", "--overwrite")
+    assert result.exit_code == 2 and "data-crc-mismatch" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["scalars.parquet"]
+    assert (out / "scalars.parquet").read_bytes() == b"old"
+
+
 # -- nothing matched: nothing written ----------------------------------------------------------
 @pytest.mark.parametrize(
     "out, args",

@@ -4,9 +4,11 @@ Exports, ``ls``, ``dump``, ``check`` and the readers all walk a logdir the same 
 name; per run its restarts first (purge semantics need the STARTs that come *after* a value),
 then each file's chunks in order, read ahead by worker processes with ``jobs`` > 1 and
 fetched ahead when remote. How each file's reading ended (events, read state, where it
-stopped) lands in the reader's ``file_status`` and its skipped records in ``problems``,
-exactly as the per-event iterator records them. Counters for a progress display are updated
-as bytes are read.
+stopped) lands in the reader's ``file_status`` and its damaged records in ``problems``,
+exactly as the per-event iterator records them: a damaged record is skipped, and a walk
+that ends raises :class:`~tbtool.errors.DamagedFiles` naming every damaged file it met
+unless the reader has ``skip_corrupt`` (:class:`~tbtool.reader.LogReader`). Counters for a
+progress display are updated as bytes are read.
 """
 
 from __future__ import annotations
@@ -83,11 +85,10 @@ def walk_runs(
     progress.update()
     options: dict[str, Any] = {"chunk_size": chunk_size} if chunk_size else {}
     files = [f for r in runs for f in r.files]
-    prefetch = Prefetcher(
-        files, auto_jobs(files, jobs), reader.skip_corrupt, options, restarts=reader.purge
-    )
+    prefetch = Prefetcher(files, auto_jobs(files, jobs), options, restarts=reader.purge)
     # Remote files are read twice (restarts, then values): fetch each once, runs ahead.
     ahead = Spooled(files if reader.purge else ())
+    since = len(reader.problems)
     try:
         for run in runs:
             purge = PurgeFilter(prefetch.restarts(run.files) if reader.purge else ())
@@ -96,6 +97,7 @@ def walk_runs(
     finally:
         ahead.close()
         prefetch.close()
+    reader.check_damage(since)
 
 
 def _run_chunks(

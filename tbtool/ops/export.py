@@ -26,6 +26,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,7 +39,7 @@ from tbtool.hparams import HParamsCollector
 from tbtool.ops.export_media import MediaWriter, index_schema
 from tbtool.ops.export_output import MEDIA_KINDS, ExportOutput
 from tbtool.ops.export_sinks import FORMATS, Sink, format_of_path
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.tables import SCHEMAS, Progress, check_kinds, iter_batches
 
 PARTITION_KEYS = ("run",)
@@ -60,6 +61,17 @@ class ExportResult:
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``export --summary-format json`` prints."""
+        return {
+            "output": self.output,
+            "format": self.format,
+            "paths": self.paths,
+            "rows": self.rows,
+            "media_files": self.media_files,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def exploded_histograms(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -95,7 +107,7 @@ def export(
     format: str | None = None,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     wide: bool = False,
@@ -121,7 +133,7 @@ def export(
         raise UsageError("--partition-by writes a Parquet dataset: use --format parquet")
     if jobs is not None and jobs < 0:
         raise UsageError("--jobs must be 0 (every core) or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
     out = ExportOutput(
         output, kinds, fmt, partition_by=partition_by, overwrite=overwrite, inputs=reader.paths

@@ -9,9 +9,9 @@ data-safety rules:
   file OUT, or in a directory OUT the entries this export writes (``<kind>.<ext>``,
   ``images/``, ``audio/``, ``<kind>.parquet/``, a dataset's ``run=*``). Nothing else in OUT
   is ever touched.
-* Everything is written into a staging area: a ``.tbtool-tmp-<pid>-<random>`` file or
-  directory in the directory that will hold the output (one filesystem, so a rename moves
-  it), or for a URL a local temporary directory.
+* Everything is written into a staging area: a locked temporary file or directory
+  (:mod:`tbtool.temporaries`) in the directory that will hold the output (one filesystem,
+  so a rename moves it), or for a URL a local temporary directory.
 * :meth:`ExportOutput.commit` puts the output in place once it is complete: one rename for
   a file or a new directory; for an existing directory one rename per entry (media before
   the tables that point at them; old directories moved aside first, then deleted), with
@@ -21,7 +21,7 @@ data-safety rules:
 * Leaving the ``with`` block without a commit (an error, Ctrl-C, nothing matched) removes
   the staging area and any parent directory made for it: the old output stays as it was and
   no new one appears. Only kill -9 (or a crash) can leave the staging area behind, under its
-  ``.tbtool-tmp-`` name.
+  ``.tbtool-tmp-`` name, until the next command writing in that directory sweeps it.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ import pyarrow as pa
 from tbtool import storage
 from tbtool.errors import UsageError
 from tbtool.ops.export_sinks import EXTENSIONS, PartitionedSink, Sink, file_sink
-from tbtool.ops.rewrite import fsync_directory, temporary_name
+from tbtool.ops.rewrite import fsync_directory
 from tbtool.output import refuse_overlap
+from tbtool.temporaries import temporary_directory, temporary_file
 
 MEDIA_KINDS = ("images", "audio")
 #: Threads that fsync a staged directory's files.
@@ -76,6 +77,7 @@ class ExportOutput:
         self._inside = False  # staging is a directory inside the existing directory OUT
         self._local_tmp = ""  # a URL's local staging directory
         self._created: list[str] = []  # parent directories made for the output
+        self._temporaries = contextlib.ExitStack()  # locked while staged, removed unless placed
         self._committed = False
         if self.mode != "stdout":
             refuse_overlap(output, inputs, command="export")
@@ -172,7 +174,9 @@ class ExportOutput:
             self._inside = self.mode != "file" and os.path.isdir(target)
             home = target if self._inside else os.path.dirname(target)
             _make_directories(home, self._created)
-            self.staging = temporary_name(home)
+            staged = temporary_file(home) if self.mode == "file" else temporary_directory(home)
+            self.staging = self._temporaries.enter_context(staged)
+            return
         if self.mode != "file":
             os.mkdir(self.staging)
 
@@ -212,24 +216,33 @@ class ExportOutput:
         if not self._inside:  # a file, or a new directory: one rename
             os.replace(self.staging, target)
             self._committed = True
+            self._temporaries.close()
             fsync_directory(os.path.dirname(target))
             return
         names.sort(key=lambda n: (n not in MEDIA_KINDS, n))
         stale = [n for n in self._existing if n not in names]  # replaced by nothing
-        trash = temporary_name(target)
-        with _signals_held():
-            os.mkdir(trash)
-            for name in stale:
-                os.rename(os.path.join(target, name), os.path.join(trash, name))
-            for name in names:
-                old, new = os.path.join(target, name), os.path.join(self.staging, name)
-                if os.path.lexists(old) and (_is_directory(old) or _is_directory(new)):
-                    os.rename(old, os.path.join(trash, name))  # rename replaces files only
-                os.replace(new, old)
-            fsync_directory(target)
+        trash = self._temporaries.enter_context(temporary_directory(target))
+        aside: list[str] = []  # old entries moved into the trash
+        try:
+            with _signals_held():
+                for name in stale:
+                    os.rename(os.path.join(target, name), os.path.join(trash, name))
+                    aside.append(name)
+                for name in names:
+                    old, new = os.path.join(target, name), os.path.join(self.staging, name)
+                    if os.path.lexists(old) and (_is_directory(old) or _is_directory(new)):
+                        os.rename(old, os.path.join(trash, name))  # rename replaces files only
+                        aside.append(name)
+                    os.replace(new, old)
+                fsync_directory(target)
+        except BaseException:  # every entry stays old or new: none goes missing
+            for name in aside:
+                with contextlib.suppress(OSError):
+                    if not os.path.lexists(os.path.join(target, name)):
+                        os.rename(os.path.join(trash, name), os.path.join(target, name))
+            raise
         self._committed = True
-        os.rmdir(self.staging)
-        shutil.rmtree(trash)
+        self._temporaries.close()  # the (now empty) staging and the trash with the old entries
 
     def _upload(self) -> None:
         """Upload the staged output object by object, then delete what it replaced."""
@@ -256,14 +269,10 @@ class ExportOutput:
     def discard(self) -> None:
         """Remove the staging area and the directories made for it; the old output stays."""
         self._committed = True
-        if self.mode == "stdout":
-            return
-        staged = self._local_tmp or self.staging
+        if self._local_tmp:
+            shutil.rmtree(self._local_tmp, ignore_errors=True)
         with contextlib.suppress(OSError):
-            if _is_directory(staged):
-                shutil.rmtree(staged)
-            elif staged and os.path.lexists(staged):
-                os.unlink(staged)
+            self._temporaries.close()
         for directory in reversed(self._created):
             try:
                 os.rmdir(directory)

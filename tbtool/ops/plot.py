@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from tbtool.errors import TbtoolError, UsageError
 from tbtool.ops.report import require
 from tbtool.ops.report_data import one_per_step
 from tbtool.output import write_output
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, Steps
 
 FORMATS = ("png", "svg", "pdf")
 LEGEND_RUNS = 12  # more runs than this: no legend (it would hide the lines)
@@ -36,6 +37,15 @@ class PlotResult:
     tags: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     problems: list[TbtoolError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``plot --format json`` prints."""
+        return {
+            "output": self.output,
+            "tags": self.tags,
+            "runs": self.runs,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:
@@ -58,7 +68,7 @@ def plot(
     *,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     smoothing: float = 0.0,
     log_scale: bool = False,
     columns: int | None = None,

@@ -10,8 +10,10 @@ Every command that rewrites or deletes (purge, merge, clean) goes through here:
 3. only then does ``os.replace`` swap it in, and the directory is fsynced.
 
 A process killed at any point leaves either the old or the new file, plus at worst a stray
-``.tbtool-tmp-*`` file (whose name TensorBoard does not read). Temporary names never contain
-``tfevents``, and backups are tar archives, so neither is ever mistaken for a run.
+``.tbtool-tmp-<host>-<pid>-*`` file (whose name TensorBoard does not read), which the next
+command writing in that directory removes once its owner is gone
+(:mod:`tbtool.temporaries`). Temporary names never contain ``tfevents``, and backups are tar
+archives, so neither is ever mistaken for a run.
 
 Remote files (URLs, :mod:`tbtool.storage`) get the same steps with objects: the new content
 is uploaded as a ``.tbtool-tmp-*`` object next to its target, read back and verified, then
@@ -35,9 +37,10 @@ from tbtool import storage
 from tbtool.columnar.framing import STOP_END, STOP_REASONS, count_records
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, encode_record
+from tbtool.temporaries import PREFIX, temporary_file, temporary_name
 
 BACKUP_DIR = ".tbtool-backups"
-TMP_PREFIX = ".tbtool-tmp-"
+TMP_PREFIX = PREFIX
 #: Bytes read at a time when a rewritten file is read back.
 VERIFY_CHUNK = 8 << 20
 #: Framed records and how many records they hold: what a rewrite writes, in order.
@@ -79,13 +82,6 @@ def fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def temporary_name(directory: str) -> str:
-    """A new name in ``directory`` (a path or URL) for something written before it is renamed
-    into place: ``.tbtool-tmp-<pid>-<random>``. Hidden, never containing ``tfevents`` (no
-    reader takes it for data), and naming the process that owns it."""
-    return storage.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
-
-
 @dataclass(frozen=True, slots=True)
 class WrittenFile:
     """A verified file now in place."""
@@ -119,17 +115,12 @@ def write_verified_blocks(target: str, blocks: Blocks) -> WrittenFile:
         return _write_verified_remote(target, blocks)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
-    tmp = temporary_name(directory)
-    try:
+    with temporary_file(directory) as tmp:  # removed unless it is renamed into place
         count, expected = _write_blocks(tmp, blocks)
         _verify(tmp, target, count, expected)
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
         fsync_directory(directory)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return WrittenFile(target, count, size)
 
 
@@ -220,8 +211,7 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
     os.makedirs(directory, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     archive = os.path.join(directory, f"{command}-{stamp}-{uuid.uuid4().hex[:6]}.tar")
-    tmp = temporary_name(directory)
-    try:
+    with temporary_file(directory) as tmp:  # removed unless it is renamed into place
         with open(tmp, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w") as tar:
                 for path in files:
@@ -232,10 +222,6 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
             os.fsync(raw.fileno())
         os.replace(tmp, archive)
         fsync_directory(directory)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return archive
 
 

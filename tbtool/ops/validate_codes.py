@@ -37,6 +37,9 @@ CODES: dict[str, tuple[str, str]] = {
     "run-without-summaries": ("warning", "a run holds no summary values"),
     "unrecognized-event-file": ("warning", "an event file TensorBoard will not load (name)"),
     "no-event-files": ("error", "a PATH holds no event files at all (a gate on nothing)"),
+    "stale-temporary": ("warning", "a temporary left by a tbtool command that was killed"),
+    "unowned-temporary": ("warning", "a tbtool temporary whose owner cannot be checked here"),
+    "temporary-in-use": ("info", "a temporary a running tbtool command is writing"),
 }
 
 
