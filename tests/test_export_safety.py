@@ -4,6 +4,7 @@ when nothing matched, and every table written has its full schema."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import resource
@@ -214,6 +215,32 @@ def test_a_damaged_input_leaves_the_old_output(tmp_path):
     assert result.exit_code == 2 and "data-crc-mismatch" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["scalars.parquet"]
     assert (out / "scalars.parquet").read_bytes() == b"old"
+
+
+def test_a_failed_rename_puts_old_entries_back(logs, tmp_path, monkeypatch):
+    """The disk refuses a rename half-way through placing a directory export: every entry
+    is then old or new, none is missing (the OS call fails on purpose; the data is real)."""
+    out = tmp_path / "out"
+    export(str(logs), str(out), kinds=["all"])
+    names = sorted(p.name for p in out.iterdir())
+    replace = os.replace
+
+    def failing(src, dst):
+        if os.path.basename(dst) == "scalars.parquet":
+            raise OSError(errno.EIO, "Input/output error", dst)
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        export(str(logs), str(out), kinds=["all"], runs=["run0"], overwrite=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == names  # no staging, no trash, no gap
+    images = {p.parts[-4] for p in (out / "images").rglob("*.png")}
+    assert images == {"run0-sgd-lr0.003"}  # placed before the failure: new
+    assert set(pq.read_table(out / "scalars.parquet")["run"].to_pylist()) == {
+        "run0-sgd-lr0.003",
+        "run1-adamw-lr0.01",
+    }  # the failed one: old
 
 
 # -- nothing matched: nothing written ----------------------------------------------------------
