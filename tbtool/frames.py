@@ -272,7 +272,7 @@ def wide_scalars(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, step), one column per tag (the last value logged at that step),
     and ``wall_time``: the latest wall time among them."""
     if frame.empty:
-        return pd.DataFrame({"run": frame["run"], "step": frame["step"]})
+        return frame[["run", "step", "wall_time"]].copy()
     keyed = frame.groupby(["run", "step", "tag"], sort=False, observed=True).last()
     values = keyed["value"].unstack("tag")
     tags = [t for t in pd.unique(frame["tag"]) if t in values.columns]

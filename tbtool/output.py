@@ -1,11 +1,13 @@
-"""Writing one whole output file (a report, a chart) the way contract.md's data-safety rules
-ask: never over an existing file unless told (``overwrite``), and through a temporary name
-beside the target renamed on success, so an interruption leaves no partial file."""
+"""Writing outputs the way contract.md's data-safety rules ask: never over an input
+(:func:`refuse_overlap`), never over an existing file unless told (``overwrite``), and through
+a temporary name beside the target renamed on success, so an interruption leaves no partial
+file (:func:`write_output`, for one whole file such as a report or a chart)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 
 from tbtool import storage
 from tbtool.errors import UsageError
@@ -34,3 +36,20 @@ def write_output(path: str | os.PathLike, data: bytes, *, overwrite: bool = Fals
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def refuse_overlap(
+    output: str, inputs: Iterable[str], *, command: str, input_dirs: bool = False
+) -> None:
+    """Raise :class:`UsageError` when ``output`` is an input, lies inside one or contains one
+    (after resolving symlinks), so a command never writes over what it reads. With
+    ``input_dirs`` an input file stands for its whole directory: a merged event file beside
+    an input's would join that input's run."""
+    for path in inputs:
+        top = path
+        if input_dirs and not storage.isdir(path):
+            top = storage.parent(path) or "."
+        if storage.overlaps(output, top):
+            raise UsageError(
+                f"output {output} overlaps input {path}: write the {command} elsewhere"
+            )

@@ -9,8 +9,8 @@ be a local path or any fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file:/
   (object stores have no directories, format.md §6.2);
 * objects are read with buffered, ranged reads (:mod:`tbtool.remote_file`), or from a local
   copy when a caller reads them several times (:mod:`tbtool.spool`);
-* objects are written whole: an object store replaces an object atomically when the upload
-  completes, so nobody ever sees a partial one (:func:`open_output` uploads on close).
+* objects are written whole (:func:`upload`, :func:`write_bytes`): an object store replaces
+  an object atomically when the upload completes, so nobody ever sees a partial one.
 
 Credentials come from wherever the filesystem package looks (``AWS_*`` variables and
 profiles for s3fs, ``GOOGLE_APPLICATION_CREDENTIALS`` / gcloud for gcsfs, ``FSSPEC_*``
@@ -166,6 +166,20 @@ def inside(path: str, root: str) -> bool:
     """Is the URL ``path`` the URL ``root`` or below it? (No symlinks in object stores.)"""
     path, root = trim(path), trim(root)
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Is one of ``a`` and ``b`` the other, or inside it? Local paths are compared after
+    resolving symlinks (``a`` need not exist yet), URLs by prefix; a local path and a URL
+    never overlap."""
+    if is_url(a) or is_url(b):
+        return is_url(a) and is_url(b) and (inside(a, b) or inside(b, a))
+    real_a, real_b = os.path.realpath(a), os.path.realpath(b)
+
+    def below(path: str, top: str) -> bool:
+        return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+    return below(real_a, real_b) or below(real_b, real_a)
 
 
 # -- facts about files ----------------------------------------------------------------------------
@@ -426,71 +440,6 @@ def write_bytes(path: str, data: bytes) -> None:
     with remote_errors(path):
         fs.pipe_file(key, data)
     forget(path)
-
-
-class UploadOnClose:
-    """A binary file that goes to a URL in one piece when closed: written to a local
-    temporary file first, so a failed or abandoned output never appears (``discard``)."""
-
-    def __init__(self, url: str) -> None:
-        filesystem(url)  # fail early when the protocol's package is missing
-        self.url = self.name = url
-        fd, self._tmp = tempfile.mkstemp(prefix="tbtool-upload-")
-        self._file = os.fdopen(fd, "wb")
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        return self._file.write(data)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self._file.close()
-            upload(self._tmp, self.url)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-
-    def discard(self) -> None:
-        """Forget what was written; nothing is uploaded."""
-        if not self.closed:
-            self.closed = True
-            self._file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-
-    def __enter__(self) -> UploadOnClose:
-        return self
-
-    def __exit__(self, exc_type: Any, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.discard()
-
-
-def open_output(path: str) -> BinaryIO:
-    """A new binary file to write: local files directly, URLs uploaded whole on close."""
-    if not is_url(path):
-        return open(path, "wb")
-    return UploadOnClose(path)  # type: ignore[return-value]
 
 
 def remove(path: str) -> None:

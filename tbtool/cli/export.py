@@ -115,7 +115,11 @@ def export_command(
     metric: MetricOption = [],  # noqa: B006
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing output: the file OUT, or in a directory OUT the tables, "
+            "media directories or dataset partitions this export writes (nothing else).",
+        ),
     ] = False,
     jobs: Annotated[
         int,
@@ -143,7 +147,9 @@ def export_command(
 ) -> None:
     """Scalars, histograms, hparams, text, images, audio, tensors or PR curves as tables in
     the schemas of docs/export.md (hparams: --metric and --metric-agg choose how each
-    metric's values become one number). Exits 1 when nothing matched."""
+    metric's values become one number). Never writes over an input or, without --overwrite,
+    an existing output; the output appears only once complete (docs/safety.md). Exits 1,
+    writing nothing, when nothing matched."""
     with reported_errors():
         as_json = summary_format is TextOrJson.json
         if as_json and output == "-":
@@ -171,11 +177,11 @@ def export_command(
         report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2))
-        elif not quiet and output != "-":
+        elif not quiet and output != "-" and result.total_rows:
             parts = ", ".join(f"{n:,} {k}" for k, n in result.rows.items())
             media = f", {result.media_files:,} media files" if result.media_files else ""
             typer.echo(f"exported {parts}{media} to {output}", err=True)
         if not result.total_rows:
-            typer.echo("tbtool: nothing matched: no values exported", err=True)
+            typer.echo("tbtool: nothing matched: no values exported, nothing written", err=True)
             raise typer.Exit(EXIT_PROBLEMS)
         sys.stdout.flush()

@@ -34,6 +34,7 @@ from tbtool.ops.merge_plan import MergedRun, plan_merged_run, scan_sources
 from tbtool.ops.merge_salvage import merged_payloads
 from tbtool.ops.rewrite import framed, fsync_directory, write_verified_blocks
 from tbtool.ops.splice import blocks
+from tbtool.output import refuse_overlap
 from tbtool.proto import event_pb2
 from tbtool.salvage import SkippedRange
 from tbtool.spool import spooled
@@ -168,46 +169,23 @@ def plan_outputs(
     return [outputs[k] for k in sorted(outputs)]
 
 
-def _check_remote_out(out: str, inputs: Sequence[str]) -> None:
-    for path in inputs:
-        if storage.is_url(path):
-            top = path if storage.isdir(path) else storage.parent(path)
-            if storage.inside(out, top) or storage.inside(top, out):
-                raise UsageError(f"output {out} overlaps input {path}: write the merge elsewhere")
+def _check_out(out: str, inputs: Sequence[str]) -> None:
+    refuse_overlap(out, inputs, command="merge", input_dirs=True)
     if storage.is_url(out):
         listing = storage.list_files(out)
-        if storage.trim(out) in listing:
-            raise UsageError(f"output {out} exists and is not a directory")
-        if any(is_event_file_name(storage.basename(f)) for f in listing):
-            raise UsageError(
-                f"output {out} already holds event files: choose an empty or new directory"
-            )
-
-
-def _check_out(out: str, inputs: Sequence[str]) -> None:
-    if storage.is_url(out) or any(storage.is_url(p) for p in inputs):
-        _check_remote_out(out, [p for p in inputs if storage.is_url(p)])
-        if storage.is_url(out):
-            return
-        inputs = [p for p in inputs if not storage.is_url(p)]
-    real_out = os.path.realpath(out)
-    for path in inputs:
-        real_in = os.path.realpath(path)
-        top = real_in if os.path.isdir(real_in) else os.path.dirname(real_in)
-        if (
-            real_out == top
-            or real_out.startswith(top + os.sep)
-            or top.startswith(real_out + os.sep)
-        ):
-            raise UsageError(f"output {out} overlaps input {path}: write the merge elsewhere")
-    if os.path.exists(out):
-        if not os.path.isdir(out):
-            raise UsageError(f"output {out} exists and is not a directory")
-        for _, _, files in os.walk(out):
-            if any(is_event_file_name(f) for f in files):
-                raise UsageError(
-                    f"output {out} already holds event files: choose an empty or new directory"
-                )
+        is_file = storage.trim(out) in listing
+        names = [storage.basename(f) for f in listing]
+    elif os.path.exists(out):
+        is_file = not os.path.isdir(out)
+        names = [name for _, _, files in os.walk(out) for name in files]
+    else:
+        return
+    if is_file:
+        raise UsageError(f"output {out} exists and is not a directory")
+    if any(is_event_file_name(name) for name in names):
+        raise UsageError(
+            f"output {out} already holds event files: choose an empty or new directory"
+        )
 
 
 def file_version_payload(wall_time: float) -> bytes:
