@@ -168,18 +168,18 @@ def inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
 
 
+def within(path: str, root: str) -> bool:
+    """Is ``path`` the same as ``root`` or below it? Local paths are compared after resolving
+    symlinks (``path`` need not exist yet), URLs by prefix; a local path and a URL never are."""
+    if is_url(path) or is_url(root):
+        return is_url(path) and is_url(root) and inside(path, root)
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def overlaps(a: str, b: str) -> bool:
-    """Is one of ``a`` and ``b`` the other, or inside it? Local paths are compared after
-    resolving symlinks (``a`` need not exist yet), URLs by prefix; a local path and a URL
-    never overlap."""
-    if is_url(a) or is_url(b):
-        return is_url(a) and is_url(b) and (inside(a, b) or inside(b, a))
-    real_a, real_b = os.path.realpath(a), os.path.realpath(b)
-
-    def below(path: str, top: str) -> bool:
-        return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
-
-    return below(real_a, real_b) or below(real_b, real_a)
+    """Is one of ``a`` and ``b`` the other, or inside it (:func:`within`)?"""
+    return within(a, b) or within(b, a)
 
 
 # -- facts about files ----------------------------------------------------------------------------

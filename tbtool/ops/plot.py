@@ -22,7 +22,7 @@ from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.ops.report import require
 from tbtool.ops.report_data import one_per_step
-from tbtool.output import write_output
+from tbtool.output import check_output, write_output
 from tbtool.reader import LogReader, Steps
 
 FORMATS = ("png", "svg", "pdf")
@@ -93,6 +93,7 @@ def plot(
     from tbtool.frames import read_scalars
 
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    check_output(output, reader.paths, command="plot", overwrite=overwrite)
     frame = read_scalars(reader, steps=steps, jobs=0)
     result = PlotResult(output, sorted(frame["tag"].unique()), sorted(frame["run"].unique()))
     result.problems = reader.problems
@@ -123,5 +124,7 @@ def plot(
             axes.legend(fontsize=7)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=110)
-    write_output(output, buffer.getvalue(), overwrite=overwrite)
+    write_output(
+        output, buffer.getvalue(), inputs=reader.paths, command="plot", overwrite=overwrite
+    )
     return result

@@ -22,7 +22,7 @@ from typing import Any
 
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.output import write_output
+from tbtool.output import check_output, write_output
 from tbtool.reader import LogReader, StepRange, Steps
 
 EXTRA = "report"
@@ -183,12 +183,13 @@ def report(
     from plotly.offline import get_plotlyjs
 
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    check_output(output, reader.paths, command="report", overwrite=overwrite)
     step_range = StepRange.coerce(steps)
     document = build_document(
         reader, metrics=metrics, steps=step_range, points=points, progress=progress
     )
     data = render_html(document, get_plotlyjs()).encode("utf-8")
-    write_output(output, data, overwrite=overwrite)
+    write_output(output, data, inputs=reader.paths, command="report", overwrite=overwrite)
     return ReportResult(
         os.fspath(output),
         len(data),
