@@ -6,12 +6,12 @@ file (:func:`write_output`, for one whole file such as a report or a chart)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 
 from tbtool import storage
 from tbtool.errors import UsageError
 from tbtool.logdir import is_event_file_name
+from tbtool.temporaries import temporary_file
 
 
 def check_output(
@@ -47,15 +47,10 @@ def write_output(
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"{os.path.dirname(path) or '.'}: no such directory")
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with temporary_file(directory) as temporary:  # locked; swept if a kill -9 leaves it
+        with open(temporary, "wb") as f:
             f.write(data)
-        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def refuse_overlap(
