@@ -26,7 +26,13 @@ from tbtool.proto import (
     summary_pb2,
 )
 from tbtool.summary_metadata import has_metadata
-from tbtool.tensor import TensorDecodeError, decode_tensor, dtype_name, tensor_shape
+from tbtool.tensor import (
+    TensorDecodeError,
+    TensorTooLarge,
+    decode_tensor,
+    dtype_name,
+    tensor_shape,
+)
 from tbtool.values import (
     Audio,
     CustomScalars,
@@ -227,7 +233,14 @@ def _single_blob(tensor: Any) -> bytes:
 
 
 def _undecodable(tensor: Any, plugin_name: str, error: Exception) -> Tensor:
-    return Tensor(None, dtype_name(tensor.dtype), tensor_shape(tensor), plugin_name, str(error))
+    return Tensor(
+        None,
+        dtype_name(tensor.dtype),
+        tensor_shape(tensor),
+        plugin_name,
+        str(error),
+        too_large=isinstance(error, TensorTooLarge),
+    )
 
 
 def tensor_value(tensor: Any, plugin_name: str) -> Tensor:

@@ -7,10 +7,10 @@ disagree on a few fields, so a value found in another typed field is accepted to
 uint8 in ``uint32_val``), and torch's half/bfloat16 ``half_val`` holding float32 bit
 patterns is recognised (format.md §4.4).
 
-Padding is bounded: the filled array may hold at most :data:`MAX_FILL_BYTES` plus
-:data:`FILL_BYTES_PER_BYTE` bytes per byte of the serialized tensor, so a few bytes declaring
-a huge shape cannot make a reader allocate gigabytes (contract: allocations stay within a
-bound derived from the record's size); beyond it the tensor does not decode.
+Padding is bounded by :func:`tbtool.limits.value_limit` of the serialized tensor, so a few
+bytes declaring a huge shape cannot make a reader allocate gigabytes; beyond it the tensor
+does not decode (:class:`TensorTooLarge`). A padded string counts its length once per
+element: each becomes its own object when printed or exported.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tbtool import limits
 from tbtool.errors import TbtoolError
 
 # DataType enum values (format.md §2.5).
@@ -28,10 +29,9 @@ DT_COMPLEX64, DT_INT64, DT_BOOL, DT_QINT8, DT_QUINT8, DT_QINT32 = 8, 9, 10, 11, 
 DT_BFLOAT16, DT_QINT16, DT_QUINT16, DT_UINT16, DT_COMPLEX128, DT_HALF = 14, 15, 16, 17, 18, 19
 DT_UINT32, DT_UINT64 = 22, 23
 
-#: Padding a short typed field to its shape: at most this many bytes whatever the tensor...
-MAX_FILL_BYTES = 1 << 20
-#: ...plus this many per byte of the serialized tensor.
-FILL_BYTES_PER_BYTE = 1024
+#: What a padded string element costs beyond its length: an object pointer and a Python
+#: object header.
+STRING_ELEMENT_BYTES = 64
 
 #: dtype enum -> (name, numpy dtype of the decoded array, typed field holding the values)
 DTYPES: dict[int, tuple[str, Any, str]] = {
@@ -75,6 +75,11 @@ _TYPED_FIELDS = (
 
 class TensorDecodeError(TbtoolError):
     """A TensorProto whose contents do not fit its dtype and shape."""
+
+
+class TensorTooLarge(TensorDecodeError):
+    """A TensorProto whose shape asks for more memory than :mod:`tbtool.limits` allows a
+    value of its size (intact perhaps, but not decoded)."""
 
 
 def dtype_name(dtype: int) -> str:
@@ -167,12 +172,7 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
     if flat.size == size:
         return flat.reshape(shape), quirk
     if 0 < flat.size < size and not content:
-        limit = MAX_FILL_BYTES + FILL_BYTES_PER_BYTE * tensor.ByteSize()
-        if size * max(flat.itemsize, 1) > limit:
-            raise TensorDecodeError(
-                f"{name} tensor of shape {list(shape)} lists {flat.size} element(s); filling "
-                f"the shape would take more than {limit} bytes"
-            )
+        _check_padding(tensor, name, shape, flat, size)
         padded = np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)])
         return padded.reshape(shape), quirk
     if size == 0 and flat.size == 0:
@@ -180,6 +180,22 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
     raise TensorDecodeError(
         f"{name} tensor of shape {list(shape)} holds {flat.size} elements, expected {size}"
     )
+
+
+def _check_padding(
+    tensor: Any, name: str, shape: tuple[int, ...], flat: np.ndarray, size: int
+) -> None:
+    """:class:`TensorTooLarge` unless padding ``flat`` to ``size`` elements stays within the
+    limit for this tensor's serialized size."""
+    fill = flat[-1]
+    each = STRING_ELEMENT_BYTES + len(fill) if flat.dtype == object else flat.itemsize
+    why = limits.too_large(
+        f"{name} tensor of shape {list(shape)} lists {flat.size} element(s); filling its shape",
+        (size - flat.size) * each,
+        tensor.ByteSize(),
+    )
+    if why is not None:
+        raise TensorTooLarge(why)
 
 
 def element_count(tensor: Any) -> int | None:
