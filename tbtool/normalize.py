@@ -29,6 +29,7 @@ from tbtool.summary_metadata import has_metadata
 from tbtool.tensor import (
     TensorDecodeError,
     TensorTooLarge,
+    decode_elements,
     decode_tensor,
     dtype_name,
     tensor_shape,
@@ -99,8 +100,8 @@ def _wav_header(data: bytes) -> tuple[int | None, float | None]:
 
 # -- per-kind decoders of tensor values ------------------------------------------------------
 def scalar_from_tensor(tensor: Any) -> Scalar:
-    """A one-element numeric tensor of any dtype (format.md §3.7 rule 1)."""
-    array, quirk = decode_tensor(tensor)
+    """A one-element numeric tensor of any dtype and rank (format.md §3.7 rule 1)."""
+    array, quirk = decode_elements(tensor)
     if array.size != 1:
         raise TensorDecodeError(f"a scalar needs 1 element, this tensor has {array.size}")
     if array.dtype == object or np.iscomplexobj(array):

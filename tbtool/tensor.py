@@ -97,6 +97,14 @@ def tensor_shape(tensor: Any) -> tuple[int, ...] | None:
     return None if any(d < 0 for d in dims) else dims
 
 
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape for a message: its dims, or the first 8 and how many there are (a record may
+    declare a million)."""
+    if len(shape) <= 8:
+        return str(list(shape))
+    return f"[{', '.join(map(str, shape[:8]))}, ... ({len(shape)} dims)]"
+
+
 def _half_bits_to_float(values: list[int], dtype: int) -> tuple[np.ndarray, bool]:
     """16-bit patterns stored in int32s -> floats; detects torch's float32-pattern quirk."""
     bits = np.asarray(values, dtype=np.int64)
@@ -144,8 +152,31 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
 
     DT_HALF arrays come back as float16, DT_BFLOAT16 as float32 (numpy has no bfloat16),
     strings as an object array of ``bytes``. Raises :class:`TensorDecodeError` for dtypes
-    numpy cannot hold and for contents that do not match the shape.
+    numpy cannot hold, for contents that do not match the shape and for shapes no numpy
+    array has (more than 64 dims; an empty shape whose other dims overflow 64 bits).
     """
+    flat, quirk, shape = _elements(tensor)
+    if shape is None:
+        return flat, quirk
+    try:
+        return flat.reshape(shape), quirk
+    except ValueError as e:
+        raise TensorDecodeError(
+            f"{dtype_name(tensor.dtype)} tensor of shape {shape_text(shape)} is no numpy array: {e}"
+        ) from None
+
+
+def decode_elements(tensor: Any) -> tuple[np.ndarray, bool]:
+    """The elements of :func:`decode_tensor` in row-major order, without the shape: what a
+    scalar needs from a one-element tensor of any rank (numpy holds at most 64 dims, the
+    bulk decoders read a scalar from any number of dims of size 1)."""
+    flat, quirk, _ = _elements(tensor)
+    return flat, quirk
+
+
+def _elements(tensor: Any) -> tuple[np.ndarray, bool, tuple[int, ...] | None]:
+    """``(flat elements, torch_half_quirk, shape)``; a typed field shorter than the shape
+    is padded (within the limit)."""
     dtype = int(tensor.dtype)
     if dtype not in DTYPES:
         raise TensorDecodeError(f"unsupported tensor dtype {dtype_name(dtype)}")
@@ -167,18 +198,15 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
     else:
         flat, quirk = _typed_values(tensor, dtype)
     if shape is None:
-        return flat, quirk
+        return flat, quirk, shape
     size = math.prod(shape)
     if flat.size == size:
-        return flat.reshape(shape), quirk
+        return flat, quirk, shape
     if 0 < flat.size < size and not content:
         _check_padding(tensor, name, shape, flat, size)
-        padded = np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)])
-        return padded.reshape(shape), quirk
-    if size == 0 and flat.size == 0:
-        return flat.reshape(shape), quirk
+        return np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)]), quirk, shape
     raise TensorDecodeError(
-        f"{name} tensor of shape {list(shape)} holds {flat.size} elements, expected {size}"
+        f"{name} tensor of shape {shape_text(shape)} holds {flat.size} elements, expected {size}"
     )
 
 
@@ -190,7 +218,8 @@ def _check_padding(
     fill = flat[-1]
     each = STRING_ELEMENT_BYTES + len(fill) if flat.dtype == object else flat.itemsize
     why = limits.too_large(
-        f"{name} tensor of shape {list(shape)} lists {flat.size} element(s); filling its shape",
+        f"{name} tensor of shape {shape_text(shape)} lists {flat.size} element(s); "
+        "filling its shape",
         (size - flat.size) * each,
         tensor.ByteSize(),
     )

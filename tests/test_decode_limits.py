@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import tbtool
 from tbtool import limits, storage
 from tbtool.cli import app
 from tbtool.masked_crc import masked_crc32c
@@ -124,6 +125,17 @@ HAZARDS: dict[str, Hazard] = {
     # A negative dim is an unknown shape: the elements as listed.
     "negative-dim": Hazard(
         lambda: _value(tensor=_tensor(DT_FLOAT, [-5, 3], float_val=[1.0])), None
+    ),
+    # Shapes no numpy array has: more than 64 dims; no elements, other dims beyond 2^63.
+    "rank-100": Hazard(
+        lambda: _value(tensor=_tensor(DT_FLOAT, [1] * 100, float_val=[1.0])), "undecodable-value"
+    ),
+    "empty-0x2^62": Hazard(
+        lambda: _value(tensor=_tensor(DT_FLOAT, [0, 2**62])), "undecodable-value"
+    ),
+    # ...but a scalar is any one-element tensor, as the bulk decoders read it.
+    "scalar-rank-100": Hazard(
+        lambda: _value("scalars", tensor=_tensor(DT_FLOAT, [1] * 100, float_val=[1.0])), None
     ),
     # Padded through each plugin that decodes a tensor.
     "scalar-1e9": Hazard(
@@ -313,6 +325,16 @@ def test_c_and_python_decoders_agree_on_crafted_records(probed):
     got = probed[3]["cli"]
     for command in ("validate", "dump-jsonl", "export-tensors"):
         assert got[command] == got[command + "/py"], command
+
+
+def test_a_scalar_of_any_rank_reads_alike_in_both_engines(tmp_path):
+    write_hazard(tmp_path, HAZARDS["scalar-rank-100"])
+    frames = [tbtool.read_scalars(tmp_path, engine=e) for e in ("batch", "events")]
+    for frame in frames:
+        assert frame[["tag", "step", "value"]].values.tolist() == [
+            ["loss", 1, 0.5],
+            ["hazard", 2, 1.0],
+        ]
 
 
 # -- the limit itself ---------------------------------------------------------------------------
