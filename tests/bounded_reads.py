@@ -1,9 +1,10 @@
 """Every reading command and reader on one PATH, in one process under a memory limit.
 
-Run as ``python tests/bounded_reads.py PATH BUDGET OUT``: imports what the commands need,
-then caps the process's address space at what it has mapped plus ``BUDGET`` bytes, so a
-decode that allocates from a size or count read from the file fails at once (MemoryError)
-instead of exhausting the machine. Runs each command through the CLI (in process), the
+Run as ``python tests/bounded_reads.py PATH BUDGET OUT``: imports what the commands need
+(reading a small good file of its own), then, before anything reads PATH, caps the process's
+address space at what it has mapped plus ``BUDGET`` bytes, so a decode that allocates from
+a size or count read from the file fails at once (MemoryError) instead of exhausting the
+machine. Runs each command through the CLI (in process), the
 DataFrame readers with both engines, ``LogReader.values`` and tbparse's drop-in, and prints
 one JSON object: per CLI command its exit code, stdout and stderr; per library call ``"ok"``
 or the error; for tbparse's images and audio the types of the cells (arrays or the encoded
@@ -29,6 +30,8 @@ from typer.testing import CliRunner
 import tbtool
 from tbtool.cli import app
 from tbtool.compat.tbparse import ALL_EVENT_TYPES, SummaryReader
+from tbtool.proto import event_pb2, summary_pb2
+from tbtool.record import RecordWriter
 
 KINDS = ("scalars", "histograms", "text", "images", "audio", "tensors", "pr_curves", "hparams")
 
@@ -76,10 +79,24 @@ def library_calls(path: str) -> dict[str, Callable[[], Any]]:
     return calls
 
 
+def warm_up(runner: CliRunner, out: Path) -> None:
+    """Import what reading needs by reading a small good file (not PATH: nothing from it
+    may run before the limit)."""
+    path = out / "warm-up" / "events.out.tfevents.1700000000.warm-up"
+    path.parent.mkdir(parents=True)
+    with RecordWriter(path) as w:
+        w.write(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
+        value = summary_pb2.Summary.Value(tag="loss", simple_value=0.5)
+        summary = summary_pb2.Summary(value=[value])
+        w.write(event_pb2.Event(wall_time=2.0, step=1, summary=summary).SerializeToString())
+    for args in commands(str(path.parent), out / "warm-up").values():
+        runner.invoke(app, args)
+
+
 def main() -> None:
     path, budget, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     runner = CliRunner()
-    runner.invoke(app, ["ls", path])  # the first command imports the rest of what reading needs
+    warm_up(runner, out)
     limit = mapped_bytes() + budget
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     result: dict[str, Any] = {"cli": {}, "lib": {}}

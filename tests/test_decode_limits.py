@@ -94,21 +94,28 @@ def _wav_claiming(channels: int, frames: int) -> bytes:
 
 @dataclass(frozen=True)
 class Hazard:
-    """One crafted record: the summary value it holds (or raw bytes after the good records),
-    the ``validate`` finding it gives (``None``: none), and whether tbparse's drop-in keeps
-    the encoded bytes of its image/audio instead of decoding them."""
+    """One crafted record (or ``records`` alike): the summary value it holds (or raw bytes
+    after the good records), the ``validate`` finding it gives (``None``: none), and whether
+    tbparse's drop-in keeps the encoded bytes of its image/audio instead of decoding them."""
 
     value: Callable[[], summary_pb2.Summary.Value] | None
     code: str | None
     severity: str = "error"
     raw_tail: Callable[[], bytes] | None = None
     media_kept_encoded: str | None = None
+    records: int = 1
 
 
 HAZARDS: dict[str, Hazard] = {
     # A 40-byte float tensor whose shape asks for 5e7, 2^40 or 2^124 elements.
     "pad-5e7": Hazard(
         lambda: _value(tensor=_tensor(DT_FLOAT, [50_000_000], float_val=[1.0])), "value-too-large"
+    ),
+    # Many small ones: a per-value allowance would add up (a 4 MiB chunk holds 100,000).
+    "pad-5e6-x2000": Hazard(
+        lambda: _value(tensor=_tensor(DT_FLOAT, [5_000_000], float_val=[1.0])),
+        "value-too-large",
+        records=2000,
     ),
     "pad-2^40": Hazard(
         lambda: _value(tensor=_tensor(DT_FLOAT, [2**40], float_val=[1.0])), "value-too-large"
@@ -236,9 +243,9 @@ def write_hazard(directory: Path, hazard: Hazard) -> tuple[Path, int]:
         w.write(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
         w.write(event_pb2.Event(wall_time=2.0, step=1, summary=good).SerializeToString())
         offset = w.offset
-        if hazard.value is not None:
+        for step in range(2, 2 + hazard.records if hazard.value is not None else 0):
             summary = summary_pb2.Summary(value=[hazard.value()])
-            event = event_pb2.Event(wall_time=3.0, step=2, summary=summary)
+            event = event_pb2.Event(wall_time=3.0, step=step, summary=summary)
             w.write(event.SerializeToString())
     if hazard.raw_tail is not None:
         with open(path, "ab") as f:
@@ -312,14 +319,13 @@ def test_validate_names_the_hazard_and_readers_show_its_message(probed):
     if hazard.value is None:
         return
     message = report["findings"][0]["message"]
-    (line,) = [
-        json.loads(line)
-        for line in got["cli"]["dump-jsonl"]["stdout"].splitlines()
-        if json.loads(line)["offset"] == offset
-    ]
+    assert report["findings"][0]["count"] == hazard.records
+    dumped = [json.loads(line) for line in got["cli"]["dump-jsonl"]["stdout"].splitlines()]
+    (line,) = [line for line in dumped if line["offset"] == offset]
     assert line["kind"] == "tensor" and line["value"]["error"] == message
-    (row,) = [json.loads(line) for line in got["cli"]["export-tensors"]["stdout"].splitlines()]
-    assert row["error"] == message and row["values"] is None and row["strings"] is None
+    rows = [json.loads(line) for line in got["cli"]["export-tensors"]["stdout"].splitlines()]
+    assert len(rows) == hazard.records and rows[0]["error"] == message
+    assert all(row["values"] is None and row["strings"] is None for row in rows)
 
 
 def test_c_and_python_decoders_agree_on_crafted_records(probed):
@@ -340,35 +346,38 @@ def test_a_scalar_of_any_rank_reads_alike_in_both_engines(tmp_path):
 
 # -- the limit itself ---------------------------------------------------------------------------
 def test_padded_strings_count_their_length_per_element():
-    """2,000 copies of a 100 kB string are 200 MB however small the padded array."""
-    few = _tensor(DT_STRING, [100], string_val=[BIG_STRING])
+    """2,000 copies of a 100 kB string are 200 MB however small the padded array; 50 fit
+    in 64 bytes per byte of the tensor."""
+    few = _tensor(DT_STRING, [50], string_val=[BIG_STRING])
     array, _ = decode_tensor(few)
-    assert array.shape == (100,) and array[-1] == BIG_STRING
+    assert array.shape == (50,) and array[-1] == BIG_STRING
     with pytest.raises(TensorTooLarge, match=r"string tensor of shape \[2000\]"):
         decode_tensor(_tensor(DT_STRING, [2000], string_val=[BIG_STRING]))
 
 
-def test_the_allowance_grows_with_the_tensors_size():
-    limit = limits.value_limit(0)
-    assert limit == limits.DEFAULT_MAX_VALUE_BYTES == 16 << 20
-    # 4 MiB of content padded by 4 MiB more: within 16 MiB + 1024 per byte.
+def test_the_limit_is_proportional_to_the_tensors_size():
+    """No floor: many tiny padded values cannot add up to more than 64x their bytes."""
+    assert limits.value_limit(0) == 0 and limits.value_limit(17) == 17 * 64
+    # 4 MiB of content padded by 4 MiB more: within 64 bytes per byte.
     tensor = _tensor(DT_FLOAT, [2 << 20], float_val=np.ones(1 << 20, np.float32).tolist())
     array, _ = decode_tensor(tensor)
     assert array.shape == (2 << 20,) and float(array.sum()) == 2 << 20
+    with pytest.raises(TensorTooLarge, match=r"shape \[3000\] .* more than the 960 allowed"):
+        decode_tensor(_tensor(DT_FLOAT, [3000], float_val=[1.0]))
 
 
 LARGE = _tensor(DT_FLOAT, [5_000_000], float_val=[2.0])  # 20 MB from 17 bytes
 
 
 def test_the_allowance_is_configurable(monkeypatch):
-    with pytest.raises(TensorTooLarge, match=r"more than the 16794624 allowed for its 17 bytes"):
+    with pytest.raises(TensorTooLarge, match=r"more than the 1088 allowed for its 17 bytes"):
         decode_tensor(LARGE)
     monkeypatch.setenv(limits.ENV_VAR, "64MiB")
     assert limits.max_value_bytes() == 64 << 20
     array, _ = decode_tensor(LARGE)
     assert array.shape == (5_000_000,) and array[-1] == 2.0
     monkeypatch.setattr(limits, "MAX_VALUE_BYTES", 1 << 20)  # a program's setting wins
-    with pytest.raises(TensorTooLarge, match=r"more than the 1065984 allowed"):
+    with pytest.raises(TensorTooLarge, match=r"more than the 1048576 allowed"):
         decode_tensor(LARGE)
 
 

@@ -139,10 +139,11 @@ def decode_image(data: bytes) -> Any:
             with Image.open(io.BytesIO(data)) as img:  # reads the header only
                 width, height = img.size
                 for frame in ImageSequence.Iterator(img):
-                    # Per pixel: up to 4 bytes decoding a frame, 3 per RGB frame kept and
-                    # 3 more per frame when they are stacked.
-                    needed = (6 * (len(frames) + 1) + 4) * width * height
-                    if limits.too_large("image", needed, len(data)) is not None:
+                    # The RGB frames so far and this one, checked before it is decoded
+                    # (decoding and stacking take a few times that, briefly).
+                    needed = 3 * (len(frames) + 1) * width * height
+                    why = limits.too_large("image", needed, len(data), limits.PIXEL_BYTES_PER_BYTE)
+                    if why is not None:
                         return data
                     frames.append(np.asarray(frame.convert("RGB")))
                 image_format = img.format
