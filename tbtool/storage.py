@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import os
 import re
 import shutil
@@ -363,17 +364,37 @@ def listdir(path: str) -> list[str]:
 
 
 # -- reading --------------------------------------------------------------------------------------
+class LocalInput(io.FileIO):
+    """A local file whose reads never allocate more than the file holds.
+
+    Readers ask for a whole record at once, and a record's length comes from the file: a
+    16-byte header may claim up to 2 GiB. ``FileIO.read(n)`` allocates ``n`` bytes before
+    it reads, so a large request is first cut to what is left of the file (a growing file's
+    new bytes are read by the next call, as at any end of data).
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > _SMALL_READ:
+            size = max(0, min(size, os.fstat(self.fileno()).st_size - self.tell()))
+        return super().read(size)
+
+
+#: Reads up to this size go straight through (no ``fstat``): their buffer is cheap.
+_SMALL_READ = 1 << 20
+
+
 def open_input(path: str | os.PathLike) -> BinaryIO:
     """An unbuffered binary reader: the file itself, a local copy of a remote object held
-    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile`."""
+    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile` (which reads at
+    most the object's size)."""
     if not is_url(path):
-        return open(path, "rb", buffering=0)
+        return LocalInput(path)
     from tbtool import spool
     from tbtool.remote_file import RemoteFile
 
     local = spool.local_copy(path)  # type: ignore[arg-type]
     if local is not None:
-        return open(local, "rb", buffering=0)
+        return LocalInput(local)
     return RemoteFile(path)  # type: ignore[arg-type]
 
 

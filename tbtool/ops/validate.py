@@ -347,7 +347,8 @@ class _RunValidator:
         elif isinstance(value, Image):
             self.check_image(value, where)
         elif isinstance(value, Tensor) and value.error is not None:
-            self.add("undecodable-value", f"{value.error}", fold=True, **where)
+            code = "value-too-large" if value.too_large else "undecodable-value"
+            self.add(code, value.error, fold=True, **where)
         elif isinstance(value, HParams):
             self.hparams.add(self.run.name, value)
         return value.kind
