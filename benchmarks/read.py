@@ -32,10 +32,10 @@ def run_dirs(logdir: str) -> list[str]:
 
 
 def _tbtool_frame(path: str, kind: str, jobs: int | None) -> Any:
+    """What a user calls: ``tbtool.read_scalars(path)`` & co."""
     import tbtool
-    from tbtool.frames import to_frame
 
-    return to_frame(tbtool.read_table(path, kind, jobs=jobs))
+    return getattr(tbtool, f"read_{kind}")(path, jobs=jobs)
 
 
 def _tbparse_frame(path: str, kind: str) -> Any:
@@ -88,12 +88,28 @@ def _accumulator_frame(path: str, kind: str) -> Any:
     return pd.DataFrame(rows)
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = None) -> dict:
-    """Seconds to read every ``kind`` value under ``path`` into a DataFrame with ``tool``."""
+    """Seconds to read every ``kind`` value under ``path`` into a DataFrame with ``tool``;
+    also the frame's own memory (``memory_usage(deep=True)``) and the process's resident
+    memory before the read (after imports), for the read's peak over its result."""
     if tool == "tbtool-python":
         os.environ["TBTOOL_PURE_PYTHON"] = "1"
     if tool.startswith("tbtool"):
-        import tbtool  # noqa: F401  (imports outside the timed part, as for the peers)
+        # Imports outside the timed part, as for the peers (whose top-level imports load
+        # pandas): ``import tbtool`` is lazy, so name what its read imports.
+        import pyarrow.pandas_compat  # noqa: F401  (pyarrow loads it on a first to_pandas)
+
+        import tbtool
+        import tbtool.frames
+        import tbtool.tables  # noqa: F401
 
         read = lambda: _tbtool_frame(path, kind, jobs)  # noqa: E731
     elif tool == "tbparse":
@@ -106,9 +122,12 @@ def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = No
         read = lambda: _accumulator_frame(path, kind)  # noqa: E731
     else:
         raise ValueError(f"unknown reading tool {tool!r}")
+    before = _rss_mb()
     start = time.perf_counter()
     frame = read()
-    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+    seconds = time.perf_counter() - start
+    frame_mb = float(frame.memory_usage(deep=True).sum()) / 2**20
+    return {"seconds": seconds, "rows": len(frame), "frame_mb": frame_mb, "rss_before_mb": before}
 
 
 def crc_floor_task(path: str, chunk_size: int = 8 << 20) -> dict:

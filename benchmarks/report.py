@@ -246,6 +246,75 @@ def targets(rows: list[dict]) -> list[tuple[str, str, str, bool | None]]:
     return out
 
 
+#: Issue 16's limits: read / floor, tbparse / read, rustboard / read, peak over frame, export MB.
+FLOOR_RATIO, TBPARSE_RATIO, RUSTBOARD_RATIO, MEMORY_RATIO, EXPORT_MB = 6.0, 100.0, 1.5, 1.5, 200
+
+
+def targets_16(rows: list[dict]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, wanted, measured, held) for issue 16's targets, from the rows present."""
+    out: list[tuple[str, str, str, bool | None]] = []
+
+    def seconds(row: dict | None) -> float | None:
+        return row["seconds"] if row and "seconds" in row else None
+
+    def ratio(label: str, wanted: str, top: float | None, bottom: float | None, ok) -> None:
+        if top is None or bottom is None or bottom <= 0:
+            out.append((label, wanted, "not measured", None))
+        else:
+            value = top / bottom
+            out.append((label, wanted, f"{value:.2f}x ({top:.3f} s / {bottom:.3f} s)", ok(value)))
+
+    read = seconds(_find(rows, "scalars", "tbtool", "read scalars"))
+    floor = seconds(_find(rows, "scalars", "floor", "read + CRC floor"))
+    tbparse = seconds(_find(rows, "scalars", "tbparse", "read scalars"))
+    ratio(
+        "1M scalars to a DataFrame: tbtool's time / the read+CRC floor's",
+        f"<= {FLOOR_RATIO:g}x", read, floor, lambda v: v <= FLOOR_RATIO,
+    )  # fmt: skip
+    ratio(
+        "1M scalars to a DataFrame: tbparse's time / tbtool's",
+        f">= {TBPARSE_RATIO:g}x", tbparse, read, lambda v: v >= TBPARSE_RATIO,
+    )  # fmt: skip
+    for workload, kind in (
+        ("scalars", "scalars"),
+        ("runs", "scalars"),
+        ("histograms", "histograms"),
+        ("images", "images"),
+    ):
+        for task in ("load logdir", "load logdir --checksum"):
+            rust = _find(rows, workload, "rustboard", task)
+            if rust is None and task != "load logdir":
+                continue
+            ours = seconds(_find(rows, workload, "tbtool", f"read {kind}"))
+            ratio(
+                f"{workload}: rustboard's `{task}` / tbtool's read",
+                f">= {RUSTBOARD_RATIO:g}x", seconds(rust), ours, lambda v: v >= RUSTBOARD_RATIO,
+            )  # fmt: skip
+    for workload in ("runs", "chart 10,000,000"):
+        row = _find(rows, workload, "tbtool", "read scalars")
+        label = f"{workload}: the read's peak RSS over the RSS before it / the frame's memory"
+        if row and "frame_mb" in row and "rss_before_mb" in row and row["frame_mb"]:
+            over = row["peak_rss_mb"] - row["rss_before_mb"]
+            value = over / row["frame_mb"]
+            measured = f"{value:.2f}x ({over:.0f} MB / {row['frame_mb']:.0f} MB)"
+            out.append((label, f"<= {MEMORY_RATIO:g}x", measured, value <= MEMORY_RATIO))
+        elif row:
+            out.append((label, f"<= {MEMORY_RATIO:g}x", "not measured", None))
+    for row in rows:
+        exported = row["workload"] == "memory" and row["task"].startswith("export")
+        if exported and "peak_rss_mb" in row:
+            how = row["task"].split(", ")[-1]
+            out.append(
+                (
+                    f"export 1 GB ({how}): peak RSS of the main process",
+                    f"<= {EXPORT_MB} MB",
+                    f"{row['peak_rss_mb']:.0f} MB",
+                    row["peak_rss_mb"] <= EXPORT_MB,
+                )
+            )
+    return out
+
+
 def scaling(rows: list[dict]) -> list[str]:
     """jobs 1 vs 2 (or automatic) for the tasks measured both ways."""
     pairs = (
@@ -332,6 +401,11 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|",
     ]
     for label, wanted, measured, held in targets(results["rows"]):
+        mark = {True: "yes", False: "**no**", None: ""}[held]
+        lines.append(f"| {label} | {wanted} | {measured} | {mark} |")
+    lines += ["", "## Targets (issue 16)", "", "| target | wanted | measured | holds |"]
+    lines.append("|---|---|---|---|")
+    for label, wanted, measured, held in targets_16(results["rows"]):
         mark = {True: "yes", False: "**no**", None: ""}[held]
         lines.append(f"| {label} | {wanted} | {measured} | {mark} |")
     lines += ["", "## Results", "", *results_table(results["rows"]), ""]

@@ -40,9 +40,16 @@
 #endif
 #endif
 
+/* The small readers and writers of the hot loop: inlined, whatever the compiler's guess. */
+#if defined(__GNUC__) || defined(__clang__)
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
-enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3 };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4, COL_AUDIO = 5 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
@@ -170,7 +177,14 @@ typedef struct {
     size_t n, cap;
 } Buf;
 
-static int buf_reserve(Buf *b, size_t extra) {
+static int buf_grow(Buf *b, size_t extra);
+
+HOT int buf_reserve(Buf *b, size_t extra) {
+    if (extra <= b->cap - b->n) return 0; /* cap >= n always: no wrap */
+    return buf_grow(b, extra);
+}
+
+static int buf_grow(Buf *b, size_t extra) {
     if (extra > SIZE_MAX / 2 - b->n) return -1; /* no size computation below can wrap */
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 1024;
@@ -182,7 +196,7 @@ static int buf_reserve(Buf *b, size_t extra) {
     return 0;
 }
 
-static int buf_put(Buf *b, const void *v, size_t size) {
+HOT int buf_put(Buf *b, const void *v, size_t size) {
     if (buf_reserve(b, size)) return -1;
     memcpy(b->p + b->n, v, size);
     b->n += size;
@@ -210,10 +224,23 @@ typedef struct {
     size_t order_cap;
 } Intern;
 
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+/* A hash of the bytes, 8 at a time (tags are short: one or two words). */
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    }
+    return h ^ (h >> 29);
 }
 
 static void intern_free(Intern *t) {
@@ -249,7 +276,7 @@ static int32_t intern_get(Intern *t, const uint8_t *p, size_t n) {
         for (size_t i = 0; i < cap; i++)
             if (slots[i].data) t->order[slots[i].id] = &slots[i];
     }
-    uint64_t h = fnv1a(p, n);
+    uint64_t h = hash_bytes(p, n);
     size_t j = h & (t->cap - 1);
     while (t->slots[j].data) {
         Slot *s = &t->slots[j];
@@ -281,7 +308,17 @@ typedef struct {
     const uint8_t *p, *end;
 } Rd;
 
-static int rd_varint(Rd *r, uint64_t *out) {
+static int rd_varint_long(Rd *r, uint64_t *out);
+
+HOT int rd_varint(Rd *r, uint64_t *out) {
+    if (r->p < r->end && !(*r->p & 0x80)) { /* one byte: most keys, lengths and steps */
+        *out = *r->p++;
+        return 0;
+    }
+    return rd_varint_long(r, out);
+}
+
+static int rd_varint_long(Rd *r, uint64_t *out) {
     uint64_t x = 0;
     for (int i = 0; i < 10; i++) {
         if (r->p >= r->end) return -1;
@@ -301,13 +338,13 @@ static int rd_varint(Rd *r, uint64_t *out) {
  * may take all 10 bytes). Accepting them would decode records protobuf calls corrupt. */
 #define MAX_KEY_LEN_BYTES 5
 
-static int rd_varint5(Rd *r, uint64_t *out) {
+HOT int rd_varint5(Rd *r, uint64_t *out) {
     const uint8_t *start = r->p;
     if (rd_varint(r, out)) return -1;
     return r->p - start > MAX_KEY_LEN_BYTES ? -1 : 0;
 }
 
-static int rd_key(Rd *r, uint32_t *field, int *wt) {
+HOT int rd_key(Rd *r, uint32_t *field, int *wt) {
     uint64_t k;
     if (rd_varint5(r, &k) || k > 0xFFFFFFFFu) return -1;
     *field = (uint32_t)(k >> 3);
@@ -316,7 +353,7 @@ static int rd_key(Rd *r, uint32_t *field, int *wt) {
 }
 
 /* upb also rejects lengths of INT32_MAX or more (records may be up to 2^31 bytes). */
-static int rd_len(Rd *r, Rd *sub) {
+HOT int rd_len(Rd *r, Rd *sub) {
     uint64_t n;
     if (rd_varint5(r, &n) || n >= 0x7FFFFFFFu || n > (uint64_t)(r->end - r->p)) return -1;
     sub->p = r->p;
@@ -325,7 +362,7 @@ static int rd_len(Rd *r, Rd *sub) {
     return 0;
 }
 
-static int rd_fixed(Rd *r, size_t n, const uint8_t **at) {
+HOT int rd_fixed(Rd *r, size_t n, const uint8_t **at) {
     if ((size_t)(r->end - r->p) < n) return -1;
     *at = r->p;
     r->p += n;
@@ -376,7 +413,7 @@ static int utf8_ok(const uint8_t *s, size_t n) {
     return 1;
 }
 
-static int rd_string(Rd *r, Rd *sub) {
+HOT int rd_string(Rd *r, Rd *sub) {
     if (rd_len(r, sub)) return -1;
     return utf8_ok(sub->p, (size_t)(sub->end - sub->p)) ? 0 : -1;
 }
@@ -436,49 +473,105 @@ static int check_metadata(Rd r) {
     return 0;
 }
 
-static int check_image(Rd r) {
+/* Summary.Image: validates as protobuf would and gives its fields; the encoded bytes stay
+ * where they are (a pointer into the record). */
+typedef struct {
+    int64_t height, width, colorspace;
+    const uint8_t *blob;
+    size_t blob_len;
+} ImageInfo;
+
+static int read_image(Rd r, ImageInfo *img) {
     uint32_t seen = 0, f;
     int wt;
     Rd s;
     uint64_t v;
+    memset(img, 0, sizeof(*img));
+    img->blob = r.p; /* an image without encoded bytes: empty, at its start */
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f >= 1 && f <= 3 && wt == WT_VARINT) {
             ONCE(f);
             if (rd_varint(&r, &v)) return -1;
+            /* int32 fields: protobuf keeps the low 32 bits, sign-extended */
+            int64_t x = (int64_t)(int32_t)(uint32_t)v;
+            if (f == 1)
+                img->height = x;
+            else if (f == 2)
+                img->width = x;
+            else
+                img->colorspace = x;
         } else if (f == 4 && wt == WT_LEN) {
             ONCE(4);
             if (rd_len(&r, &s)) return -1;
+            img->blob = s.p;
+            img->blob_len = (size_t)(s.end - s.p);
         } else
             return -1;
     }
     return 0;
 }
 
-static int check_audio(Rd r) {
+/* Summary.Audio: validates as protobuf would and gives its fields; the encoded bytes and the
+ * content type stay where they are. */
+typedef struct {
+    double sample_rate;
+    int64_t channels, frames;
+    const uint8_t *blob, *type;
+    size_t blob_len, type_len;
+} AudioInfo;
+
+static int read_audio(Rd r, AudioInfo *a) {
     uint32_t seen = 0, f;
     int wt;
     Rd s;
     uint64_t v;
     const uint8_t *at;
+    memset(a, 0, sizeof(*a));
+    a->blob = a->type = r.p; /* absent: empty, at the start */
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f == 1 && wt == WT_I32) {
             ONCE(1);
             if (rd_fixed(&r, 4, &at)) return -1;
+            a->sample_rate = (double)load_f32(at);
         } else if ((f == 2 || f == 3) && wt == WT_VARINT) {
             ONCE(f);
             if (rd_varint(&r, &v)) return -1;
+            if (f == 2)
+                a->channels = (int64_t)v;
+            else
+                a->frames = (int64_t)v;
         } else if (f == 4 && wt == WT_LEN) {
             ONCE(4);
             if (rd_len(&r, &s)) return -1;
+            a->blob = s.p;
+            a->blob_len = (size_t)(s.end - s.p);
         } else if (f == 5 && wt == WT_LEN) {
             ONCE(5);
             if (rd_string(&r, &s)) return -1;
+            a->type = s.p;
+            a->type_len = (size_t)(s.end - s.p);
         } else
             return -1;
     }
     return 0;
+}
+
+/* k little-endian doubles from p to the end of out (room reserved): one copy on a
+ * little-endian machine. */
+static void append_doubles(Buf *out, const uint8_t *p, size_t k) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (!k) return; /* out->p may still be NULL */
+    memcpy(out->p + out->n, p, k * 8);
+    out->n += k * 8;
+#else
+    for (size_t i = 0; i < k; i++) {
+        double d = load_f64(p + 8 * i);
+        memcpy(out->p + out->n, &d, 8);
+        out->n += 8;
+    }
+#endif
 }
 
 /* HistogramProto: validates, counts bucket_limit (6) and bucket (7) elements; with `out`
@@ -514,11 +607,7 @@ static int read_histo(Rd r, Histo *h, Buf *limits, Buf *buckets) {
             *count += k;
             if (out) {
                 if (buf_reserve(out, k * 8)) return -2;
-                for (size_t i = 0; i < k; i++) {
-                    double d = load_f64(s.p + 8 * i);
-                    memcpy(out->p + out->n, &d, 8);
-                    out->n += 8;
-                }
+                append_doubles(out, s.p, k);
             }
         } else
             return -1;
@@ -694,6 +783,8 @@ typedef struct {
     uint8_t oneof, col;
     double scalar;
     Rd histo;
+    ImageInfo image;
+    AudioInfo audio;
 } Value;
 
 typedef struct {
@@ -742,10 +833,12 @@ static int read_value(Rd r, Value *out) {
                 out->oneof = ONEOF_OBSOLETE;
             } else if (f == 4) {
                 out->oneof = ONEOF_IMAGE;
-                if (check_image(s)) return -1;
+                if (read_image(s, &out->image)) return -1;
+                out->col = COL_IMAGE;
             } else if (f == 6) {
                 out->oneof = ONEOF_AUDIO;
-                if (check_audio(s)) return -1;
+                if (read_audio(s, &out->audio)) return -1;
+                out->col = COL_AUDIO;
             } else if (f == 5) {
                 Histo h;
                 out->oneof = ONEOF_HISTO;
@@ -860,6 +953,8 @@ enum {
     R_OFFSET, R_LENGTH, R_WALL, R_STEP, R_WHAT,
     V_REC, V_WIDX, V_TAG, V_META, V_ONEOF, V_COL, V_SCALAR,
     H_MIN, H_MAX, H_NUM, H_SUM, H_SUMSQ, H_COUNT, H_LIMITS, H_BUCKETS,
+    I_HEIGHT, I_WIDTH, I_COLORSPACE, I_START, I_LENGTH,
+    A_RATE, A_CHANNELS, A_FRAMES, A_START, A_LENGTH, A_TYPE_START, A_TYPE_LENGTH,
     NCOLS
 };
 
@@ -877,7 +972,7 @@ static void scan_free(Scan *sc) {
 }
 
 static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo *ev,
-                       int64_t rec) {
+                       int64_t rec, const uint8_t *payload) {
     Buf *c = sc->col;
     PUT(c[R_OFFSET], int64_t, offset);
     PUT(c[R_LENGTH], int64_t, length);
@@ -909,6 +1004,20 @@ static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo
             PUT(c[H_SUM], double, h.stats[3]);
             PUT(c[H_SUMSQ], double, h.stats[4]);
             PUT(c[H_COUNT], int64_t, (int64_t)h.nbuckets);
+        } else if (v->col == COL_IMAGE) {
+            PUT(c[I_HEIGHT], int64_t, v->image.height);
+            PUT(c[I_WIDTH], int64_t, v->image.width);
+            PUT(c[I_COLORSPACE], int64_t, v->image.colorspace);
+            PUT(c[I_START], int64_t, (int64_t)(v->image.blob - payload));
+            PUT(c[I_LENGTH], int64_t, (int64_t)v->image.blob_len);
+        } else if (v->col == COL_AUDIO) {
+            PUT(c[A_RATE], double, v->audio.sample_rate);
+            PUT(c[A_CHANNELS], int64_t, v->audio.channels);
+            PUT(c[A_FRAMES], int64_t, v->audio.frames);
+            PUT(c[A_START], int64_t, (int64_t)(v->audio.blob - payload));
+            PUT(c[A_LENGTH], int64_t, (int64_t)v->audio.blob_len);
+            PUT(c[A_TYPE_START], int64_t, (int64_t)(v->audio.type - payload));
+            PUT(c[A_TYPE_LENGTH], int64_t, (int64_t)v->audio.type_len);
         }
     }
     return 0;
@@ -957,10 +1066,13 @@ static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_le
     return 1;
 }
 
+static PyObject *growing_from_buf(Buf *b);
+
 PyDoc_STRVAR(scan_doc,
 "scan(buffer, pos, base, max_record_length) -> (pos, stop, columns, tags, metas)\n\n"
 "Frame, CRC-check and decode the complete records of buffer from pos. base is the file\n"
-"offset of buffer[0]. columns is a tuple of bytes objects (see tbtool.columnar.native).");
+"offset of buffer[0]. columns is a tuple of bytes-like Growing objects, handed over without\n"
+"a copy (see tbtool.columnar.native).");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -997,7 +1109,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             stop = STOP_PYTHON;
             break;
         }
-        if (push_record(&sc, base + (int64_t)p, (int64_t)length, &ev, rec)) {
+        if (push_record(&sc, base + (int64_t)p, (int64_t)length, &ev, rec, payload)) {
             failed = 1;
             break;
         }
@@ -1015,8 +1127,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *metas = intern_list(&sc.metas, 0);
     if (!cols || !tags || !metas) goto error;
     for (int i = 0; i < NCOLS; i++) {
-        PyObject *b = PyBytes_FromStringAndSize(sc.col[i].p ? sc.col[i].p : "",
-                                                (Py_ssize_t)sc.col[i].n);
+        PyObject *b = growing_from_buf(&sc.col[i]); /* takes the column over: no copy */
         if (!b) goto error;
         PyTuple_SET_ITEM(cols, i, b);
     }
@@ -1036,16 +1147,25 @@ PyDoc_STRVAR(frame_doc,
 "them: how verification reads back a rewritten file at I/O speed. stop says why framing\n"
 "ended (STOP_* of tbtool.columnar.framing; STOP_END: at an incomplete or no record).");
 
+/* The arguments (buffer, pos, max_record_length) of frame and session_logs; 0 when they
+ * do not parse or are negative (the error set; a negative limit would turn into a huge
+ * unsigned one and disable the size check, as for scan). */
+static int framing_args(PyObject *args, const char *name, Py_buffer *view, Py_ssize_t *pos,
+                        long long *max_len) {
+    if (!PyArg_ParseTuple(args, "y*nL", view, pos, max_len)) return 0;
+    if (*pos < 0 || *max_len < 0) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: pos and max_record_length must be >= 0", name);
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *frame(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t pos;
     long long max_len;
-    if (!PyArg_ParseTuple(args, "y*nL", &view, &pos, &max_len)) return NULL;
-    if (pos < 0 || max_len < 0) { /* as scan: a negative limit would disable the size check */
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "frame: pos and max_record_length must be >= 0");
-        return NULL;
-    }
+    if (!framing_args(args, "frame", &view, &pos, &max_len)) return NULL;
     const uint8_t *data = view.buf;
     size_t n = (size_t)view.len;
     size_t p = (size_t)pos;
@@ -1060,6 +1180,97 @@ static PyObject *frame(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     return Py_BuildValue("(niL)", (Py_ssize_t)p, stop, records);
+}
+
+/* ---- records that may hold a SessionLog (restarts, without decoding the rest) ------------ */
+/* The record at data[p..n) framed as frame_record does, but without its payload CRC: that
+ * is checked only of the records the caller keeps (session_logs). */
+static int frame_header(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
+                        uint64_t *length, int *stop) {
+    *stop = STOP_END;
+    if (p > n || n - p < 12) return 0;
+    *length = load_u64(data + p);
+    if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
+        *stop = STOP_LENGTH_CRC;
+        return 0;
+    }
+    if (*length > max_len) {
+        *stop = STOP_TOO_LARGE;
+        return 0;
+    }
+    return !(n - p < 16 || *length > n - p - 16);
+}
+
+/* 0 only if the Event in r certainly holds no session_log (field 7): its top-level fields
+ * all parse and none is field 7, whatever their order. Anything unusual answers 1, and
+ * protobuf decides. */
+static int may_hold_session_log(Rd r) {
+    uint32_t f;
+    int wt;
+    uint64_t v;
+    Rd s;
+    const uint8_t *at;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt) || f == 7) return 1;
+        if (wt == WT_VARINT) {
+            if (rd_varint(&r, &v)) return 1;
+        } else if (wt == WT_I64 || wt == WT_I32) {
+            if (rd_fixed(&r, wt == WT_I64 ? 8 : 4, &at)) return 1;
+        } else if (wt == WT_LEN) {
+            if (rd_len(&r, &s)) return 1;
+        } else
+            return 1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(session_logs_doc,
+"session_logs(buffer, pos, max_record_length) -> (pos, stop, records, offsets, numbers)\n\n"
+"Frame the complete records of buffer from pos (length CRC and size, as scan) and skim each\n"
+"Event's top level: offsets (int64 buffer positions) and numbers (int64, counted from pos)\n"
+"of the records that may hold a session_log in any field order, whose payload CRC holds.\n"
+"A record with a bad payload CRC is passed over, as reading with skip_corrupt passes it.\n"
+"How purge semantics find restarts ahead of a read at about I/O speed.");
+
+static PyObject *session_logs(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos;
+    long long max_len;
+    if (!framing_args(args, "session_logs", &view, &pos, &max_len)) return NULL;
+    const uint8_t *data = view.buf;
+    size_t n = (size_t)view.len;
+    size_t p = (size_t)pos;
+    int stop = STOP_END, failed = 0;
+    long long records = 0;
+    uint64_t length;
+    Buf offsets = {NULL, 0, 0}, numbers = {NULL, 0, 0};
+    Py_BEGIN_ALLOW_THREADS
+    while (frame_header(data, n, p, (uint64_t)max_len, &length, &stop)) {
+        const uint8_t *payload = data + p + 12;
+        Rd r = {payload, payload + length};
+        if (may_hold_session_log(r) &&
+            masked_crc(payload, (size_t)length) == load_u32(payload + length)) {
+            int64_t at = (int64_t)p, number = (int64_t)records;
+            if (buf_put(&offsets, &at, 8) || buf_put(&numbers, &number, 8)) {
+                failed = 1;
+                break;
+            }
+        }
+        records++;
+        p += 16 + (size_t)length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *result = NULL;
+    if (failed)
+        PyErr_NoMemory();
+    else
+        result = Py_BuildValue("(niLy#y#)", (Py_ssize_t)p, stop, records,
+                               offsets.p ? offsets.p : "", (Py_ssize_t)offsets.n,
+                               numbers.p ? numbers.p : "", (Py_ssize_t)numbers.n);
+    PyMem_RawFree(offsets.p);
+    PyMem_RawFree(numbers.p);
+    return result;
 }
 
 static PyObject *masked_crc32c(PyObject *self, PyObject *args) {
@@ -1194,9 +1405,288 @@ done:
     return out;
 }
 
+/* ---- histogram rows, as TensorBoard's Python loader shows them ---------------------------- */
+PyDoc_STRVAR(histogram_rows_doc,
+"histogram_rows(limits, buckets, counts, mins, maxs, entries) -> (offsets, left, right, count)\n\n"
+"The rows of the histogram entries `entries` (int64) of an index: entry e has counts[e]\n"
+"(int64) buckets of limits/buckets (float64), in order. Each row keeps the buckets from\n"
+"the first to the last that is not 0 (none if all are), with edges: left the previous\n"
+"limit, right the bucket's limit; the first left is the entry's min, the last right its\n"
+"max (the rule of normalize.histogram_from_proto). offsets (int64, one more than entries)\n"
+"bound each row's part of left/right/count (float64).");
+
+static PyObject *histogram_rows(PyObject *self, PyObject *args) {
+    Py_buffer lim, buc, cnt, mn, mx, ent;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*", &lim, &buc, &cnt, &mn, &mx, &ent)) return NULL;
+    PyObject *result = NULL;
+    Buf offsets = {NULL, 0, 0}, left = {NULL, 0, 0}, right = {NULL, 0, 0}, count = {NULL, 0, 0};
+    Py_ssize_t entries = cnt.len / 8, rows = ent.len / 8, values = lim.len / 8;
+    int64_t *starts = NULL;
+    if (buc.len != lim.len || mn.len != cnt.len || mx.len != cnt.len || lim.len % 8 ||
+        cnt.len % 8 || ent.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "histogram_rows: columns of different lengths");
+        goto done;
+    }
+    starts = PyMem_RawMalloc((size_t)(entries + 1) * 8);
+    if (!starts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const int64_t *counts = cnt.buf, *wanted = ent.buf;
+    const double *limits = lim.buf, *bucket = buc.buf, *mins = mn.buf, *maxs = mx.buf;
+    starts[0] = 0;
+    for (Py_ssize_t e = 0; e < entries; e++) {
+        if (counts[e] < 0 || counts[e] > values - starts[e]) {
+            PyErr_SetString(PyExc_ValueError, "histogram_rows: counts exceed the buckets");
+            goto done;
+        }
+        starts[e + 1] = starts[e] + counts[e];
+    }
+    int failed = 0;
+    int64_t at = 0;
+    if (buf_put(&offsets, &at, 8)) failed = 1;
+    for (Py_ssize_t r = 0; r < rows && !failed; r++) {
+        int64_t e = wanted[r];
+        if (e < 0 || e >= entries) {
+            PyErr_SetString(PyExc_ValueError, "histogram_rows: an entry out of range");
+            goto done;
+        }
+        int64_t first = starts[e], last = starts[e + 1] - 1;
+        while (first <= last && bucket[first] == 0.0) first++;
+        while (last >= first && bucket[last] == 0.0) last--;
+        size_t k = first <= last ? (size_t)(last - first + 1) : 0;
+        if (k) {
+            if (buf_reserve(&left, k * 8) || buf_reserve(&right, k * 8) ||
+                buf_reserve(&count, k * 8)) {
+                failed = 1;
+                break;
+            }
+            double *l = (double *)(left.p + left.n), *rt = (double *)(right.p + right.n);
+            memcpy(count.p + count.n, bucket + first, k * 8);
+            memcpy(rt, limits + first, k * 8);
+            l[0] = mins[e];
+            if (k > 1) memcpy(l + 1, limits + first, (k - 1) * 8);
+            rt[k - 1] = maxs[e];
+            left.n += k * 8;
+            right.n += k * 8;
+            count.n += k * 8;
+        }
+        at += (int64_t)k;
+        if (buf_put(&offsets, &at, 8)) failed = 1;
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyTuple_New(4);
+    Buf *outs[4] = {&offsets, &left, &right, &count};
+    for (int i = 0; result && i < 4; i++) {
+        PyObject *column = growing_from_buf(outs[i]);
+        if (!column) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, column);
+    }
+done:
+    PyMem_RawFree(starts);
+    PyMem_RawFree(offsets.p);
+    PyMem_RawFree(left.p);
+    PyMem_RawFree(right.p);
+    PyMem_RawFree(count.p);
+    PyBuffer_Release(&lim);
+    PyBuffer_Release(&buc);
+    PyBuffer_Release(&cnt);
+    PyBuffer_Release(&mn);
+    PyBuffer_Release(&mx);
+    PyBuffer_Release(&ent);
+    return result;
+}
+
+/* ---- growable columns: a table's final columns, built in place ----------------------------- */
+/* Bytes appended at the end, grown with realloc (for large blocks glibc moves the mapping:
+ * nothing is copied, and memory not yet written is never touched), never zero-filled. A
+ * column read whole hands itself to numpy through the buffer protocol, writable and without
+ * a copy; it cannot grow while such a view exists. */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t n, cap, exports;
+} Growing;
+
+static int growing_reserve(Growing *g, Py_ssize_t extra) {
+    if (extra < 0 || extra > PY_SSIZE_T_MAX / 4 - g->n) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (g->n + extra <= g->cap) return 0;
+    if (g->exports) {
+        PyErr_SetString(PyExc_BufferError, "Growing: cannot grow while a view of it exists");
+        return -1;
+    }
+    Py_ssize_t cap = g->cap ? g->cap : 65536;
+    while (cap < g->n + extra) cap *= 2;
+    char *q = PyMem_RawRealloc(g->p, (size_t)cap);
+    if (!q) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    g->p = q;
+    g->cap = cap;
+    return 0;
+}
+
+static PyObject *growing_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    Growing *g = (Growing *)type->tp_alloc(type, 0);
+    if (g) g->p = NULL;
+    return (PyObject *)g;
+}
+
+static void growing_dealloc(Growing *g) {
+    PyMem_RawFree(g->p);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static PyObject *growing_append(Growing *g, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    int bad = growing_reserve(g, view.len);
+    if (!bad && view.len) { /* g->p may still be NULL when nothing is added */
+        memcpy(g->p + g->n, view.buf, (size_t)view.len);
+        g->n += view.len;
+    }
+    PyBuffer_Release(&view);
+    if (bad) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *growing_fill(Growing *g, PyObject *args) {
+    Py_buffer item;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*n", &item, &count)) return NULL;
+    int bad = count < 0 || item.len <= 0 || (count && item.len > PY_SSIZE_T_MAX / count);
+    if (bad)
+        PyErr_SetString(PyExc_ValueError, "fill: a non-empty item and a count >= 0");
+    else
+        bad = growing_reserve(g, item.len * count);
+    if (!bad) {
+        for (Py_ssize_t i = 0; i < count; i++) memcpy(g->p + g->n + i * item.len, item.buf, item.len);
+        g->n += item.len * count;
+    }
+    PyBuffer_Release(&item);
+    if (bad) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *growing_truncate(Growing *g, PyObject *arg) {
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0 || n > g->n) {
+        PyErr_SetString(PyExc_ValueError, "truncate: 0 <= size <= len");
+        return NULL;
+    }
+    g->n = n;
+    Py_RETURN_NONE;
+}
+
+/* compact(start, itemsize, keep): remove the items from byte start on whose keep byte (one
+ * per item) is 0, in place, keeping the order. */
+static PyObject *growing_compact(Growing *g, PyObject *args) {
+    Py_ssize_t start, size;
+    Py_buffer keep;
+    if (!PyArg_ParseTuple(args, "nny*", &start, &size, &keep)) return NULL;
+    if (size <= 0 || start < 0 || start > g->n || (g->n - start) % size ||
+        keep.len != (g->n - start) / size) {
+        PyBuffer_Release(&keep);
+        PyErr_SetString(PyExc_ValueError, "compact: one keep byte per item from start on");
+        return NULL;
+    }
+    const uint8_t *k = keep.buf;
+    Py_ssize_t w = start;
+    for (Py_ssize_t i = 0; i < keep.len; i++) {
+        if (!k[i]) continue;
+        Py_ssize_t r = start + i * size;
+        if (r != w) memmove(g->p + w, g->p + r, (size_t)size);
+        w += size;
+    }
+    g->n = w;
+    PyBuffer_Release(&keep);
+    Py_RETURN_NONE;
+}
+
+/* shrink(): give back the capacity not used (before the column is handed over). */
+static PyObject *growing_shrink(Growing *g, PyObject *noargs) {
+    if (g->n && g->n < g->cap && !g->exports) {
+        char *q = PyMem_RawRealloc(g->p, (size_t)g->n);
+        if (q) {
+            g->p = q;
+            g->cap = g->n;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t growing_len(Growing *g) { return g->n; }
+
+static int growing_getbuffer(Growing *g, Py_buffer *view, int flags) {
+    static char empty[1];
+    int rc = PyBuffer_FillInfo(view, (PyObject *)g, g->p ? g->p : empty, g->n, 0, flags);
+    if (rc == 0) g->exports++;
+    return rc;
+}
+
+static void growing_releasebuffer(Growing *g, Py_buffer *view) { g->exports--; }
+
+static PyMethodDef growing_methods[] = {
+    {"append", (PyCFunction)growing_append, METH_O, "append(bytes-like): add its bytes."},
+    {"fill", (PyCFunction)growing_fill, METH_VARARGS, "fill(item, count): add count copies."},
+    {"truncate", (PyCFunction)growing_truncate, METH_O, "truncate(size): keep size bytes."},
+    {"compact", (PyCFunction)growing_compact, METH_VARARGS,
+     "compact(start, itemsize, keep): drop the items from byte start whose keep byte is 0."},
+    {"shrink", (PyCFunction)growing_shrink, METH_NOARGS, "shrink(): release unused capacity."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods growing_sequence = {.sq_length = (lenfunc)growing_len};
+static PyBufferProcs growing_buffer = {(getbufferproc)growing_getbuffer,
+                                       (releasebufferproc)growing_releasebuffer};
+
+static PyTypeObject GrowingType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tbtool._columnar.Growing",
+    .tp_basicsize = sizeof(Growing),
+    .tp_dealloc = (destructor)growing_dealloc,
+    .tp_as_sequence = &growing_sequence,
+    .tp_as_buffer = &growing_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Bytes appended in place (a table column being read whole); see tbtool.columnar.whole.",
+    .tp_methods = growing_methods,
+    .tp_new = growing_new,
+};
+
+/* A Growing that takes over b's memory (b is left empty). */
+static PyObject *growing_from_buf(Buf *b) {
+    Growing *g = (Growing *)GrowingType.tp_alloc(&GrowingType, 0);
+    if (!g) return NULL;
+    g->p = b->p;
+    g->n = (Py_ssize_t)b->n;
+    g->cap = (Py_ssize_t)b->cap;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    if (g->n * 2 < g->cap) { /* give back what doubling over-reserved */
+        char *q = PyMem_RawRealloc(g->p, (size_t)(g->n ? g->n : 1));
+        if (q) {
+            g->p = q;
+            g->cap = g->n;
+        }
+    }
+    return (PyObject *)g;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
     {"frame", frame, METH_VARARGS, frame_doc},
+    {"session_logs", session_logs, METH_VARARGS, session_logs_doc},
+    {"histogram_rows", histogram_rows, METH_VARARGS, histogram_rows_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
     {"hardware_crc", hardware_crc, METH_NOARGS,
      "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},
@@ -1218,5 +1708,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__columnar(void) {
     crc_init();
-    return PyModule_Create(&module);
+    if (PyType_Ready(&GrowingType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&GrowingType);
+    if (PyModule_AddObject(m, "Growing", (PyObject *)&GrowingType) < 0) {
+        Py_DECREF(&GrowingType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

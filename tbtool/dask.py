@@ -2,8 +2,9 @@
 process (``pip install 'tbtool[dask]'``).
 
 ``tbtool.dask.read_scalars("s3://bucket/runs")`` gives a lazy ``dask.dataframe.DataFrame``
-with the columns and dtypes of :func:`tbtool.read_scalars`; computed, it holds the same rows
-in the same order (each partition keeps its own index: ``reset_index(drop=True)`` for a
+with the columns and dtypes of ``tbtool.read_scalars(..., categorical=False)`` (run and tag
+as strings: each partition would have categories of its own); computed, it holds the same
+rows in the same order (each partition keeps its own index: ``reset_index(drop=True)`` for a
 flat one). Runs are discovered here, by one listing; every event file then becomes:
 
 * a *scan* task: the file read into its value index (framing, CRCs, bulk decoding) plus
@@ -28,18 +29,20 @@ from typing import Any
 
 import pyarrow as pa
 
+from tbtool.columnar import names
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.walk import chunk_restarts
 from tbtool.damage import raise_for_damage
 from tbtool.frames import read_hparams as _read_hparams
 from tbtool.frames import to_frame
 from tbtool.logdir import as_patterns, tag_matcher
-from tbtool.purge import PurgeFilter, Restart, may_hold_a_start_streamed, restarts_in_file
+from tbtool.purge import PurgeFilter, Restart
 from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.spool import spooled
 from tbtool.storage import MissingDependency
-from tbtool.tables import SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
+from tbtool.tables import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -67,13 +70,13 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
     """A file's value index (detached chunks) and its facts; one download for a URL."""
     facts = FileFacts()
     with spooled([path]):
-        if purge:
-            facts.restarts = restarts_in_file(path, 0, may_hold_a_start_streamed)
         scan = FileScan(path, skip_corrupt=True)
         chunks = [chunk.detach() for chunk in scan]
     if not skip_corrupt:
         raise_for_damage(scan.problems)
     for chunk in chunks:
+        if purge:  # restarts are among the records the scan indexed
+            facts.restarts.extend(chunk_restarts(0, chunk))
         for row in (chunk.v_meta >= 0).nonzero()[0].tolist():
             tag = chunk.tags[int(chunk.v_tag[row])]
             if tag in facts.first_metadata:
@@ -109,7 +112,8 @@ def partition(
         batch = piece_batch(kind, assembler.feed(number, chunk))
         if batch is not None and batch.num_rows:
             batches.append(batch)
-    return to_frame(pa.Table.from_batches(batches, schema=SCHEMAS[kind]))
+    # Plain strings: each partition would have categories of its own.
+    return to_frame(names.plain(pa.Table.from_batches(batches, schema=DICTIONARY_SCHEMAS[kind])))
 
 
 def read_table(

@@ -109,7 +109,7 @@ class HParamsCollector:
         frame = pa.table(
             {name: batch.column(name) for name in ("run", "tag", "step", "value")}
         ).to_pandas()
-        for (run, tag), rows in frame.groupby(["run", "tag"], sort=False):
+        for (run, tag), rows in frame.groupby(["run", "tag"], sort=False, observed=True):
             s = self.series.setdefault((run, tag), _Series())
             values = rows["value"].to_numpy()
             s.last = float(values[-1])

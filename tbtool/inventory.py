@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.decoder import describe
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.damage import FileDamage
 from tbtool.logdir import tag_matcher
@@ -152,7 +153,8 @@ class Inventory:
     runs: list[RunSummary]
 
     def to_json(self) -> dict[str, Any]:
-        return {"runs": [r.to_json() for r in self.runs]}
+        """The runs, and which decoder read them (:func:`tbtool.columnar.decoder.describe`)."""
+        return {"runs": [r.to_json() for r in self.runs], "reader": describe()}
 
 
 def inventory(

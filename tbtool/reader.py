@@ -195,8 +195,8 @@ class LogReader:
         ``ls``, ``dump`` and ``check`` read through. ``progress``: a
         :class:`~tbtool.columnar.walk.Progress` to update; ``runs``: only these of the
         reader's runs."""
-        from tbtool.columnar.assemble import RunAssembler
-        from tbtool.columnar.walk import walk_runs
+        from tbtool.columnar.assemble import RunAssembler, ValueBlock
+        from tbtool.columnar.walk import HOLD_BYTES, Holdback, walk_runs
 
         wanted = _check_kinds(kinds) or frozenset(KINDS)
         steps = StepRange.coerce(steps)
@@ -204,12 +204,19 @@ class LogReader:
             assembler = RunAssembler(
                 walk.run.name, wanted, tag_ok=self.tag_ok, steps=steps, purge=walk.purge
             )
+            held = Holdback(walk, ValueBlock.purged, ValueBlock.nbytes, HOLD_BYTES)
             for number, chunk in walk:
                 block = assembler.block(number, chunk, decode_histograms=decode_histograms)
-                if progress is not None:
-                    progress.values += len(block)
-                if len(block):
-                    yield block
+                yield from self._count(held.push(block), progress)
+            yield from self._count(held.finish(), progress)
+
+    @staticmethod
+    def _count(blocks: list[Any], progress: Any) -> Iterator[Any]:
+        for block in blocks:
+            if progress is not None:
+                progress.values += len(block)
+            if len(block):
+                yield block
 
     def run_values(
         self,
@@ -277,6 +284,7 @@ class LogReader:
         engine: str = "auto",
         metric_agg: str = "last",
         metrics: Sequence[Any] = (),
+        categorical: bool = True,
     ) -> Any:
         """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`; runs, tags,
         purge and skip_corrupt are this reader's)."""
@@ -284,7 +292,7 @@ class LogReader:
 
         return read_table(
             self, kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg,
-            metrics=metrics,
+            metrics=metrics, categorical=categorical,
         )  # fmt: skip
 
     def frame(
@@ -296,15 +304,16 @@ class LogReader:
         engine: str = "auto",
         metric_agg: str = "last",
         metrics: Sequence[Any] = (),
+        categorical: bool = True,
     ) -> Any:
         """One kind as a pandas DataFrame (the schemas of ``tbtool export``; options as in
         :meth:`table`)."""
-        from tbtool.frames import to_frame
+        from tbtool.frames import read_frame
 
-        table = self.table(
-            kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg, metrics=metrics
-        )
-        return to_frame(table)
+        return read_frame(
+            self, kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg,
+            metrics=metrics, categorical=categorical,
+        )  # fmt: skip
 
     def follow(
         self,

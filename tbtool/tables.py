@@ -15,15 +15,19 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from tbtool.columnar import arrow, names
 from tbtool.columnar.assemble import Piece, RunAssembler
-from tbtool.columnar.walk import Progress, file_size, walk_runs
+from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
+from tbtool.columnar.whole import TableBuilder, WholeTable
 from tbtool.hparams import HParamsCollector
 from tbtool.kinds import kind_names
+from tbtool.purge import UNPURGED_KINDS
 from tbtool.reader import LogReader, StepRange, resolve_engine
 from tbtool.values import (
     PR_ROWS,
@@ -112,6 +116,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+
+#: The schemas of the tables read (``read_tables``, ``iter_batches``): run and tag
+#: dictionary-encoded (:mod:`tbtool.columnar.names`). Files hold :data:`SCHEMAS`.
+DICTIONARY_SCHEMAS: dict[str, pa.Schema] = {k: names.encoded(s) for k, s in SCHEMAS.items()}
 
 
 def check_kinds(kinds: Sequence[str]) -> list[str]:
@@ -251,70 +260,159 @@ def _list_array(items: Sequence[Any]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
 
 
+def _value_rows(kind: str, items: Sequence[LoggedValue]) -> tuple[list[list[Any]], list[int]]:
+    """The rows of ``items`` in table ``kind`` and how many each gave."""
+    rows: list[list[Any]] = []
+    counts = []
+    for item in items:
+        produced = rows_of(kind, item)
+        rows.extend(_base(item) + row for row in produced)
+        counts.append(len(produced))
+    return rows, counts
+
+
 def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
-    """Table ``kind`` rows of typed values (the general path, and the events engine)."""
-    rows = [_base(item) + row for item in items for row in rows_of(kind, item)]
-    return _from_rows(kind, rows)
+    """Table ``kind`` rows of typed values (the general path, and the events engine), with
+    run and tag dictionary-encoded (:mod:`tbtool.columnar.names`)."""
+    return names.encode(_from_rows(kind, _value_rows(kind, items)[0]))
 
 
 # -- rows straight from the bulk columns ------------------------------------------------------
-def _strings(tags: list[str], ids: np.ndarray) -> pa.Array:
-    return pa.array(tags, type=pa.string()).take(pa.array(ids, type=pa.int32()))
+#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as a list of
+#: ``bytes`` for binary columns (so that a DataFrame takes them without another copy).
+Columns = dict[str, Any]
 
 
-def _run_column(run: str, n: int) -> pa.Array:
-    """``n`` copies of the run name, built from buffers (25x faster than ``pa.repeat``,
-    which showed in profiles of reads of millions of scalars)."""
-    data = run.encode()
-    if n * len(data) >= 2**31:  # beyond 32-bit string offsets
-        return pa.repeat(pa.scalar(run, type=pa.string()), n)
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
-
-
-def _columns_batch(kind: str, piece: Piece) -> tuple[pa.RecordBatch, np.ndarray] | None:
-    cols = piece.scalars if kind == "scalars" else piece.histograms
+def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
+    """The rows the index decoded in bulk, and their places in the chunk."""
+    by_kind = {"scalars": piece.scalars, "histograms": piece.histograms}
+    cols = {**by_kind, "images": piece.images, "audio": piece.audio}.get(kind)
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
-    arrays = [
-        _run_column(piece.run, n),
-        _strings(piece.tags, cols["tag"]),
-        pa.array(cols["step"], type=pa.int64()),
-        pa.array(cols["wall_time"], type=pa.float64()),
-    ]
+    out: Columns = {
+        "run": names.repeated(piece.run, n),
+        "tag": names.from_ids(cols["tag"], piece.tags),
+        "step": arrow.numbers(cols["step"], pa.int64()),
+        "wall_time": arrow.numbers(cols["wall_time"], pa.float64()),
+    }
     if kind == "scalars":
-        arrays.append(pa.array(cols["value"], type=pa.float64()))
-    else:
+        out["value"] = arrow.numbers(cols["value"], pa.float64())
+    elif kind == "histograms":
         for name in ("min", "max", "num", "sum", "sum_squares"):
-            arrays.append(pa.array(cols[name], type=pa.float64()))
-        offsets = pa.array(cols["offsets"].astype(np.int32))
+            out[name] = arrow.numbers(cols[name], pa.float64())
+        offsets = arrow.numbers(cols["offsets"], pa.int32())
         for name in ("left", "right", "count"):
-            arrays.append(pa.ListArray.from_arrays(offsets, pa.array(cols[name])))
-    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMAS[kind]), cols["row"]
+            values = arrow.numbers(cols[name], pa.float64())
+            out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
+    elif kind == "audio":  # one clip per Summary.Audio: the rule of rows_of
+        out.update(_audio_columns(cols, n))
+    else:  # one sample per Summary.Image
+        out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
+        out["width"] = arrow.numbers(cols["width"], pa.int64())
+        out["height"] = arrow.numbers(cols["height"], pa.int64())
+        out["format"] = arrow.strings([sniff_format(blob) for blob in cols["data"]])
+        out["data"] = cols["data"]
+    return out, cols["row"]
 
 
-def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
+def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
+    """What :func:`rows_of` gives a one-clip ``Audio``: the value's fields where set, else
+    what the clip's WAV header says; its label is empty."""
+    rates, channels, frames, types, formats = [], [], [], [], []
+    for rate, chans, length, content_type, clip in zip(
+        cols["sample_rate"].tolist(), cols["channels"].tolist(), cols["frames"].tolist(),
+        cols["content_type"], cols["data"], strict=True,
+    ):  # fmt: skip
+        wav_rate, wav_channels, wav_frames = wav_info(clip)
+        fmt = sniff_format(clip)
+        rates.append(rate if rate else wav_rate)
+        frames.append(length if length else wav_frames)
+        channels.append(chans if chans else wav_channels)
+        types.append(content_type or (f"audio/{fmt}" if fmt != "unknown" else None))
+        formats.append(fmt)
+    return {
+        "sample": arrow.numbers(np.zeros(n, dtype=np.int32)),
+        "sample_rate": pa.array(rates, pa.float64()),
+        "frames": pa.array(frames, pa.int64()),
+        "channels": pa.array(channels, pa.int64()),
+        "content_type": pa.array(types, pa.string()),
+        "label": arrow.strings([""] * n),
+        "format": arrow.strings(formats),
+        "data": cols["data"],
+    }
+
+
+def piece_columns(kind: str, piece: Piece) -> Columns | None:
     """Table ``kind`` rows of one chunk's piece, in read order (bulk columns and values
     decoded one by one, merged by their place in the chunk)."""
-    fast = _columns_batch(kind, piece) if kind in ("scalars", "histograms") else None
+    fast = _fast_columns(kind, piece)
     items, rows = [], []
     value_kind = TABLE_KINDS[kind]
     for item, row in zip(piece.values, piece.value_rows, strict=True):
-        if item.kind == value_kind:  # one table row per value for scalars and histograms
+        if item.kind == value_kind:
             items.append(item)
             rows.append(row)
     if not items:
         return fast[0] if fast else None
-    slow = values_batch(kind, items)
+    value_rows, counts = _value_rows(kind, items)
+    slow = names.encode(_from_rows(kind, value_rows))
     if fast is None:
-        return slow
-    table = pa.Table.from_batches([fast[0], slow])
-    order = np.argsort(np.concatenate([fast[1], np.asarray(rows)]), kind="stable")
-    return table.take(pa.array(order)).combine_chunks().to_batches()[0]
+        return dict(zip(slow.schema.names, slow.columns, strict=True))
+    keys = np.concatenate([fast[1], np.repeat(np.asarray(rows, dtype=np.int64), counts)])
+    order = np.argsort(keys, kind="stable")  # a value's rows stay in sample order
+    merged: Columns = {}
+    for f, b in zip(slow.schema, slow.columns, strict=True):
+        a = fast[0][f.name]
+        if isinstance(a, list):
+            both = [*a, *b.to_pylist()]
+            merged[f.name] = [both[i] for i in order.tolist()]
+        elif f.name in names.NAME_COLUMNS:
+            merged[f.name] = names.merge([a, b]).take(pa.array(order))
+        else:
+            merged[f.name] = pa.concat_arrays([a, b]).take(pa.array(order))
+    return merged
+
+
+def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
+    """:func:`piece_columns` as a record batch."""
+    cols = piece_columns(kind, piece)
+    if cols is None:
+        return None
+    schema = DICTIONARY_SCHEMAS[kind]
+    arrays = [
+        pa.array(cols[f.name], type=f.type) if isinstance(cols[f.name], list) else cols[f.name]
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 # -- the driver -------------------------------------------------------------------------------
+@dataclass
+class _ChunkRows:
+    """What one chunk yields: table batches, and the values the hparams collector takes."""
+
+    batches: list[tuple[str, pa.RecordBatch]]
+    values: list[LoggedValue]
+    count: int
+
+    def nbytes(self) -> int:
+        return sum(b.nbytes for _, b in self.batches) + 256 * len(self.values)
+
+    def purged(self, limit: int) -> _ChunkRows:
+        """Without the rows at step ``limit`` or later (every table kind is purgeable)."""
+        batches = [(kind, rows_before(batch, limit)) for kind, batch in self.batches]
+        values = [v for v in self.values if v.step < limit or v.kind in UNPURGED_KINDS]
+        dropped = sum(b.num_rows for _, b in self.batches) - sum(b.num_rows for _, b in batches)
+        return _ChunkRows(batches, values, max(0, self.count - dropped))
+
+
+def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
+    """The rows of ``batch`` whose ``step`` is below ``limit``."""
+    keep = batch.column("step").to_numpy(zero_copy_only=False) < limit
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
 def iter_batches(
     reader: LogReader,
     kinds: Sequence[str],
@@ -326,9 +424,13 @@ def iter_batches(
     metric_agg: str = "last",
     jobs: int | None = 1,
     metric_aggs: dict[str, str] | None = None,
+    hold: int | None = HOLD_BYTES,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """``(kind, record batch)`` for the table kinds asked, streamed: memory holds one chunk of
-    one file at a time (``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
+    """``(kind, record batch)`` for the table kinds asked (run and tag dictionary-encoded: a
+    batch's dictionary may hold names none of its rows use), streamed: memory holds one chunk of
+    one file at a time and up to ``hold`` bytes of a run's rows that a restart later in the
+    run may still erase (``None``: a whole run; see :class:`~tbtool.columnar.walk.Holdback`;
+    ``hparams``, which needs every run, comes last). ``jobs`` > 1 reads
     files ahead in that many processes (``0``: every usable core, for large local inputs; see
     :func:`~tbtool.columnar.parallel.auto_jobs`); the batches are the same whatever ``jobs``."""
     kinds = check_kinds(kinds)
@@ -348,6 +450,14 @@ def iter_batches(
             if kind in out_kinds and batch.num_rows:
                 yield kind, batch
 
+    def emit_rows(ready: list[_ChunkRows]) -> Iterator[tuple[str, pa.RecordBatch]]:
+        for rows in ready:
+            if collector is not None:
+                for item in rows.values:
+                    collector.add_value(item)
+            yield from emit(iter(rows.batches))
+            progress.values += rows.count
+
     if engine == "events":
         progress.files_total = sum(len(r.files) for r in reader.runs)
         progress.bytes_total = sum(file_size(f) for r in reader.runs for f in r.files)
@@ -357,17 +467,13 @@ def iter_batches(
             assembler = RunAssembler(
                 walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
             )
+            held = Holdback(walk, _ChunkRows.purged, _ChunkRows.nbytes, hold)
             for number, chunk in walk:
                 piece = assembler.feed(number, chunk)
-                if collector is not None:
-                    for item in piece.values:
-                        collector.add_value(item)
-                yield from emit(
-                    (kind, batch)
-                    for kind in inner
-                    if (batch := piece_batch(kind, piece)) is not None
-                )
-                progress.values += piece.count
+                batches = [(k, b) for k in inner if (b := piece_batch(k, piece)) is not None]
+                ready = held.push(_ChunkRows(batches, piece.values, piece.count))
+                yield from emit_rows(ready)
+            yield from emit_rows(held.finish())
     if collector is not None:
         for batch in collector.table().to_batches():
             yield "hparams", batch
@@ -419,6 +525,82 @@ def _events_engine(
     count_runs(len(reader.runs))
 
 
+def collect_tables(
+    reader: LogReader,
+    kinds: Sequence[str],
+    *,
+    steps: StepRange | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    jobs: int | None = None,
+    metric_aggs: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    categorical: bool = True,
+    chunk_size: int | None = None,
+) -> dict[str, WholeTable]:
+    """:func:`read_tables` before its last step: each kind's columns, built in place
+    (:mod:`tbtool.columnar.whole`), so the rows are held once."""
+    kinds = check_kinds(kinds)
+    builders = {k: TableBuilder(DICTIONARY_SCHEMAS[k]) for k in kinds if k != "hparams"}
+    hparams: list[pa.RecordBatch] = []
+    if "hparams" in kinds or resolve_engine(engine) == "events":
+        # The hparams collector folds scalars in as they come: a run's rows wait until no
+        # restart can erase them (as iter_batches holds them). The events engine knows its
+        # restarts before the first row.
+        for kind, batch in iter_batches(
+            reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
+            metric_aggs=metric_aggs, progress=progress, hold=None, chunk_size=chunk_size,
+        ):  # fmt: skip
+            if kind == "hparams":
+                hparams.append(batch)
+            else:
+                builders[kind].append(batch)
+    else:
+        _collect(reader, builders, steps, jobs, progress or Progress(), chunk_size)
+    out = {k: b.finish(categorical) for k, b in builders.items()}
+    if "hparams" in kinds:
+        table = pa.Table.from_batches(hparams) if hparams else HParamsCollector().table()
+        out["hparams"] = WholeTable.of(table)
+    return {k: out[k] for k in kinds}
+
+
+def _collect(
+    reader: LogReader,
+    builders: dict[str, TableBuilder],
+    steps: StepRange | None,
+    jobs: int | None,
+    progress: Progress,
+    chunk_size: int | None,
+) -> None:
+    """Every run's rows appended as its chunks are read; rows a restart met later in the
+    run erases are removed when the run ends (:meth:`RunChunks.late_limit`)."""
+    value_kinds = {TABLE_KINDS[k] for k in builders}
+    for walk in walk_runs(reader, jobs=jobs, progress=progress, chunk_size=chunk_size):
+        assembler = RunAssembler(
+            walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
+        )
+        start = {k: b.rows for k, b in builders.items()}
+        marks: list[tuple[int, dict[str, int]]] = []  # per chunk: its number, rows before it
+        for number, chunk in walk:
+            piece = assembler.feed(number, chunk)
+            marks.append((walk.handed - 1, {k: b.rows for k, b in builders.items()}))
+            for kind, builder in builders.items():
+                cols = piece_columns(kind, piece)
+                if cols is not None:
+                    builder.append(cols)
+            progress.values += piece.count
+        limits = [walk.late_limit(seq) for seq, _ in marks]
+        if any(limit is not None for limit in limits):
+            for kind, builder in builders.items():
+                first = start[kind]
+                bounds = [rows[kind] - first for _, rows in marks] + [builder.rows - first]
+                limit = np.full(builder.rows - first, np.iinfo(np.int64).max, dtype=np.int64)
+                for i, step in enumerate(limits):
+                    if step is not None:
+                        limit[bounds[i] : bounds[i + 1]] = step
+                builder.compact(first, builder.steps(first) < limit)
+
+
 def read_tables(
     reader: LogReader,
     kinds: Sequence[str],
@@ -429,19 +611,14 @@ def read_tables(
     jobs: int | None = None,
     metric_aggs: dict[str, str] | None = None,
     progress: Progress | None = None,
+    categorical: bool = True,
 ) -> dict[str, pa.Table]:
-    """Whole tables per kind; the options as in :func:`iter_batches`."""
-    kinds = check_kinds(kinds)
-    batches: dict[str, list[pa.RecordBatch]] = {k: [] for k in kinds}
-    for kind, batch in iter_batches(
+    """Whole tables per kind (numbers and names in one contiguous array each); the options
+    as in :func:`iter_batches`. ``run`` and ``tag`` are dictionary-encoded
+    (:data:`DICTIONARY_SCHEMAS`; a pandas ``category``), or plain strings
+    (:data:`SCHEMAS`) with ``categorical=False``."""
+    tables = collect_tables(
         reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
-        metric_aggs=metric_aggs, progress=progress,
-    ):  # fmt: skip
-        batches[kind].append(batch)
-    out = {}
-    for kind, parts in batches.items():
-        if kind == "hparams":
-            out[kind] = pa.Table.from_batches(parts) if parts else HParamsCollector().table()
-        else:
-            out[kind] = pa.Table.from_batches(parts, schema=SCHEMAS[kind])
-    return out
+        metric_aggs=metric_aggs, progress=progress, categorical=categorical,
+    )  # fmt: skip
+    return {kind: whole.table() for kind, whole in tables.items()}

@@ -34,6 +34,10 @@ def test_quick_run_writes_the_table(tiny: Path) -> None:
     assert {r["rows"] for r in reads} == {2000}  # every reader saw every value
     assert "| read 1M scalars to a DataFrame: tbparse's time / tbtool's | >= 10x |" in report
     assert "| scalars | read scalars | tbparse |" in report
+    assert "## Targets (issue 16)" in report
+    assert "| 1M scalars to a DataFrame: tbtool's time / the read+CRC floor's | <= 6x |" in report
+    ours = next(r for r in reads if r["tool"] == "tbtool")
+    assert ours["frame_mb"] > 0 and ours["rss_before_mb"] > 0  # the memory target's inputs
     assert results["machine"]["usable cores"] >= 1
 
 

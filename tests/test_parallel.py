@@ -77,22 +77,26 @@ def test_jobs_0_keeps_a_core_for_the_main_process_within_the_memory_budget(
 
 
 @pytest.mark.parametrize("pure_python", [False, True])
-def test_bulk_restart_scan_matches_the_per_record_scan(
+def test_restart_search_matches_the_per_record_scan(
     multi_run: str, monkeypatch: pytest.MonkeyPatch, pure_python: bool
 ) -> None:
-    """The fast restart scan (C scan or framing, decoding only candidates) finds exactly the
-    restarts the per-record scan finds, at the same record indexes and offsets."""
+    """The look-ahead restart search (C skim or pure-Python framing, decoding only records
+    that may hold a session_log) finds exactly the restarts a per-record read finds, at the
+    same record indexes and offsets."""
     from tbtool import purge
+    from tbtool.record import RecordReader
 
     if pure_python:
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1")
     files = sorted(str(p) for p in Path(multi_run).rglob("*tfevents*"))
     found = 0
     for path in files:
-        fast = purge._restarts_by_framing(path, 5)
-        with monkeypatch.context() as m:
-            m.setattr(purge, "_restarts_by_framing", lambda *args: None)
-            slow = purge.restarts_in_file(path, 5, precheck=lambda _: True)
-        assert fast == slow
+        with RecordReader(path) as records:
+            slow = [
+                purge.Restart((5, r.index), step, r.offset)
+                for r in records
+                if (step := purge._start_event(r.payload)) is not None
+            ]
+        assert purge.restarts_in_file(path, 5) == slow
         found += len(slow)
     assert found >= 1  # the resumed run's START

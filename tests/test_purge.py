@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import tbtool
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.purge import PurgeFilter, Restart, find_restarts, may_hold_a_start
+from tbtool.purge import PurgeFilter, Restart, find_restarts
 from tbtool.record import RecordWriter
 
 START = event_pb2.SessionLog.START
@@ -70,23 +70,32 @@ def test_filter_positions_and_kinds():
     assert not PurgeFilter([]) and PurgeFilter([]).keeps((0, 0), 99)
 
 
+def test_filter_takes_restarts_as_they_are_met():
+    f = PurgeFilter()
+    assert not f and f.keeps((0, 5), 9)
+    assert f.add([Restart((0, 10), 5)]) == [Restart((0, 10), 5)]
+    assert not f.keeps((0, 5), 9) and f.keeps((0, 5), 4)
+    assert f.add([Restart((0, 10), 5), Restart((1, 3), 2)]) == [Restart((1, 3), 2)]  # by position
+    assert not f.keeps((0, 5), 2) and f.keeps((1, 4), 100)
+    assert f.restarts == [Restart((0, 10), 5), Restart((1, 3), 2)]
+
+
 @settings(max_examples=50)
 @given(
     step=st.integers(min_value=0, max_value=2**62),
     msg=st.text(max_size=300),
     checkpoint=st.text(max_size=300),
 )
-def test_prefilter_never_misses_a_start(tmp_path_factory, step, msg, checkpoint):
+def test_restart_search_never_misses_a_start(tmp_path_factory, step, msg, checkpoint):
     path = tmp_path_factory.mktemp("p") / "events.out.tfevents.1.h"
     write(path, [scalar(1, 1.0), start(step, msg, checkpoint), scalar(2, 2.0)])
-    assert may_hold_a_start(str(path))
     assert [r.step for r in find_restarts([str(path)])] == [step]
 
 
-def test_prefilter_skips_files_without_restarts(tmp_path):
+def test_restart_search_finds_none_without_restarts(tmp_path):
     path = tmp_path / "events.out.tfevents.1.h"
     stop = event_pb2.Event(session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.STOP))
     write(path, [scalar(s, s * 0.5) for s in range(100)] + [stop.SerializeToString()])
-    assert not may_hold_a_start(str(path))
+    assert find_restarts([str(path)]) == []
     (tmp_path / "empty").write_bytes(b"")
-    assert not may_hold_a_start(str(tmp_path / "empty"))
+    assert find_restarts([str(tmp_path / "empty")]) == []

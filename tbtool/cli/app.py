@@ -154,7 +154,10 @@ class State:
 
 def _version(value: bool) -> None:
     if value:
+        from tbtool.columnar.decoder import summary
+
         typer.echo(f"tbtool {tbtool.__version__}")
+        typer.echo(summary())
         raise typer.Exit()
 
 

@@ -16,14 +16,17 @@ per run in read order. This module applies the same rules to whole chunks:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from tbtool.columnar import native
 from tbtool.columnar.index import (
+    COL_AUDIO,
     COL_HISTO,
+    COL_IMAGE,
     COL_SCALAR,
     COL_SCALAR64,
     ONEOF_AUDIO,
@@ -84,6 +87,8 @@ class _Classified:
     keep: np.ndarray  # passes the tag, step and kind filters (purge not applied)
     fast_scalar: np.ndarray  # a scalar the index decoded
     fast_histo: np.ndarray  # a HistogramProto the index decoded
+    fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
+    fast_audio: np.ndarray  # a Summary.Audio the index decoded (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -100,15 +105,18 @@ class _GivenMetadata(Normalizer):
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars`` and ``histograms``: numpy columns in read order (tags as ids into
-    ``tags``, the run's tag list); ``values``: the values decoded one by one, in read order,
-    with their tag ids. ``row`` columns order all of them (the value's place in the chunk).
+    ``scalars``, ``histograms``, ``images`` and ``audio``: columns in read order (tags as ids
+    into ``tags``, the run's tag list; encoded images and clips as ``bytes``); ``values``: the
+    values decoded one by one, in read order, with their tag ids. ``row`` columns order all
+    of them (the value's place in the chunk).
     """
 
     run: str
     tags: list[str]
     scalars: dict[str, np.ndarray] | None = None
     histograms: dict[str, np.ndarray] | None = None
+    images: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -119,6 +127,8 @@ class Piece:
         return (
             (len(self.scalars["value"]) if self.scalars else 0)
             + (len(self.histograms["min"]) if self.histograms else 0)
+            + (len(self.images["row"]) if self.images else 0)
+            + (len(self.audio["row"]) if self.audio else 0)
             + len(self.values)
         )
 
@@ -170,6 +180,21 @@ class ValueBlock:
     def __len__(self) -> int:
         return len(self.step)
 
+    def nbytes(self) -> int:
+        """About the memory it holds (for :class:`~tbtool.columnar.walk.Holdback`)."""
+        return sum(getattr(self, name).nbytes for name in _BLOCK_COLUMNS) + 256 * len(self.items)
+
+    def purged(self, limit: int) -> ValueBlock:
+        """Without the values of purgeable kinds at step ``limit`` or later."""
+        keep = _UNPURGED[self.kind] | (self.step < limit)
+        if keep.all():
+            return self
+        rows = np.flatnonzero(keep)
+        new_row = np.cumsum(keep) - 1
+        items = {int(new_row[row]): item for row, item in self.items.items() if keep[row]}
+        columns = {name: getattr(self, name)[rows] for name in _BLOCK_COLUMNS}
+        return replace(self, items=items, **columns)
+
     def plugin_of(self, row: int) -> str:
         item = self.items.get(row)
         if item is not None:
@@ -215,6 +240,10 @@ class ValueBlock:
             out.append(item)
         return out
 
+
+_BLOCK_COLUMNS = (
+    *("offset", "index", "wall_time", "step", "tag", "kind", "has_meta", "scalar", "float32"),
+)
 
 _FIXED_KIND = np.full(7, K_SKIP, dtype=np.int16)
 _FIXED_KIND[ONEOF_SIMPLE] = K["scalar"]
@@ -359,10 +388,16 @@ class RunAssembler:
         col = chunk.v_col
         fast_scalar = ((col == COL_SCALAR) | (col == COL_SCALAR64)) & (kind == K["scalar"])
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
+        fast_image = col == COL_IMAGE  # a Summary.Image is always an image
+        fast_audio = col == COL_AUDIO  # and a Summary.Audio audio
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        keep &= self.wanted[kind] | (general & self.wanted[K["tensor"]])
-        return _Classified(tag, has_meta, kind, step, keep, fast_scalar, fast_histo, general)
+        may_be_tensor = general & ~fast_image & ~fast_audio
+        keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
+        return _Classified(
+            tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
+            general,
+        )  # fmt: skip
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
         ok = np.ones(len(step), dtype=bool)
@@ -398,7 +433,14 @@ class RunAssembler:
             }
         if self.wanted[K["histogram"]]:
             piece.histograms = self._histograms(chunk, keep & c.fast_histo, purge_ok, c.tag, c.step)
-        rows = np.flatnonzero(keep & c.general)
+        general = c.general
+        if self.wanted[K["image"]]:
+            piece.images = self._images(chunk, keep & c.fast_image, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_image
+        if self.wanted[K["audio"]]:
+            piece.audio = self._audio(chunk, keep & c.fast_audio, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_audio
+        rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
         return piece
@@ -607,56 +649,68 @@ class RunAssembler:
                 )
             )
 
-    def _histograms(
+    def _entry_rows(
         self,
         chunk: ChunkIndex,
         select: np.ndarray,
         purge_ok: np.ndarray | None,
         tag: np.ndarray,
         step: np.ndarray,
-    ) -> dict[str, np.ndarray]:
-        """Histogram rows as TensorBoard's Python loader shows a HistogramProto (the rule of
-        ``normalize.histogram_from_proto``, on flat arrays): empty buckets at both ends
-        dropped, outer edges ``min`` and ``max``."""
+        col: int,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """``(rows, entries, columns)``: the value rows ``select`` keeps (and the purge),
+        their entries in the index's ``col`` columns (``h_*``, ``i_*``, ``a_*``), and the
+        columns every table has."""
         if purge_ok is not None:
             select = select & purge_ok
-        is_histo = chunk.v_col == COL_HISTO
-        entry = np.cumsum(is_histo) - 1  # histogram entry of each histo value row
         rows = np.flatnonzero(select)
-        entries = entry[rows]
-        counts = chunk.h_count
-        starts = (np.cumsum(counts) - counts).astype(np.int64)
-        flat = chunk.h_buckets
-        total = int(counts.sum())
-        seg = np.repeat(np.arange(len(counts)), counts)
-        local = np.arange(total) - np.repeat(starts, counts)
-        nz = np.flatnonzero(flat != 0)
-        nz_seg = seg[nz]
-        first = np.full(len(counts), -1, dtype=np.int64)
-        last = np.full(len(counts), -1, dtype=np.int64)
-        if len(nz):
-            head = np.r_[True, nz_seg[1:] != nz_seg[:-1]]
-            tail = np.r_[nz_seg[1:] != nz_seg[:-1], True]
-            first[nz_seg[head]] = local[nz[head]]
-            last[nz_seg[tail]] = local[nz[tail]]
-        first, last = first[entries], last[entries]
-        lengths = np.where(first >= 0, last - first + 1, 0)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        out_total = int(offsets[-1])
-        pos_in = np.arange(out_total) - np.repeat(offsets[:-1], lengths)
-        gather = np.repeat(starts[entries] + np.maximum(first, 0), lengths) + pos_in
-        count = flat[gather]
-        right = chunk.h_limits[gather]
-        left = chunk.h_limits[np.maximum(gather - 1, 0)] if out_total else right.copy()
-        nonempty = lengths > 0
-        left[offsets[:-1][nonempty]] = chunk.h_min[entries][nonempty]
-        right[offsets[1:][nonempty] - 1] = chunk.h_max[entries][nonempty]
-        rec = chunk.v_rec[rows]
-        return {
+        entry = (np.cumsum(chunk.v_col == col) - 1)[rows]
+        common = {
             "row": rows,
             "tag": tag[rows],
             "step": step[rows],
-            "wall_time": chunk.r_wall_time[rec],
+            "wall_time": chunk.r_wall_time[chunk.v_rec[rows]],
+        }
+        return rows, entry, common
+
+    def _images(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
+        """Image rows of the ``Summary.Image`` s the index decoded: one sample each, its
+        encoded bytes sliced once from the chunk (the rule of ``Normalizer.summary_value``)."""
+        rows, entry, out = self._entry_rows(chunk, *where, COL_IMAGE)
+        out["width"] = chunk.i_width[entry]
+        out["height"] = chunk.i_height[entry]
+        out["data"] = chunk.image_blobs(rows)
+        return out
+
+    def _audio(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
+        """Audio rows of the ``Summary.Audio`` s the index decoded: one clip each, its
+        encoded bytes and content type sliced once from the chunk."""
+        rows, entry, out = self._entry_rows(chunk, *where, COL_AUDIO)
+        out["sample_rate"] = chunk.a_sample_rate[entry]
+        out["channels"] = chunk.a_channels[entry]
+        out["frames"] = chunk.a_frames[entry]
+        out["data"], out["content_type"] = chunk.audio_parts(rows)
+        return out
+
+    def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:
+        """Histogram rows as TensorBoard's Python loader shows a HistogramProto (the rule of
+        ``normalize.histogram_from_proto``, on flat arrays): empty buckets at both ends
+        dropped, outer edges ``min`` and ``max``."""
+        _, entries, out = self._entry_rows(chunk, *where, COL_HISTO)
+        ext = native.module()
+        if ext is not None:  # the same rule in one pass in C
+            parts = ext.histogram_rows(
+                chunk.h_limits, chunk.h_buckets, chunk.h_count, chunk.h_min, chunk.h_max,
+                np.ascontiguousarray(entries, dtype=np.int64),
+            )  # fmt: skip
+            offsets, left, right, count = (
+                np.frombuffer(part, dtype=np.int64 if i == 0 else np.float64)
+                for i, part in enumerate(parts)
+            )
+        else:
+            offsets, left, right, count = _histogram_rows(chunk, entries)
+        return {
+            **out,
             "min": chunk.h_min[entries],
             "max": chunk.h_max[entries],
             "num": chunk.h_num[entries],
@@ -667,3 +721,38 @@ class RunAssembler:
             "right": right,
             "count": count,
         }
+
+
+def _histogram_rows(
+    chunk: ChunkIndex, entries: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(offsets, left, right, count)`` of histogram ``entries`` with numpy (the C
+    extension's ``histogram_rows``)."""
+    counts = chunk.h_count
+    starts = (np.cumsum(counts) - counts).astype(np.int64)
+    flat = chunk.h_buckets
+    total = int(counts.sum())
+    seg = np.repeat(np.arange(len(counts)), counts)
+    local = np.arange(total) - np.repeat(starts, counts)
+    nz = np.flatnonzero(flat != 0)
+    nz_seg = seg[nz]
+    first = np.full(len(counts), -1, dtype=np.int64)
+    last = np.full(len(counts), -1, dtype=np.int64)
+    if len(nz):
+        head = np.r_[True, nz_seg[1:] != nz_seg[:-1]]
+        tail = np.r_[nz_seg[1:] != nz_seg[:-1], True]
+        first[nz_seg[head]] = local[nz[head]]
+        last[nz_seg[tail]] = local[nz[tail]]
+    first, last = first[entries], last[entries]
+    lengths = np.where(first >= 0, last - first + 1, 0)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    out_total = int(offsets[-1])
+    pos_in = np.arange(out_total) - np.repeat(offsets[:-1], lengths)
+    gather = np.repeat(starts[entries] + np.maximum(first, 0), lengths) + pos_in
+    count = flat[gather]
+    right = chunk.h_limits[gather]
+    left = chunk.h_limits[np.maximum(gather - 1, 0)] if out_total else right.copy()
+    nonempty = lengths > 0
+    left[offsets[:-1][nonempty]] = chunk.h_min[entries][nonempty]
+    right[offsets[1:][nonempty] - 1] = chunk.h_max[entries][nonempty]
+    return offsets, left, right, count

@@ -7,7 +7,8 @@ event), its tag and first-sight metadata, which oneof case it holds, and, for th
 worth decoding in bulk, its contents: a scalar (``simple_value`` or a one-element float/double
 tensor) or a ``HistogramProto``'s statistics and buckets. Everything else (images, text, most
 tensors) is decoded later, one value at a time, by the general normalizer, from the record's
-payload.
+payload. Images (``Summary.Image``) are decoded as far as their size, and where their encoded
+bytes lie in the record, which is then all a table needs of them.
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ ONEOF_CODES = {
     "obsolete_old_style_histogram": ONEOF_OBSOLETE,
 }
 # What the index decoded of a value: nothing (decode later), a float32 scalar (simple_value
-# or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor). Printing needs to
-# know which precision a scalar was written in (dump shows float32 at float32's shortest).
-COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64 = 0, 1, 2, 3
+# or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor), a Summary.Image or
+# Summary.Audio (its fields, and where its bytes are). Printing needs to know which
+# precision a scalar was written in (dump shows float32 at float32's shortest).
+COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64, COL_IMAGE, COL_AUDIO = 0, 1, 2, 3, 4, 5
+#: Values whose contents still need the record's payload (or its decoded event).
+_NEEDS_PAYLOAD = np.array([COL_NONE, COL_IMAGE, COL_AUDIO], dtype=np.uint8)
 
 
 def scalar_rows(v_col: np.ndarray) -> np.ndarray:
@@ -66,11 +70,15 @@ class ChunkIndex:
 
     ``v_rec`` points into the record columns. Histogram columns ``h_*`` hold one entry per
     value whose ``v_col`` is ``COL_HISTO``, in value order; ``h_count[i]`` buckets of
-    ``h_limits``/``h_buckets`` belong to entry ``i``. ``v_tag`` indexes ``tags`` and
-    ``v_meta`` indexes ``metas`` (canonical, non-empty serialized ``SummaryMetadata``; -1:
-    none, including metadata present but empty: :mod:`tbtool.summary_metadata`). ``payloads``
-    maps record positions to payload bytes when ``buffer`` (the bytes the offsets point
-    into) is not kept.
+    ``h_limits``/``h_buckets`` belong to entry ``i``. Image columns ``i_*`` likewise, per
+    ``COL_IMAGE`` value: its size and colorspace, and its encoded bytes as ``i_length``
+    bytes from ``i_start`` in the record's payload (``i_start`` -1: in the decoded event;
+    :meth:`image_blobs`). Audio columns ``a_*`` per ``COL_AUDIO`` value the same way, with
+    its content type as ``a_type_length`` bytes from ``a_type_start`` (:meth:`audio_parts`).
+    ``v_tag`` indexes ``tags`` and ``v_meta`` indexes ``metas`` (canonical, non-empty
+    serialized ``SummaryMetadata``; -1: none, including metadata present but empty:
+    :mod:`tbtool.summary_metadata`). ``payloads`` maps record positions to payload bytes
+    when ``buffer`` (the bytes the offsets point into) is not kept.
     """
 
     file: str
@@ -95,6 +103,18 @@ class ChunkIndex:
     h_count: np.ndarray  # int64
     h_limits: np.ndarray
     h_buckets: np.ndarray
+    i_height: np.ndarray  # int64
+    i_width: np.ndarray  # int64
+    i_colorspace: np.ndarray  # int64
+    i_start: np.ndarray  # int64 offset of the encoded bytes in the payload; -1: see event
+    i_length: np.ndarray  # int64
+    a_sample_rate: np.ndarray  # float64 (written as float32)
+    a_channels: np.ndarray  # int64
+    a_frames: np.ndarray  # int64
+    a_start: np.ndarray  # int64 offset of the encoded bytes in the payload; -1: see event
+    a_length: np.ndarray  # int64
+    a_type_start: np.ndarray  # int64 offset of the content type; -1: see event
+    a_type_length: np.ndarray  # int64
     tags: list[str]
     metas: list[bytes]
     buffer: Any = None  # bytes-like holding the payloads; offsets are relative to base
@@ -131,6 +151,49 @@ class ChunkIndex:
             )
         return found
 
+    def image_blobs(self, rows: np.ndarray) -> list[bytes]:
+        """The encoded bytes of the ``COL_IMAGE`` values at ``rows`` (value rows), sliced
+        once from the buffer or payload they are in."""
+        entry = (np.cumsum(self.v_col == COL_IMAGE) - 1)[rows]
+        return self._slices(
+            rows, self.i_start[entry], self.i_length[entry],
+            lambda value: value.image.encoded_image_string,
+        )  # fmt: skip
+
+    def audio_parts(self, rows: np.ndarray) -> tuple[list[bytes], list[str]]:
+        """The encoded bytes and the content types of the ``COL_AUDIO`` values at ``rows``."""
+        entry = (np.cumsum(self.v_col == COL_AUDIO) - 1)[rows]
+        clips = self._slices(
+            rows, self.a_start[entry], self.a_length[entry],
+            lambda value: value.audio.encoded_audio_string,
+        )  # fmt: skip
+        types = self._slices(
+            rows, self.a_type_start[entry], self.a_type_length[entry],
+            lambda value: value.audio.content_type.encode(),
+        )  # fmt: skip
+        return clips, [bytes(t).decode() for t in types]
+
+    def _slices(
+        self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray, from_value: Any
+    ) -> list[bytes]:
+        """Bytes of each value's record at ``starts``/``lengths`` of its payload; a start
+        of -1 takes them from the decoded value (``from_value``)."""
+        out = []
+        recs = self.v_rec[rows].tolist()
+        for row, rec, start, length in zip(
+            rows.tolist(), recs, starts.tolist(), lengths.tolist(), strict=True
+        ):
+            if start < 0:
+                out.append(from_value(self.event(rec).summary.value[int(self.v_widx[row])]))
+                continue
+            found = self.payloads.get(rec)
+            if found is not None:
+                out.append(found[start : start + length])
+            else:
+                at = int(self.r_offset[rec]) - self.base + 12 + start
+                out.append(bytes(self.buffer[at : at + length]))
+        return out
+
     def metadata(self, meta_id: int) -> Any:
         """``metas[meta_id]`` as a ``SummaryMetadata``; an error names the first record
         holding it."""
@@ -156,7 +219,7 @@ class ChunkIndex:
         travel between processes."""
         if self.buffer is not None:
             if recs is None:
-                undecoded = self.v_rec[self.v_col == COL_NONE]
+                undecoded = self.v_rec[np.isin(self.v_col, _NEEDS_PAYLOAD)]
                 other = np.flatnonzero((self.r_what != 0) & (self.r_what != WHAT_CODES["summary"]))
                 recs = np.unique(np.concatenate([undecoded, other]))
             for rec in recs.tolist():
@@ -209,6 +272,8 @@ class IndexBuilder:
         self.h_count = array("q")
         self.h_limits = array("d")
         self.h_buckets = array("d")
+        self.i_columns = [array("q") for _ in range(5)]  # height, width, colorspace, start, length
+        self.a_columns = [array("d"), *(array("q") for _ in range(6))]  # as _AUDIO_COLUMNS
         self.tags: list[str] = []
         self.tag_ids: dict[str, int] = {}
         self.metas: list[bytes] = []
@@ -262,7 +327,7 @@ class IndexBuilder:
                         col, scalar = COL_SCALAR, value.simple_value
                     else:
                         col, scalar = self._contents(value, case, nan)
-                        if col == COL_NONE:
+                        if col in (COL_NONE, COL_IMAGE, COL_AUDIO):
                             stored[rec] = event
                     v_rec(rec)
                     v_widx(widx)
@@ -290,6 +355,22 @@ class IndexBuilder:
             if found is None:
                 return COL_NONE, nan
             return (COL_SCALAR64 if value.tensor.dtype == DT_DOUBLE else COL_SCALAR), found
+        if case == "image":  # its bytes stay in the decoded event (i_start -1)
+            img = value.image
+            for column, x in zip(
+                self.i_columns,
+                (img.height, img.width, img.colorspace, -1, len(img.encoded_image_string)),
+                strict=True,
+            ):
+                column.append(x)
+            return COL_IMAGE, nan
+        if case == "audio":  # its bytes and content type stay in the decoded event
+            a = value.audio
+            fields = (a.sample_rate, a.num_channels, a.length_frames, -1)
+            fields += (len(a.encoded_audio_string), -1, len(a.content_type.encode()))
+            for column, x in zip(self.a_columns, fields, strict=True):
+                column.append(x)
+            return COL_AUDIO, nan
         if case == "histo":
             h = value.histo
             if len(h.bucket_limit) == len(h.bucket):
@@ -331,6 +412,14 @@ class IndexBuilder:
             h_count=np_(self.h_count, np.int64),
             h_limits=np_(self.h_limits, np.float64),
             h_buckets=np_(self.h_buckets, np.float64),
+            **{
+                name: np_(column, np.int64)
+                for name, column in zip(_IMAGE_COLUMNS, self.i_columns, strict=True)
+            },
+            **{
+                name: np_(column, np.float64 if name == "a_sample_rate" else np.int64)
+                for name, column in zip(_AUDIO_COLUMNS, self.a_columns, strict=True)
+            },
             tags=self.tags,
             metas=self.metas,
             buffer=buffer,
@@ -339,10 +428,17 @@ class IndexBuilder:
         )
 
 
+_IMAGE_COLUMNS = ("i_height", "i_width", "i_colorspace", "i_start", "i_length")
+_AUDIO_COLUMNS = (
+    *("a_sample_rate", "a_channels", "a_frames", "a_start", "a_length"),
+    *("a_type_start", "a_type_length"),
+)
 _PLAIN_COLUMNS = (
     *("r_index", "r_offset", "r_length", "r_wall_time", "r_step", "r_what"),
     *("v_widx", "v_oneof", "v_col", "v_scalar"),
     *("h_min", "h_max", "h_num", "h_sum", "h_sum_squares", "h_count", "h_limits", "h_buckets"),
+    *_IMAGE_COLUMNS,
+    *_AUDIO_COLUMNS,
 )
 
 

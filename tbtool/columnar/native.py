@@ -2,20 +2,22 @@
 
 The extension is optional: ``pip install`` builds it where a C compiler exists, and every
 caller falls back to the pure-Python decoder when :func:`module` returns ``None`` (or when
-``TBTOOL_PURE_PYTHON=1`` is set, which tests and benchmarks use to compare the two).
+``TBTOOL_PURE_PYTHON=1`` is set, which tests and benchmarks use to compare the two);
+:mod:`tbtool.columnar.decoder` says which one runs.
 """
 
 from __future__ import annotations
 
-import os
-from functools import cache
 from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from tbtool.columnar.decoder import available, module
 from tbtool.columnar.index import ChunkIndex
 from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
+
+__all__ = ["available", "module", "scan"]
 
 _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("r_offset", np.int64),
@@ -38,28 +40,19 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("h_count", np.int64),
     ("h_limits", np.float64),
     ("h_buckets", np.float64),
+    ("i_height", np.int64),
+    ("i_width", np.int64),
+    ("i_colorspace", np.int64),
+    ("i_start", np.int64),
+    ("i_length", np.int64),
+    ("a_sample_rate", np.float64),
+    ("a_channels", np.int64),
+    ("a_frames", np.int64),
+    ("a_start", np.int64),
+    ("a_length", np.int64),
+    ("a_type_start", np.int64),
+    ("a_type_length", np.int64),
 )
-
-
-@cache
-def _load() -> Any:
-    try:
-        from tbtool import _columnar
-    except ImportError:
-        return None
-    return _columnar
-
-
-def module() -> Any | None:
-    """The extension module, or ``None`` if it is not built or disabled by the environment."""
-    if os.environ.get("TBTOOL_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    return _load()
-
-
-def available() -> bool:
-    """Is the C decoder built (whatever the environment says)?"""
-    return _load() is not None
 
 
 def scan(

@@ -1,10 +1,10 @@
 """Reading files in parallel processes (``--jobs N``), handed over in read order.
 
-Worker processes scan whole files into value indexes and look for restarts (the expensive,
-independent parts); the main process assembles them in read order, because a run's
-normalization rules depend on what came before. A file whose scan met any problem is read
-again in the main process, so errors and skipped records are reported exactly as without
-``--jobs``. Memory: up to ``jobs`` files' indexes are held at once.
+Worker processes scan whole files into value indexes (the expensive, independent part;
+restarts are among the records they index); the main process assembles them in read order,
+because a run's normalization rules depend on what came before. A file whose scan met any
+problem is read again in the main process, so errors and skipped records are reported
+exactly as without ``--jobs``. Memory: up to ``jobs`` files' indexes are held at once.
 
 :func:`auto_jobs` resolves ``jobs``: ``0`` keeps a core for the main process and gives the
 others to workers, only for local inputs large enough that starting workers pays
@@ -26,7 +26,6 @@ from tbtool import storage
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
-from tbtool.purge import Restart, find_restarts, may_hold_a_start_streamed, restarts_in_file
 from tbtool.record import ReadState
 
 #: Below this many bytes of input, reading in one process is as fast (forking workers and
@@ -131,43 +130,23 @@ def _scan(path: str, options: dict[str, Any]) -> ScannedFile | None:
     )
 
 
-def _restarts(path: str) -> list[Restart]:
-    return restarts_in_file(path, 0, may_hold_a_start_streamed)
-
-
 class Prefetcher:
-    """Hands out a scan per file, in the order given; ``jobs`` workers read ahead. With
-    ``restarts``, the workers first look for every file's restarts (small answers, needed
-    before a run's first value can be kept or dropped). Damaged records are skipped (and
-    collected in the scan's ``problems``), as every batch read does."""
+    """Hands out a scan per file, in the order given; ``jobs`` workers read ahead. Damaged
+    records are skipped (and collected in the scan's ``problems``), as every batch read
+    does."""
 
     def __init__(
         self,
         files: Sequence[str],
         jobs: int,
         options: dict[str, Any],
-        restarts: bool = False,
     ) -> None:
         self.options = options
         self._todo = deque(files)
         self._running: deque[tuple[str, Future]] = deque()
         self._pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and files else None
         self._jobs = jobs
-        self._restarts: dict[str, Future] = {}
-        if self._pool is not None and restarts:
-            self._restarts = {path: self._pool.submit(_restarts, path) for path in files}
         self._fill()
-
-    def restarts(self, files: Sequence[str]) -> list[Restart]:
-        """The restarts of a run whose files are ``files`` (in read order), as
-        :func:`~tbtool.purge.find_restarts` finds them."""
-        if not all(path in self._restarts for path in files):
-            return find_restarts(files, may_hold_a_start_streamed)
-        found: list[Restart] = []
-        for number, path in enumerate(files):
-            for r in self._restarts.pop(path).result():
-                found.append(Restart((number, r.position[1]), r.step, r.offset))
-        return found
 
     def _fill(self) -> None:
         while self._pool is not None and self._todo and len(self._running) < self._jobs:
@@ -188,8 +167,6 @@ class Prefetcher:
     def close(self) -> None:
         if self._pool is not None:
             for _, future in self._running:
-                future.cancel()
-            for future in self._restarts.values():
                 future.cancel()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

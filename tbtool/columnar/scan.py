@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from tbtool import storage
 from tbtool.columnar import native
 from tbtool.columnar.framing import STOP_END, STOP_PYTHON, frame_records
@@ -70,7 +72,7 @@ class FileScan:
     # -- the bulk loop ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[ChunkIndex]:
         with storage.open_input(self.path) as f:
-            buf: bytes = b""
+            buf: Any = b""
             base = pos = index = 0  # file offset of buf[0]; next record in buf; its number
             eof = False
             while True:
@@ -80,10 +82,10 @@ class FileScan:
                         length = int.from_bytes(buf[pos : pos + 8], "little")
                         if length <= self.max_record_length:
                             need = max(need, length + 16 - (len(buf) - pos))
-                    data = f.read(need)
-                    self.bytes_read += len(data)
-                    if data:
-                        buf = buf[pos:] + data if pos < len(buf) else data
+                    data, got = _read_after(f, buf[pos:], need)
+                    self.bytes_read += got
+                    if got:
+                        buf = data
                         base += pos
                         pos = 0
                     else:
@@ -213,6 +215,28 @@ class FileScan:
             state = ReadState.TRUNCATED if pending else ReadState.CLEAN_EOF
         self.state = state
         self.pending_bytes = pending
+
+
+def _read_after(f: Any, left: Any, need: int) -> tuple[Any, int]:
+    """``(buffer, bytes read)``: the bytes ``left`` over from the last chunk followed by up to
+    ``need`` bytes of ``f``, read straight into place (a numpy buffer: not zero-filled first,
+    and the chunk not copied again to join it to what was left)."""
+    buf = np.empty(len(left) + need, dtype=np.uint8)
+    buf[: len(left)] = np.frombuffer(left, dtype=np.uint8)
+    view = memoryview(buf)[len(left) : len(left) + need]
+    readinto = getattr(f, "readinto", None)
+    got = 0
+    while got < need:
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:  # a file object without readinto
+            data = f.read(need - got)
+            n = len(data)
+            view[got : got + n] = data
+        if not n:
+            break
+        got += n
+    return buf[: len(left) + got], got
 
 
 def scan_file(path: str, **options: Any) -> Iterator[ChunkIndex]:

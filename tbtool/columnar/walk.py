@@ -1,32 +1,42 @@
 """The batch path's driver: every run of a reader, its files in read order, a chunk at a time.
 
 Exports, ``ls``, ``dump``, ``check`` and the readers all walk a logdir the same way: runs by
-name; per run its restarts first (purge semantics need the STARTs that come *after* a value),
-then each file's chunks in order, read ahead by worker processes with ``jobs`` > 1 and
-fetched ahead when remote. How each file's reading ended (events, read state, where it
-stopped) lands in the reader's ``file_status`` and its damaged records in ``problems``,
-exactly as the per-event iterator records them: a damaged record is skipped, and a walk
-that ends raises :class:`~tbtool.errors.DamagedFiles` naming every damaged file it met
-unless the reader has ``skip_corrupt`` (:class:`~tbtool.reader.LogReader`). Counters for a
-progress display are updated as bytes are read.
+name; per run each file's chunks in order, read ahead by worker processes with ``jobs`` > 1
+and fetched ahead when remote. Restarts (purge semantics) are found in the same scan: a
+chunk's SessionLog records are decoded anyway, so every START is known before the chunk
+holding it is handed over. A START erases values *before* it, though, so output made from
+earlier chunks may still lose rows: a consumer holds it back (:class:`Holdback`) until the
+run ends, or, past a memory budget, asks the walk to look ahead for the run's remaining
+restarts once (:meth:`RunChunks.complete`) and streams from then on. How each file's
+reading ended (events, read state, where it stopped) lands in the reader's ``file_status``
+and its damaged records in ``problems``, exactly as the per-event iterator records them: a
+damaged record is skipped, and a walk that ends raises :class:`~tbtool.errors.DamagedFiles`
+naming every damaged file it met unless the reader has ``skip_corrupt``
+(:class:`~tbtool.reader.LogReader`). Counters for a progress display are updated as bytes are read.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.index import ChunkIndex
+from tbtool.columnar.index import WHAT_CODES, ChunkIndex
 from tbtool.columnar.parallel import Prefetcher, auto_jobs
 from tbtool.errors import TbtoolError
-from tbtool.purge import PurgeFilter
+from tbtool.purge import PurgeFilter, Restart, restarts_in_file, start_step
 from tbtool.spool import Spooled
 
 if TYPE_CHECKING:
     from tbtool.logdir import Run
     from tbtool.reader import LogReader
+
+_SESSION_LOG = WHAT_CODES["session_log"]
+_NO_LIMIT = np.iinfo(np.int64).max
 
 
 @dataclass
@@ -46,17 +56,133 @@ class Progress:
             self.callback(self)
 
 
-@dataclass
-class RunChunks:
-    """One run being walked: its restarts and, iterated, ``(file number, chunk)`` in read
-    order. Iterate it fully before asking the walk for the next run."""
+def chunk_restarts(number: int, chunk: ChunkIndex) -> list[Restart]:
+    """The SessionLog STARTs among a chunk's records (of file ``number`` of its run). The
+    scan decoded these records with protobuf already (the C scan leaves them to it), so
+    this is exact whatever the field order."""
+    found = []
+    for rec in np.flatnonzero(chunk.r_what == _SESSION_LOG).tolist():
+        step = start_step(chunk.event(rec))
+        if step is not None:
+            position = (number, int(chunk.r_index[rec]))
+            found.append(Restart(position, step, int(chunk.r_offset[rec])))
+    return found
 
-    run: Run
-    purge: PurgeFilter
-    chunks: Iterator[tuple[int, ChunkIndex]]
+
+class RunChunks:
+    """One run being walked: iterated, ``(file number, chunk)`` in read order (iterate it
+    fully before asking the walk for the next run).
+
+    ``purge`` holds every restart met so far, those of the chunk being handed over included,
+    so the values of that chunk and of later ones are judged by all restarts up to there.
+    :meth:`late_limit` says what restarts met later erase of a chunk handed over earlier;
+    after :meth:`complete` every restart of the run is known. Without purge semantics
+    there is nothing to find and the run counts as complete from the start.
+    """
+
+    def __init__(self, run: Run, chunks: Iterator[tuple[int, ChunkIndex]], purge: bool) -> None:
+        self.run = run
+        self.purge = PurgeFilter()
+        self.complete_ = not purge
+        self.handed = 0  # chunks handed over so far (the last one is number handed - 1)
+        self._chunks = chunks
+        self._late_at: list[int] = []  # chunk number each late restart was met at, ascending
+        self._late_min: list[int] = []  # suffix minima of their steps
+        self._next: tuple[int, int, int] = (0, 0, 0)  # file number, offset, record index
 
     def __iter__(self) -> Iterator[tuple[int, ChunkIndex]]:
-        return self.chunks
+        for number, chunk in self._chunks:
+            if not self.complete_ and (chunk.r_what == _SESSION_LOG).any():
+                self._met(self.purge.add(chunk_restarts(number, chunk)), self.handed)
+            if chunk.records:
+                end = int(chunk.r_offset[-1]) + 16 + int(chunk.r_length[-1])
+                self._next = (number, end, int(chunk.r_index[-1]) + 1)
+            self.handed += 1  # this chunk is number handed - 1
+            yield number, chunk
+
+    def _met(self, restarts: list[Restart], at: int) -> None:
+        """Restarts met at chunk ``at``: they erase values of the chunks before it."""
+        if not restarts:
+            return
+        step = min(r.step for r in restarts)
+        self._late_at.append(at)
+        self._late_min.append(step)
+        for i in range(len(self._late_min) - 2, -1, -1):
+            self._late_min[i] = min(self._late_min[i], self._late_min[i + 1])
+
+    def late_limit(self, seq: int) -> int | None:
+        """The smallest step of the restarts met after chunk ``seq`` was handed over: of
+        that chunk's values, those of a purgeable kind at this step or later are erased.
+        ``None`` when there are none."""
+        i = bisect.bisect_right(self._late_at, seq)
+        return self._late_min[i] if i < len(self._late_min) else None
+
+    def complete(self) -> None:
+        """Find every restart of the run not met yet by looking ahead over the unread part
+        of its files (:func:`~tbtool.purge.restarts_in_file`, about the cost of reading
+        them), so that output held back can be released."""
+        if self.complete_:
+            return
+        number, offset, index = self._next
+        found: list[Restart] = []
+        for n in range(number, len(self.run.files)):
+            at, first = (offset, index) if n == number else (0, 0)
+            found.extend(restarts_in_file(self.run.files[n], n, offset=at, index=first))
+        self._met(self.purge.add(found), self.handed)
+        self.complete_ = True
+
+
+T = TypeVar("T")
+#: Bytes of output a streamed read holds back per run before it looks ahead for the run's
+#: restarts: smaller runs are read once; larger ones cost one more skim of the rest of the
+#: run (:func:`~tbtool.purge.restarts_in_file`, about a read of it).
+HOLD_BYTES = 8 << 20
+
+
+class Holdback(Generic[T]):
+    """Output made from a run's chunks, held until no restart can erase any of it.
+
+    ``push`` takes the output of the chunk just handed over and returns what may go out;
+    ``finish``, at the run's end, the rest. ``purge(item, step)`` gives an item without
+    its rows of purgeable kinds at ``step`` or later (``None``: nothing left).
+    ``budget``: bytes (``nbytes(item)``) held before the walk is asked to look ahead
+    (:meth:`RunChunks.complete`) and the rest streams; ``None`` holds a whole run.
+    """
+
+    def __init__(
+        self,
+        walk: RunChunks,
+        purge: Callable[[T, int], T | None],
+        nbytes: Callable[[T], int],
+        budget: int | None,
+    ) -> None:
+        self.walk = walk
+        self._purge = purge
+        self._nbytes = nbytes
+        self.budget = budget
+        self._held: list[tuple[int, T]] = []
+        self._bytes = 0
+
+    def push(self, item: T) -> list[T]:
+        if self.walk.complete_ and not self._held:
+            return [item]
+        self._held.append((self.walk.handed - 1, item))
+        self._bytes += self._nbytes(item)
+        if self.budget is not None and self._bytes > self.budget:
+            self.walk.complete()
+            return self.finish()
+        return []
+
+    def finish(self) -> list[T]:
+        out = []
+        for seq, item in self._held:
+            limit = self.walk.late_limit(seq)
+            kept = item if limit is None else self._purge(item, limit)
+            if kept is not None:
+                out.append(kept)
+        self._held = []
+        self._bytes = 0
+        return out
 
 
 def file_size(path: str) -> int:
@@ -85,14 +211,13 @@ def walk_runs(
     progress.update()
     options: dict[str, Any] = {"chunk_size": chunk_size} if chunk_size else {}
     files = [f for r in runs for f in r.files]
-    prefetch = Prefetcher(files, auto_jobs(files, jobs), options, restarts=reader.purge)
-    # Remote files are read twice (restarts, then values): fetch each once, runs ahead.
+    prefetch = Prefetcher(files, auto_jobs(files, jobs), options)
+    # Remote files may be read twice (a look-ahead for restarts, then values): fetch once.
     ahead = Spooled(files if reader.purge else ())
     since = len(reader.problems)
     try:
         for run in runs:
-            purge = PurgeFilter(prefetch.restarts(run.files) if reader.purge else ())
-            yield RunChunks(run, purge, _run_chunks(reader, run, prefetch, progress))
+            yield RunChunks(run, _run_chunks(reader, run, prefetch, progress), reader.purge)
             ahead.release(run.files)
     finally:
         ahead.close()

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tbtool.aggregates import metric_aggregates
+from tbtool.columnar import arrow, names
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.frames import to_frame, wide_scalars
 from tbtool.hparams import HParamsCollector
 from tbtool.ops.export_media import MediaWriter, index_schema
 from tbtool.ops.export_output import MEDIA_KINDS, ExportOutput
@@ -82,21 +82,28 @@ def exploded_histograms(batch: pa.RecordBatch) -> pa.RecordBatch:
     offsets = lists.offsets.to_numpy()
     first = offsets[parents.to_numpy()] - offsets[0]  # each bucket's histogram's first bucket
     number = np.arange(len(parents)) - first
-    head = batch.select(
-        ["run", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares"]
-    )
+    head = batch.select(_HEAD)
     table = pa.Table.from_batches([head]).take(parents)
-    table = table.append_column("bucket", pa.array(number, type=pa.int32()))
+    table = table.append_column("bucket", arrow.numbers(number, pa.int32()))
     for name in ("bucket_left", "bucket_right", "bucket_count"):
         table = table.append_column(name, pc.list_flatten(batch.column(name)))
     return table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table.schema)
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=schema)
+    # pa.nulls: from_pylist and pa.array import pandas (30 MB an export has no use for).
+    return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
 
 
-EXPLODED_SCHEMA = exploded_histograms(_empty(SCHEMAS["histograms"])).schema
+_HEAD = ["run", "tag", "step", "wall_time", "min", "max", "num", "sum", "sum_squares"]
+#: What exploded_histograms gives (stated, not computed at import: that would load pandas).
+EXPLODED_SCHEMA = pa.schema(
+    [
+        *(SCHEMAS["histograms"].field(name) for name in _HEAD),
+        ("bucket", pa.int32()),
+        *((name, pa.float64()) for name in ("bucket_left", "bucket_right", "bucket_count")),
+    ]
+)
 
 
 def export(
@@ -191,6 +198,7 @@ def _write_tables(
             reader, kinds, steps=step_range, engine=engine, progress=progress,
             metric_agg=metric_agg, jobs=jobs, metric_aggs=metric_aggregates(metrics),
         ):  # fmt: skip
+            batch = names.plain(batch)  # files hold run and tag as strings (contract.md)
             if kind in media:
                 batch = media[kind].convert(kind, batch)
             elif kind == "histograms" and explode:
@@ -200,6 +208,8 @@ def _write_tables(
                 continue
             write(kind, batch)
         if wide and "scalars" in kinds:
+            from tbtool.frames import to_frame, wide_scalars  # pandas: only --wide needs it
+
             table = pa.Table.from_batches(wide_parts, schema=SCHEMAS["scalars"])
             pivot = pa.Table.from_pandas(wide_scalars(to_frame(table)), preserve_index=False)
             for batch in pivot.to_batches() or [_empty(pivot.schema)]:

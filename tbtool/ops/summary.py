@@ -80,11 +80,17 @@ def collect(batches: Sequence[pa.RecordBatch]) -> ScalarColumns:
     for batch in batches:
         for name, ids in (("run", runs), ("tag", tags)):
             encoded = pc.dictionary_encode(batch.column(name))
+            indices = encoded.indices.to_numpy(zero_copy_only=False)
+            # a batch's dictionary may hold names none of its rows use
+            used = np.bincount(indices, minlength=len(encoded.dictionary)) > 0
             mapping = np.array(
-                [ids.setdefault(s, len(ids)) for s in encoded.dictionary.to_pylist()],
+                [
+                    ids.setdefault(s, len(ids)) if u else -1
+                    for s, u in zip(encoded.dictionary.to_pylist(), used.tolist(), strict=True)
+                ],
                 dtype=np.int32,
             )
-            parts[name].append(mapping[encoded.indices.to_numpy(zero_copy_only=False)])
+            parts[name].append(mapping[indices])
         parts["step"].append(batch.column("step").to_numpy())
         parts["wall"].append(batch.column("wall_time").to_numpy())
         parts["value"].append(batch.column("value").to_numpy())
