@@ -375,8 +375,12 @@ class LocalInput(io.FileIO):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is not None and size > _SMALL_READ:
-            size = max(0, min(size, os.fstat(self.fileno()).st_size - self.tell()))
+            size = min(size, self.remaining())
         return super().read(size)
+
+    def remaining(self) -> int:
+        """Bytes after the position now (a buffer for a read need be no larger)."""
+        return max(0, os.fstat(self.fileno()).st_size - self.tell())
 
 
 #: Reads up to this size go straight through (no ``fstat``): their buffer is cheap.
