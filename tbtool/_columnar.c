@@ -1023,6 +1023,14 @@ static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo
     return 0;
 }
 
+/* Room for about `rows` records and values in their columns from the start: growing them by
+ * doubling would copy each several times. Failing to reserve is not an error here; the
+ * columns grow as they need then. */
+static void reserve_rows(Scan *sc, size_t rows) {
+    static const size_t sizes[] = {8, 8, 8, 8, 1, 8, 4, 4, 4, 1, 1, 8}; /* R_OFFSET..V_SCALAR */
+    for (int i = R_OFFSET; i <= V_SCALAR; i++) (void)buf_reserve(&sc->col[i], rows * sizes[i]);
+}
+
 static PyObject *intern_list(Intern *t, int as_str) {
     PyObject *list = PyList_New((Py_ssize_t)t->count);
     if (!list) return NULL;
@@ -1095,6 +1103,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Scan sc;
     memset(&sc, 0, sizeof(sc));
     Py_BEGIN_ALLOW_THREADS
+    if (n > p && n - p >= 8) { /* as many rows as records the size of the first would fill */
+        uint64_t first = load_u64(data + p); /* unchecked yet: only a guess, bounded by n */
+        uint64_t size = first < 24 ? 40 : first > (1u << 20) ? (1u << 20) : first + 16;
+        reserve_rows(&sc, (n - p) / size);
+    }
     uint64_t length;
     while (frame_record(data, n, p, (uint64_t)max_len, &length, &stop)) {
         const uint8_t *payload = data + p + 12;

@@ -374,15 +374,27 @@ class RunAssembler:
         n = chunk.values
         tag = self._tag_lut(chunk.tags)[chunk.v_tag]
         reg_row = self._registration_rows(chunk, tag)
-        has_meta = np.arange(n) >= reg_row[tag]
+        # The common cases without a pass: every tag's metadata known from before the chunk,
+        # or none known and none met in it.
+        if (reg_row < 0).all():
+            has_meta = np.ones(n, dtype=bool)
+        elif (reg_row >= n).all():
+            has_meta = np.zeros(n, dtype=bool)
+        else:
+            has_meta = np.arange(n) >= reg_row[tag]
         oneof = chunk.v_oneof
         kind = _FIXED_KIND[oneof]
         is_tensor = oneof == ONEOF_TENSOR
-        kind = np.where(is_tensor & has_meta, self._tensor_kind[tag], kind)
-        kind = np.where(is_tensor & ~has_meta, K["tensor"], kind)
-        kind = np.where((oneof == ONEOF_NONE) & has_meta, self._none_kind[tag], kind)
-        step = chunk.r_step[chunk.v_rec]
-        keep = self._selected[tag] & (kind != K_SKIP)
+        if is_tensor.any():
+            kind = np.where(is_tensor & has_meta, self._tensor_kind[tag], kind)
+            kind = np.where(is_tensor & ~has_meta, K["tensor"], kind)
+        none = oneof == ONEOF_NONE
+        if none.any():
+            kind = np.where(none & has_meta, self._none_kind[tag], kind)
+        step = chunk.r_step[chunk.v_rec] if not _one_value_per_record(chunk) else chunk.r_step
+        keep = kind != K_SKIP
+        if not self._selected.all():
+            keep &= self._selected[tag]
         if self.steps is not None:
             keep &= self._step_ok(step)
         col = chunk.v_col
@@ -424,13 +436,25 @@ class RunAssembler:
             rows = np.flatnonzero(
                 keep & c.fast_scalar & (purge_ok if purge_ok is not None else True)
             )
-            piece.scalars = {
-                "row": rows,
-                "tag": c.tag[rows],
-                "step": c.step[rows],
-                "wall_time": chunk.r_wall_time[rec[rows]],
-                "value": chunk.v_scalar[rows],
-            }
+            if len(rows) == chunk.values:  # every value: the columns as they are
+                wall = chunk.r_wall_time
+                if not _one_value_per_record(chunk):
+                    wall = wall[rec]
+                piece.scalars = {
+                    "row": rows,
+                    "tag": c.tag,
+                    "step": c.step,
+                    "wall_time": wall,
+                    "value": chunk.v_scalar,
+                }
+            else:
+                piece.scalars = {
+                    "row": rows,
+                    "tag": c.tag[rows],
+                    "step": c.step[rows],
+                    "wall_time": chunk.r_wall_time[rec[rows]],
+                    "value": chunk.v_scalar[rows],
+                }
         if self.wanted[K["histogram"]]:
             piece.histograms = self._histograms(chunk, keep & c.fast_histo, purge_ok, c.tag, c.step)
         general = c.general
@@ -721,6 +745,13 @@ class RunAssembler:
             "right": right,
             "count": count,
         }
+
+
+def _one_value_per_record(chunk: ChunkIndex) -> bool:
+    """Does value i belong to record i (so record columns serve as value columns)? ``v_rec``
+    never decreases, so equal counts and ends say so."""
+    n = chunk.values
+    return n == chunk.records and (n == 0 or (chunk.v_rec[0] == 0 and chunk.v_rec[-1] == n - 1))
 
 
 def _histogram_rows(

@@ -197,6 +197,8 @@ class NameColumn:
     def __init__(self) -> None:
         self.names: list[str] = []
         self._ids: dict[str, int] = {}
+        self._used: set[int] = set()  # codes some row holds (until rows are compacted away)
+        self._compacted = False
         self.codes = GrowingColumn(np.int8)
 
     @property
@@ -223,16 +225,24 @@ class NameColumn:
         lut = self._lut(column.dictionary.to_pylist())
         if len(lut) == 1:
             self.codes.fill(int(lut[0]), len(column))
+            if len(column):
+                self._used.add(int(lut[0]))
         elif len(column):
-            self.codes.append(lut[column.indices.to_numpy(zero_copy_only=False)])
+            indices = column.indices.to_numpy(zero_copy_only=False)
+            present = np.bincount(indices, minlength=len(lut)) > 0
+            self._used.update(lut[present].tolist())
+            self.codes.append(lut[indices])
 
     def finish(self) -> tuple[np.ndarray, list[str]]:
         """(codes, names): the names the rows use, sorted, and the rows' codes into them."""
         codes = self.codes.finish()
-        used = np.zeros(len(self.names), dtype=bool)
-        for at in range(0, len(codes), _REMAP_ROWS):  # numpy's index temporaries stay small
-            used |= np.bincount(codes[at : at + _REMAP_ROWS], minlength=len(self.names)) > 0
-        kept = sorted(n for n, u in zip(self.names, used, strict=False) if u)
+        used = self._used
+        if len(used) > 1 and self._compacted:  # rows removed may have taken names with them
+            used = set()
+            for at in range(0, len(codes), _REMAP_ROWS):  # numpy's temporaries stay small
+                part = np.bincount(codes[at : at + _REMAP_ROWS], minlength=len(self.names))
+                used.update(np.flatnonzero(part).tolist())
+        kept = sorted(self.names[i] for i in used) if len(codes) else []
         position = {name: i for i, name in enumerate(kept)}
         lut = np.array([position.get(n, 0) for n in self.names] or [0], dtype=codes.dtype)
         if len(codes) and not np.array_equal(lut, np.arange(len(lut))):
@@ -394,6 +404,7 @@ class TableBuilder:
         for column in self.columns:
             if isinstance(column, NameColumn):
                 column.codes.compact(start, keep)
+                column._compacted = True
             else:
                 column.compact(start, keep)
         self.rows = start + int(keep.sum())
