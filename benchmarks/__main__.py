@@ -236,7 +236,9 @@ def images_workload(bench: Bench) -> None:
 
 def memory_workload(bench: Bench) -> None:
     logdir = data.synth_size(bench.sizes.big)
-    bench.notes.append(f"memory: `tbtool synth --size {bench.sizes.big} --runs 8`, {_mb(logdir)}")
+    bench.notes.append(
+        f"memory: `tbtool synth --size {bench.sizes.big} --num-runs 8`, {_mb(logdir)}"
+    )
     size = data.logdir_bytes(logdir)
     auto = f"--jobs 0, the CLI default ({_auto_jobs(logdir)} chosen)"
     labels = {1: "1 job", 2: "2 jobs", 0: auto}

@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             fresh_copy,
         ),
         ("merge --in-place", ["merge", str(copy), "--in-place", "-y"], fresh_copy),
-        ("clean --dry-run", ["clean", str(logdir), "--min-steps", "1", "--dry-run"], no_output),
+        (
+            "clean --dry-run",
+            ["clean", str(logdir), "--last-step-below", "1", "--dry-run"],
+            no_output,
+        ),
     ]
     try:
         best: dict[str, float] = {}

@@ -78,7 +78,7 @@ def main() -> None:
     try:
         rows = []
         for label, kinds in (
-            ("tbtool synth --kinds scalars", "scalars"),
+            ("tbtool synth --kind scalars", "scalars"),
             ("tbtool synth (default kinds)", "scalars,histograms,images,text,hparams"),
         ):
             mb_s, synced, size = synth_case(scratch, args.size, args.style, kinds)

@@ -27,7 +27,7 @@ def help_text(*args: str) -> str:
 
 def reference() -> str:
     # COMMANDS, not the click group's commands: those are loaded only when first run.
-    commands = sorted(COMMANDS)
+    commands = list(COMMANDS)  # in workflow order, as `tbtool --help` lists them
     parts = [
         "# CLI reference\n",
         "Generated from the code by `python scripts/gen_cli_reference.py`; a test fails when "

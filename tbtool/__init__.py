@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tbtool.errors import TbtoolError
+from tbtool.errors import DamagedFiles, TbtoolError
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DamagedFiles",
     "FileWriter",
     "LogReader",
     "SummaryWriter",

@@ -14,8 +14,10 @@ flat one). Runs are discovered here, by one listing; every event file then becom
   later file erases earlier values; TF1 writers send a tag's metadata only once per run).
 
 Only the small facts travel between workers. ``hparams`` (one row per session, across runs)
-is a single partition. Errors of a file surface when the partition is computed;
-``skip_corrupt=True`` skips bad records silently (``tbtool validate`` reports them).
+is a single partition. A damaged file raises :class:`~tbtool.errors.DamagedFiles` (validate's
+words for what is wrong with it) when its partition is computed, after reading what it
+can, as each partition is read on its own; ``skip_corrupt=True`` skips damaged records
+silently (``tbtool validate`` reports them).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import chunk_restarts
+from tbtool.damage import raise_for_damage
 from tbtool.frames import read_hparams as _read_hparams
 from tbtool.frames import to_frame
-from tbtool.logdir import tag_matcher
+from tbtool.logdir import as_patterns, tag_matcher
 from tbtool.purge import PurgeFilter, Restart
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.spool import spooled
 from tbtool.storage import MissingDependency
 from tbtool.tables import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
@@ -67,7 +70,10 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
     """A file's value index (detached chunks) and its facts; one download for a URL."""
     facts = FileFacts()
     with spooled([path]):
-        chunks = [chunk.detach() for chunk in FileScan(path, skip_corrupt=skip_corrupt)]
+        scan = FileScan(path, skip_corrupt=True)
+        chunks = [chunk.detach() for chunk in scan]
+    if not skip_corrupt:
+        raise_for_damage(scan.problems)
     for chunk in chunks:
         if purge:  # restarts are among the records the scan indexed
             facts.restarts.extend(chunk_restarts(0, chunk))
@@ -114,19 +120,21 @@ def read_table(
     path: PathArg,
     kind: str = "scalars",
     *,
-    runs: Sequence[str] = (),
-    tags: Sequence[str] = (),
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
     purge: bool = True,
     skip_corrupt: bool = False,
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     metric_agg: str = "last",
 ) -> Any:
-    """One kind as a Dask DataFrame, one partition per event file (see the module docs)."""
+    """One kind as a Dask DataFrame, one partition per event file (see the module docs);
+    the options as in :func:`tbtool.read_scalars`."""
     dd, delayed = _dask()
     import dask
 
     (kind,) = check_kinds([kind])
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
+    tags = as_patterns(tags, "tags")
     if kind == "hparams":
         whole = delayed(_read_hparams)(
             path, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
@@ -151,36 +159,130 @@ def read_table(
         return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
-def read_scalars(path: PathArg, **options: Any) -> Any:
+def read_scalars(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
     """Scalars: ``run, tag, step, wall_time, value``, one partition per event file."""
-    return read_table(path, "scalars", **options)
+    return read_table(
+        path, "scalars", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_histograms(path: PathArg, **options: Any) -> Any:
+def read_histograms(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
     """Histograms (the columns of :func:`tbtool.read_histograms`)."""
-    return read_table(path, "histograms", **options)
+    return read_table(
+        path, "histograms", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_text(path: PathArg, **options: Any) -> Any:
-    return read_table(path, "text", **options)
+def read_text(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
+    """Text values (the columns of :func:`tbtool.read_text`)."""
+    return read_table(
+        path, "text", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_images(path: PathArg, **options: Any) -> Any:
-    return read_table(path, "images", **options)
+def read_images(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
+    """Images (the columns of :func:`tbtool.read_images`)."""
+    return read_table(
+        path, "images", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_audio(path: PathArg, **options: Any) -> Any:
-    return read_table(path, "audio", **options)
+def read_audio(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
+    """Audio clips (the columns of :func:`tbtool.read_audio`)."""
+    return read_table(
+        path, "audio", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_tensors(path: PathArg, **options: Any) -> Any:
-    return read_table(path, "tensors", **options)
+def read_tensors(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
+    """Tensors (the columns of :func:`tbtool.read_tensors`)."""
+    return read_table(
+        path, "tensors", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_pr_curves(path: PathArg, **options: Any) -> Any:
-    return read_table(path, "pr_curves", **options)
+def read_pr_curves(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+) -> Any:
+    """PR curve thresholds (the columns of :func:`tbtool.read_pr_curves`)."""
+    return read_table(
+        path, "pr_curves", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps,
+    )  # fmt: skip
 
 
-def read_hparams(path: PathArg, **options: Any) -> Any:
+def read_hparams(
+    path: PathArg,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    steps: Steps = None,
+    metric_agg: str = "last",
+) -> Any:
     """hparams sessions: a single partition (a session's metrics come from several runs)."""
-    return read_table(path, "hparams", **options)
+    return read_table(
+        path, "hparams", runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt,
+        steps=steps, metric_agg=metric_agg,
+    )  # fmt: skip

@@ -6,6 +6,19 @@ CLI can turn it into one readable line and a script can act on the fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from difflib import get_close_matches
+
+
+def location(file: str | None, offset: int | None, index: int | None) -> str:
+    """``file, byte offset N, record I``: where a problem is, as every message says it."""
+    where = [str(file)] if file is not None else []
+    if offset is not None:
+        where.append(f"byte offset {offset}")
+    if index is not None:
+        where.append(f"record {index}")
+    return ", ".join(where)
+
 
 class TbtoolError(Exception):
     """Base class: something about the input or the request is wrong."""
@@ -25,14 +38,8 @@ class TbtoolError(Exception):
         self.index = index
 
     def __str__(self) -> str:
-        where = []
-        if self.file is not None:
-            where.append(str(self.file))
-        if self.offset is not None:
-            where.append(f"byte offset {self.offset}")
-        if self.index is not None:
-            where.append(f"record {self.index}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+        where = location(self.file, self.offset, self.index)
+        return f"{where}: {self.message}" if where else self.message
 
 
 class RecordError(TbtoolError):
@@ -72,3 +79,32 @@ class PathError(TbtoolError):
 
 class UsageError(TbtoolError):
     """A request that cannot be carried out as asked (bad pattern, bad range, ...)."""
+
+
+class DamagedFiles(TbtoolError):
+    """Files that could not be read in full (raised after reading everything else, so it
+    names every one). ``files``: one :class:`~tbtool.damage.FileDamage` per damaged file,
+    each with validate's finding code and wording; ``file``, ``offset`` and ``index`` are
+    those of the first. Read with ``skip_corrupt=True`` to get the rest of the data instead."""
+
+    def __init__(self, files: list) -> None:
+        self.files = list(files)
+        first = self.files[0]
+        names = "; ".join(str(f) for f in self.files)
+        super().__init__(
+            f"{len(self.files)} damaged event file(s): {names}. Read with skip_corrupt=True "
+            "(--skip-corrupt) to go on without the damaged parts; tbtool validate lists "
+            "every problem",
+        )
+        self.file, self.offset, self.index = first.file, first.offset, first.index
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def not_one_of(value: str, choices: Sequence[str], what: str = "") -> str:
+    """The message for a name outside a closed set: the choices and the likeliest typo fix
+    (``'jsn' is not one of text, json; did you mean json?``)."""
+    close = get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{what}{value!r} is not one of {', '.join(choices)}{hint}"

@@ -3,13 +3,16 @@
 ``read_scalars("runs")`` gives columns ``run, tag, step, wall_time, value``; rows are in read
 order (runs by name, then each run's files and records in order), after purge semantics.
 Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogReader`, the
-reader's options (``runs``, ``tags``, ``purge``, ``skip_corrupt``), ``steps`` (``"A:B"`` or a
-:class:`~tbtool.reader.StepRange`) and ``engine`` (``"auto"``: the bulk decoder;
-``"events"``: the per-event iterator; both give identical frames) and ``jobs`` (processes
+reader's options (``runs``, ``tags``: a string is one pattern; ``purge``, ``skip_corrupt``),
+``steps`` (``N``, ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reader.StepRange`),
+``engine`` (``"auto"``: the bulk decoder; ``"events"``: the per-event iterator; both give
+identical frames) and ``jobs`` (processes
 reading files: default 1, as a library never starts processes in its caller's program
 unasked; ``0`` as many as pay (1 on 2 cores); see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
 the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
+``run`` and ``tag`` come dictionary-encoded (a pandas ``category``; a ``dictionary<int32,
+string>`` in Arrow), so names are held once; ``categorical=False`` gives plain strings.
 """
 
 from __future__ import annotations
@@ -25,73 +28,88 @@ import pyarrow as pa
 from tbtool.aggregates import MetricSpec, metric_aggregates
 from tbtool.columnar.whole import Names, WholeTable
 from tbtool.errors import UsageError
+from tbtool.logdir import as_patterns
 from tbtool.reader import LogReader, StepRange
 from tbtool.tables import check_kinds, collect_tables
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
-_READER_OPTIONS = ("runs", "tags", "purge", "skip_corrupt")
 
 
-def _reader(path: PathArg | LogReader, options: dict[str, Any]) -> LogReader:
-    if isinstance(path, LogReader):
-        return path
-    return LogReader(path, **{k: options.pop(k) for k in _READER_OPTIONS if k in options})
+def _reader(
+    path: PathArg | LogReader,
+    runs: str | Sequence[str],
+    tags: str | Sequence[str],
+    purge: bool,
+    skip_corrupt: bool,
+) -> LogReader:
+    if not isinstance(path, LogReader):
+        return LogReader(path, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    given = {
+        "runs": bool(as_patterns(runs, "runs")),
+        "tags": bool(as_patterns(tags, "tags")),
+        "purge": purge is not True,
+        "skip_corrupt": skip_corrupt is not False,
+    }
+    if any(given.values()):
+        names = ", ".join(f"{name}=" for name, set_ in given.items() if set_)
+        raise TypeError(f"{names} apply when reading paths: give them to the LogReader instead")
+    return path
 
 
 def read_table(
     path: PathArg | LogReader,
     kind: str = "scalars",
     *,
-    steps: str | StepRange | None = None,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
     engine: str = "auto",
     metric_agg: str = "last",
     metrics: Sequence[str | MetricSpec] = (),
-    jobs: int | None = None,
     categorical: bool = True,
-    **options: Any,
 ) -> pa.Table:
     """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
-    ``tensors``, ``pr_curves``) as a ``pyarrow.Table``. ``run`` and ``tag`` are
-    dictionary-encoded (``dictionary<int32, string>``; a pandas ``category``), or plain
-    strings with ``categorical=False``. hparams: ``metrics`` (``TAG=AGG`` specs,
-    :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the rest's."""
+    ``tensors``, ``pr_curves``; singular names too) as a ``pyarrow.Table``. The options are
+    those of :func:`read_scalars`; hparams: ``metrics`` (``TAG=AGG`` specs,
+    :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the rest's.
+    ``categorical=False``: ``run`` and ``tag`` as plain strings."""
     return _read(
-        path,
-        kind,
-        dict(
-            options,
-            steps=steps,
-            engine=engine,
-            metric_agg=metric_agg,
-            metrics=metrics,
-            jobs=jobs,
-            categorical=categorical,
-        ),
-    ).table()
+        path, kind, runs=runs, tags=tags, steps=steps, purge=purge, skip_corrupt=skip_corrupt,
+        jobs=jobs, engine=engine, metric_agg=metric_agg, metrics=metrics, categorical=categorical,
+    ).table()  # fmt: skip
 
 
-def _read(path: PathArg | LogReader, kind: str, options: dict[str, Any]) -> WholeTable:
-    """The columns of one kind's table; ``options`` as :func:`read_table` takes them."""
+def _read(
+    path: PathArg | LogReader,
+    kind: str,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    metrics: Sequence[str | MetricSpec] = (),
+    categorical: bool = True,
+) -> WholeTable:
+    """The columns of one kind's table, built in place (:func:`read_table`'s options)."""
     if kind == "all":
         raise UsageError("read_table reads one kind; use tbtool.tables.read_tables for several")
     (kind,) = check_kinds([kind])
-    reader = _reader(path, options)
-    steps = options.pop("steps", None)
-    metrics = options.pop("metrics", ())
-    jobs = options.get("jobs")
-    read = {
-        k: options.pop(k) for k in ("engine", "metric_agg", "jobs", "categorical") if k in options
-    }
-    if options:
-        raise TypeError(f"unexpected options: {', '.join(options)}")
+    reader = _reader(path, runs, tags, purge, skip_corrupt)
     if jobs is not None and jobs < 0:
         raise UsageError("jobs must be 0 (every core) or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
     tables = collect_tables(
-        reader, [kind], steps=step_range, metric_aggs=metric_aggregates(metrics), **read
-    )
+        reader, [kind], steps=StepRange.coerce(steps), engine=engine, metric_agg=metric_agg,
+        jobs=jobs, metric_aggs=metric_aggregates(metrics), categorical=categorical,
+    )  # fmt: skip
     return tables[kind]
 
 
@@ -140,65 +158,220 @@ def whole_frame(whole: WholeTable) -> pd.DataFrame:
     return pd.DataFrame({name: data[name] for name in whole.schema.names}, copy=False)
 
 
-def read_frame(path: PathArg | LogReader, kind: str = "scalars", **options: Any) -> pd.DataFrame:
+def read_frame(
+    path: PathArg | LogReader,
+    kind: str = "scalars",
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    metrics: Sequence[str | MetricSpec] = (),
+    categorical: bool = True,
+) -> pd.DataFrame:
     """One kind as a pandas DataFrame (:func:`read_table`'s options; the ``read_*`` below
     name the kind)."""
-    return whole_frame(_read(path, kind, options))
+    return whole_frame(
+        _read(path, kind, runs=runs, tags=tags, steps=steps, purge=purge, skip_corrupt=skip_corrupt,
+        jobs=jobs, engine=engine, metric_agg=metric_agg, metrics=metrics, categorical=categorical,)
+    )  # fmt: skip
 
 
-def read_scalars(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
-    """Scalars as ``run, tag, step, wall_time, value`` (float64)."""
-    return read_frame(path, "scalars", **options)
+def read_scalars(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
+    """Scalars as ``run, tag, step, wall_time, value`` (float64).
+
+    ``path``: a logdir, run directory or event file (or URL), a list of them, or a
+    :class:`~tbtool.reader.LogReader` (which then brings its own runs, tags, purge and
+    skip_corrupt). ``runs``: regular expressions searched in run names, ``tags``: glob
+    patterns (each a string for one pattern, or a sequence). ``steps``: ``N``,
+    ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reader.StepRange`. ``purge``: restart
+    semantics; ``skip_corrupt``: skip damaged records instead of raising. ``jobs``: reading
+    processes (default 1; ``0`` as many as pay). ``engine``: ``"auto"`` (bulk decoder) or
+    ``"events"`` (per-event iterator, the same frame). ``categorical``: ``run`` and ``tag``
+    as pandas ``category`` (default) or, when false, plain strings."""
+    return read_frame(
+        path, "scalars", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_histograms(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_histograms(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
     """Histograms: ``run, tag, step, wall_time, min, max, num, sum, sum_squares`` and the
-    buckets as arrays ``bucket_left, bucket_right, bucket_count``."""
-    return read_frame(path, "histograms", **options)
+    buckets as arrays ``bucket_left, bucket_right, bucket_count``. Options as in
+    :func:`read_scalars`."""
+    return read_frame(
+        path, "histograms", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_text(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
-    """Text values: ``run, tag, step, wall_time, text`` (tables and lists as JSON)."""
-    return read_frame(path, "text", **options)
+def read_text(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
+    """Text values: ``run, tag, step, wall_time, text`` (tables and lists as JSON). Options
+    as in :func:`read_scalars`."""
+    return read_frame(
+        path, "text", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_hparams(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_hparams(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    metric_agg: str = "last",
+    metrics: Sequence[str | MetricSpec] = (),
+    categorical: bool = True,
+) -> pd.DataFrame:
     """One row per hparams session: ``run``, a column per hyperparameter (float64, bool or
     string), a column per metric (``metric_agg``: ``last`` value, or ``min``, ``max``,
     ``mean``, ``best``; per metric with ``metrics=["loss/val=min"]``), ``status``,
-    ``start_time``, ``end_time``."""
-    return read_frame(path, "hparams", **options)
+    ``start_time``, ``end_time``. Other options as in :func:`read_scalars`."""
+    return read_frame(
+        path, "hparams", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine, metric_agg=metric_agg,
+        metrics=metrics,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_images(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_images(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
     """One row per image: ``run, tag, step, wall_time, sample, width, height, format,
-    data`` (the encoded bytes)."""
-    return read_frame(path, "images", **options)
+    data`` (the encoded bytes). Options as in :func:`read_scalars`."""
+    return read_frame(
+        path, "images", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_audio(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_audio(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
     """One row per clip: ``run, tag, step, wall_time, sample, sample_rate, frames, channels,
-    content_type, label, format, data`` (the encoded bytes)."""
-    return read_frame(path, "audio", **options)
+    content_type, label, format, data`` (the encoded bytes). Options as in
+    :func:`read_scalars`."""
+    return read_frame(
+        path, "audio", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_tensors(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_tensors(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
     """Tensors no other kind claims: ``run, tag, step, wall_time, plugin_name, dtype, shape``,
-    ``values`` (flattened, float64), ``strings`` (for string tensors), ``error``."""
-    return read_frame(path, "tensors", **options)
+    ``values`` (flattened, float64), ``strings`` (for string tensors), ``error``. Options as
+    in :func:`read_scalars`."""
+    return read_frame(
+        path, "tensors", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
-def read_pr_curves(path: PathArg | LogReader, **options: Any) -> pd.DataFrame:
+def read_pr_curves(
+    path: PathArg | LogReader,
+    *,
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
+    steps: int | slice | str | StepRange | None = None,
+    purge: bool = True,
+    skip_corrupt: bool = False,
+    jobs: int | None = None,
+    engine: str = "auto",
+    categorical: bool = True,
+) -> pd.DataFrame:
     """One row per threshold: ``run, tag, step, wall_time, threshold, true_positives,
-    false_positives, true_negatives, false_negatives, precision, recall``."""
-    return read_frame(path, "pr_curves", **options)
+    false_positives, true_negatives, false_negatives, precision, recall``. Options as in
+    :func:`read_scalars`."""
+    return read_frame(
+        path, "pr_curves", runs=runs, tags=tags, steps=steps, purge=purge,
+        skip_corrupt=skip_corrupt, jobs=jobs, engine=engine,
+        categorical=categorical,
+    )  # fmt: skip
 
 
 def wide_scalars(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, step), one column per tag (the last value logged at that step),
     and ``wall_time``: the latest wall time among them."""
     if frame.empty:
-        return pd.DataFrame({"run": frame["run"], "step": frame["step"]})
+        return frame[["run", "step", "wall_time"]].copy()
     keyed = frame.groupby(["run", "step", "tag"], sort=False, observed=True).last()
     values = keyed["value"].unstack("tag")
     tags = [t for t in pd.unique(frame["tag"]) if t in values.columns]

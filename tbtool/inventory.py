@@ -19,6 +19,7 @@ import numpy as np
 from tbtool.columnar.assemble import ValueBlock
 from tbtool.columnar.decoder import describe
 from tbtool.columnar.walk import Progress, file_size
+from tbtool.damage import FileDamage
 from tbtool.logdir import tag_matcher
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
@@ -84,6 +85,7 @@ class FileSummary:
     pending_bytes: int = 0
     file_version: str = ""
     writer: str = ""
+    damage: FileDamage | None = None  # what is wrong with it, in validate's words
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class FileSummary:
             "pending_bytes": self.pending_bytes,
             "file_version": self.file_version,
             "writer": self.writer,
+            "damage": None if self.damage is None else self.damage.to_json(),
         }
 
 
@@ -165,7 +168,9 @@ def inventory(
 
     ``tags`` (glob patterns) narrows the tag list and the time span to matching series; unlike
     a tag-filtered reader, it still sees each file's ``file_version`` and the run's restarts.
-    ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`.
+    ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`. A damaged
+    file raises :class:`~tbtool.errors.DamagedFiles` unless the reader skips damage; then
+    its summary says what is wrong with it (``damage``) beside what could be read.
     """
     wanted = tag_matcher(tags)
     summaries: dict[str, RunSummary] = {}
@@ -187,6 +192,9 @@ def inventory(
             file.events = status.events
             file.state = status.state.value
             file.pending_bytes = status.pending_bytes
+    for damage in reader.damage():
+        if damage.file in files:
+            files[damage.file].damage = damage
     return Inventory([summaries[run.name] for run in reader.runs])
 
 

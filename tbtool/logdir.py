@@ -1,7 +1,8 @@
 """Finding runs and their event files, in the order TensorBoard reads them.
 
 A run is a directory that directly holds a file whose basename contains ``tfevents``; its
-name is its path relative to the logdir (``.`` for the logdir itself). Files of a run are read
+name is its path relative to the logdir (``.`` for the logdir itself; a single event file
+given as PATH is a run named after its directory). Files of a run are read
 in lexicographic order of their basenames (contract.md; format.md §5.4, §6). A PATH may be a
 logdir, a run directory or a single event file. A PATH may also be a URL
 (:mod:`tbtool.storage`): its runs are found by listing every object below it.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tbtool import storage
@@ -87,7 +88,8 @@ def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
     if storage.is_url(path):
         return _find_remote_runs(path)
     if os.path.isfile(path):
-        return [Run(".", os.path.dirname(path) or ".", (path,))]
+        directory = os.path.dirname(path) or "."
+        return [Run(_directory_name(directory), directory, (path,))]
     if not os.path.isdir(path):
         try:
             os.lstat(path)
@@ -113,7 +115,8 @@ def _find_remote_runs(url: str) -> list[Run]:
             return []
         raise PathError("no such file or directory (no object at or below this URL)", file=url)
     if len(listing) == 1 and storage.trim(url) in listing:  # a single object
-        return [Run(".", storage.parent(url), (storage.trim(url),))]
+        directory = storage.parent(url)
+        return [Run(_directory_name(directory), directory, (storage.trim(url),))]
     groups: dict[str, list[str]] = {}
     for full in listing:
         groups.setdefault(storage.parent(full), []).append(storage.basename(full))
@@ -126,28 +129,72 @@ def _find_remote_runs(url: str) -> list[Run]:
     return sorted(runs, key=lambda r: r.name)
 
 
+def _directory_name(directory: str) -> str:
+    """The name of a single event file's run: its directory's own name (what a user calls
+    the run), not ``.``."""
+    if storage.is_url(directory):
+        return storage.basename(directory) or storage.trim(directory)
+    return os.path.basename(os.path.abspath(directory)) or directory
+
+
 def _qualified(prefix: str, name: str) -> str:
     prefix = prefix.rstrip("/") or "/"
     return prefix if name == "." else f"{prefix}/{name}" if prefix != "/" else f"/{name}"
 
 
-def discover(paths: Sequence[str] | str, run_patterns: Sequence[str] = ()) -> list[Run]:
+def discover(paths: Sequence[str] | str, run_patterns: str | Sequence[str] = ()) -> list[Run]:
     """Runs of every PATH. With several PATHs, run names are prefixed by the PATH as given so
-    they stay distinct. ``run_patterns`` are regular expressions searched in the run name;
-    a run is kept if any matches (all are kept when none are given)."""
+    they stay distinct (a single event file's run is named by its directory as given, and
+    files of one directory named one by one make one run). ``run_patterns`` are regular
+    expressions searched in the run name; a run is kept if any matches (all are kept when
+    none are given)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [os.fspath(paths)]
     several = len(paths) > 1
-    runs: list[Run] = []
-    for path in paths:
+    runs: dict[str, Run] = {}
+    for path in map(os.fspath, paths):
         for run in find_runs(path):
             if several:
-                run = Run(_qualified(os.fspath(path), run.name), run.directory, run.files)
-            runs.append(run)
+                run = Run(_qualified_name(path, run), run.directory, run.files)
+            same = runs.get(run.name)
+            if same is not None and same.directory == run.directory:
+                files = sorted(set(same.files + run.files), key=storage.basename)
+                run = Run(run.name, run.directory, tuple(files))
+            runs[run.name] = run
+    found = list(runs.values())
     if run_patterns:
-        regexes = compile_patterns(run_patterns)
-        runs = [r for r in runs if any(rx.search(r.name) for rx in regexes)]
-    return runs
+        regexes = compile_patterns(as_patterns(run_patterns, "runs"))
+        found = [r for r in found if any(rx.search(r.name) for rx in regexes)]
+    return found
+
+
+def _qualified_name(path: str, run: Run) -> str:
+    """A run's name among several PATHs: prefixed by its PATH, or for a PATH that is one
+    event file, the file's directory as given."""
+    if run.files == ((storage.trim(path) if storage.is_url(path) else path),):
+        return storage.parent(path).rstrip("/") or run.name
+    return _qualified(path, run.name)
+
+
+def as_patterns(patterns: str | Sequence[str] | None, name: str) -> tuple[str, ...]:
+    """``runs=``/``tags=`` as given to a reader: one pattern (a string) or several; a string
+    is never taken as a sequence of one-character patterns. :class:`TypeError` naming the
+    parameter for anything else."""
+    if patterns is None:
+        return ()
+    if isinstance(patterns, str):
+        return (patterns,)
+    if isinstance(patterns, (bytes, Mapping)) or not isinstance(patterns, Iterable):
+        raise TypeError(f"{name} must be a string or a sequence of strings, not {_type(patterns)}")
+    found = tuple(patterns)
+    for pattern in found:
+        if not isinstance(pattern, str):
+            raise TypeError(f"{name} must hold strings, not {_type(pattern)}: {pattern!r}")
+    return found
+
+
+def _type(value: object) -> str:
+    return type(value).__name__
 
 
 def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
@@ -161,8 +208,10 @@ def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
     return compiled
 
 
-def tag_matcher(globs: Sequence[str]):  # -> Callable[[str], bool]
-    """A predicate for ``--tag`` glob patterns (any may match; no patterns match all)."""
+def tag_matcher(globs: str | Sequence[str]):  # -> Callable[[str], bool]
+    """A predicate for ``--tag`` glob patterns (any may match; no patterns match all; a
+    string is one pattern)."""
+    globs = as_patterns(globs, "tags")
     if not globs:
         return lambda tag: True
     regexes = [re.compile(fnmatch.translate(g)) for g in globs]

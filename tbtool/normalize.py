@@ -26,7 +26,14 @@ from tbtool.proto import (
     summary_pb2,
 )
 from tbtool.summary_metadata import has_metadata
-from tbtool.tensor import TensorDecodeError, decode_tensor, dtype_name, tensor_shape
+from tbtool.tensor import (
+    TensorDecodeError,
+    TensorTooLarge,
+    decode_elements,
+    decode_tensor,
+    dtype_name,
+    tensor_shape,
+)
 from tbtool.values import (
     Audio,
     CustomScalars,
@@ -93,8 +100,8 @@ def _wav_header(data: bytes) -> tuple[int | None, float | None]:
 
 # -- per-kind decoders of tensor values ------------------------------------------------------
 def scalar_from_tensor(tensor: Any) -> Scalar:
-    """A one-element numeric tensor of any dtype (format.md §3.7 rule 1)."""
-    array, quirk = decode_tensor(tensor)
+    """A one-element numeric tensor of any dtype and rank (format.md §3.7 rule 1)."""
+    array, quirk = decode_elements(tensor)
     if array.size != 1:
         raise TensorDecodeError(f"a scalar needs 1 element, this tensor has {array.size}")
     if array.dtype == object or np.iscomplexobj(array):
@@ -227,7 +234,14 @@ def _single_blob(tensor: Any) -> bytes:
 
 
 def _undecodable(tensor: Any, plugin_name: str, error: Exception) -> Tensor:
-    return Tensor(None, dtype_name(tensor.dtype), tensor_shape(tensor), plugin_name, str(error))
+    return Tensor(
+        None,
+        dtype_name(tensor.dtype),
+        tensor_shape(tensor),
+        plugin_name,
+        str(error),
+        too_large=isinstance(error, TensorTooLarge),
+    )
 
 
 def tensor_value(tensor: Any, plugin_name: str) -> Tensor:

@@ -55,6 +55,10 @@ class RemoteFile(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def remaining(self) -> int:
+        """Bytes of the object after the position, as last seen (it may grow)."""
+        return max(0, self._size - self._pos)
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
             offset += self._pos

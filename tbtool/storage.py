@@ -9,8 +9,8 @@ be a local path or any fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file:/
   (object stores have no directories, format.md §6.2);
 * objects are read with buffered, ranged reads (:mod:`tbtool.remote_file`), or from a local
   copy when a caller reads them several times (:mod:`tbtool.spool`);
-* objects are written whole: an object store replaces an object atomically when the upload
-  completes, so nobody ever sees a partial one (:func:`open_output` uploads on close).
+* objects are written whole (:func:`upload`, :func:`write_bytes`): an object store replaces
+  an object atomically when the upload completes, so nobody ever sees a partial one.
 
 Credentials come from wherever the filesystem package looks (``AWS_*`` variables and
 profiles for s3fs, ``GOOGLE_APPLICATION_CREDENTIALS`` / gcloud for gcsfs, ``FSSPEC_*``
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import os
 import re
 import shutil
@@ -166,6 +167,20 @@ def inside(path: str, root: str) -> bool:
     """Is the URL ``path`` the URL ``root`` or below it? (No symlinks in object stores.)"""
     path, root = trim(path), trim(root)
     return path == root or path.startswith(root if root.endswith("/") else root + "/")
+
+
+def within(path: str, root: str) -> bool:
+    """Is ``path`` the same as ``root`` or below it? Local paths are compared after resolving
+    symlinks (``path`` need not exist yet), URLs by prefix; a local path and a URL never are."""
+    if is_url(path) or is_url(root):
+        return is_url(path) and is_url(root) and inside(path, root)
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Is one of ``a`` and ``b`` the other, or inside it (:func:`within`)?"""
+    return within(a, b) or within(b, a)
 
 
 # -- facts about files ----------------------------------------------------------------------------
@@ -349,17 +364,41 @@ def listdir(path: str) -> list[str]:
 
 
 # -- reading --------------------------------------------------------------------------------------
+class LocalInput(io.FileIO):
+    """A local file whose reads never allocate more than the file holds.
+
+    Readers ask for a whole record at once, and a record's length comes from the file: a
+    16-byte header may claim up to 2 GiB. ``FileIO.read(n)`` allocates ``n`` bytes before
+    it reads, so a large request is first cut to what is left of the file (a growing file's
+    new bytes are read by the next call, as at any end of data).
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > _SMALL_READ:
+            size = min(size, self.remaining())
+        return super().read(size)
+
+    def remaining(self) -> int:
+        """Bytes after the position now (a buffer for a read need be no larger)."""
+        return max(0, os.fstat(self.fileno()).st_size - self.tell())
+
+
+#: Reads up to this size go straight through (no ``fstat``): their buffer is cheap.
+_SMALL_READ = 1 << 20
+
+
 def open_input(path: str | os.PathLike) -> BinaryIO:
     """An unbuffered binary reader: the file itself, a local copy of a remote object held
-    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile`."""
+    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile` (which reads at
+    most the object's size)."""
     if not is_url(path):
-        return open(path, "rb", buffering=0)
+        return LocalInput(path)
     from tbtool import spool
     from tbtool.remote_file import RemoteFile
 
     local = spool.local_copy(path)  # type: ignore[arg-type]
     if local is not None:
-        return open(local, "rb", buffering=0)
+        return LocalInput(local)
     return RemoteFile(path)  # type: ignore[arg-type]
 
 
@@ -426,71 +465,6 @@ def write_bytes(path: str, data: bytes) -> None:
     with remote_errors(path):
         fs.pipe_file(key, data)
     forget(path)
-
-
-class UploadOnClose:
-    """A binary file that goes to a URL in one piece when closed: written to a local
-    temporary file first, so a failed or abandoned output never appears (``discard``)."""
-
-    def __init__(self, url: str) -> None:
-        filesystem(url)  # fail early when the protocol's package is missing
-        self.url = self.name = url
-        fd, self._tmp = tempfile.mkstemp(prefix="tbtool-upload-")
-        self._file = os.fdopen(fd, "wb")
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        return self._file.write(data)
-
-    def tell(self) -> int:
-        return self._file.tell()
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self._file.close()
-            upload(self._tmp, self.url)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-
-    def discard(self) -> None:
-        """Forget what was written; nothing is uploaded."""
-        if not self.closed:
-            self.closed = True
-            self._file.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._tmp)
-
-    def __enter__(self) -> UploadOnClose:
-        return self
-
-    def __exit__(self, exc_type: Any, *exc: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.discard()
-
-
-def open_output(path: str) -> BinaryIO:
-    """A new binary file to write: local files directly, URLs uploaded whole on close."""
-    if not is_url(path):
-        return open(path, "wb")
-    return UploadOnClose(path)  # type: ignore[return-value]
 
 
 def remove(path: str) -> None:

@@ -25,8 +25,8 @@ from tbtool.columnar import arrow, names
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
 from tbtool.columnar.whole import TableBuilder, WholeTable
-from tbtool.errors import UsageError
 from tbtool.hparams import HParamsCollector
+from tbtool.kinds import kind_names
 from tbtool.purge import UNPURGED_KINDS
 from tbtool.reader import LogReader, StepRange, resolve_engine
 from tbtool.values import (
@@ -124,15 +124,11 @@ DICTIONARY_SCHEMAS: dict[str, pa.Schema] = {k: names.encoded(s) for k, s in SCHE
 
 
 def check_kinds(kinds: Sequence[str]) -> list[str]:
-    """Table kinds in canonical order; ``all`` stands for every kind."""
-    wanted = set()
-    for kind in kinds:
-        if kind == "all":
-            wanted.update(TABLE_KINDS)
-        elif kind in TABLE_KINDS:
-            wanted.add(kind)
-        else:
-            raise UsageError(f"unknown kind {kind!r}; choose from {', '.join(TABLE_KINDS)}, all")
+    """Table kinds in canonical order, each given singular or plural; ``all`` stands for
+    every kind."""
+    wanted = set(kind_names(kinds, [*TABLE_KINDS, "all"]))
+    if "all" in wanted:
+        wanted.update(TABLE_KINDS)
     return [k for k in TABLE_KINDS if k in wanted]
 
 
@@ -465,10 +461,7 @@ def iter_batches(
     if engine == "events":
         progress.files_total = sum(len(r.files) for r in reader.runs)
         progress.bytes_total = sum(file_size(f) for r in reader.runs for f in r.files)
-        for run in reader.runs:
-            yield from emit(
-                _events_engine(reader, run, inner, value_kinds, steps, progress, collector)
-            )
+        yield from emit(_events_engine(reader, inner, value_kinds, steps, progress, collector))
     else:
         for walk in walk_runs(reader, jobs=jobs, chunk_size=chunk_size, progress=progress):
             assembler = RunAssembler(
@@ -488,14 +481,17 @@ def iter_batches(
 
 def _events_engine(
     reader: LogReader,
-    run: Any,
     kinds: list[str],
     value_kinds: set[str],
     steps: StepRange | None,
     progress: Progress,
     collector: HParamsCollector | None,
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The per-event engine: one read of every run (so damage is raised once, naming every
+    damaged file, as the batch engine does), in batches that never mix runs."""
     pending: list[LoggedValue] = []
+    position = {run.name: i for i, run in enumerate(reader.runs)}
+    counted = 0  # runs whose files the progress counters hold
 
     def flush() -> Iterator[tuple[str, pa.RecordBatch]]:
         if collector is not None:
@@ -509,14 +505,24 @@ def _events_engine(
         progress.update()
         pending.clear()
 
-    for item in reader.run_values(run, sorted(value_kinds), steps, engine="events"):
+    def count_runs(upto: int) -> None:
+        nonlocal counted
+        for run in reader.runs[counted:upto]:
+            progress.files += len(run.files)
+            progress.bytes += sum(file_size(f) for f in run.files)
+        counted = max(counted, upto)
+        progress.update()
+
+    for item in reader.values(sorted(value_kinds), steps, engine="events"):
+        at = position[item.run]
+        if at > counted:  # the runs before this one are done
+            yield from flush()
+            count_runs(at)
         pending.append(item)
         if len(pending) >= 65536:
             yield from flush()
     yield from flush()
-    progress.files += len(run.files)
-    progress.bytes += sum(file_size(f) for f in run.files)
-    progress.update()
+    count_runs(len(reader.runs))
 
 
 def collect_tables(

@@ -7,10 +7,10 @@ disagree on a few fields, so a value found in another typed field is accepted to
 uint8 in ``uint32_val``), and torch's half/bfloat16 ``half_val`` holding float32 bit
 patterns is recognised (format.md §4.4).
 
-Padding is bounded: the filled array may hold at most :data:`MAX_FILL_BYTES` plus
-:data:`FILL_BYTES_PER_BYTE` bytes per byte of the serialized tensor, so a few bytes declaring
-a huge shape cannot make a reader allocate gigabytes (contract: allocations stay within a
-bound derived from the record's size); beyond it the tensor does not decode.
+Padding is bounded by :func:`tbtool.limits.value_limit` of the serialized tensor, so a few
+bytes declaring a huge shape cannot make a reader allocate gigabytes; beyond it the tensor
+does not decode (:class:`TensorTooLarge`). A padded string counts its length once per
+element: each becomes its own object when printed or exported.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tbtool import limits
 from tbtool.errors import TbtoolError
 
 # DataType enum values (format.md §2.5).
@@ -28,10 +29,9 @@ DT_COMPLEX64, DT_INT64, DT_BOOL, DT_QINT8, DT_QUINT8, DT_QINT32 = 8, 9, 10, 11, 
 DT_BFLOAT16, DT_QINT16, DT_QUINT16, DT_UINT16, DT_COMPLEX128, DT_HALF = 14, 15, 16, 17, 18, 19
 DT_UINT32, DT_UINT64 = 22, 23
 
-#: Padding a short typed field to its shape: at most this many bytes whatever the tensor...
-MAX_FILL_BYTES = 1 << 20
-#: ...plus this many per byte of the serialized tensor.
-FILL_BYTES_PER_BYTE = 1024
+#: What a padded string element costs beyond its length: an object pointer and a Python
+#: object header.
+STRING_ELEMENT_BYTES = 64
 
 #: dtype enum -> (name, numpy dtype of the decoded array, typed field holding the values)
 DTYPES: dict[int, tuple[str, Any, str]] = {
@@ -77,6 +77,11 @@ class TensorDecodeError(TbtoolError):
     """A TensorProto whose contents do not fit its dtype and shape."""
 
 
+class TensorTooLarge(TensorDecodeError):
+    """A TensorProto whose shape asks for more memory than :mod:`tbtool.limits` allows a
+    value of its size (intact perhaps, but not decoded)."""
+
+
 def dtype_name(dtype: int) -> str:
     """``"float32"``, ``"string"``... or ``"DT_<n>"`` for types numpy cannot hold."""
     entry = DTYPES.get(dtype)
@@ -90,6 +95,14 @@ def tensor_shape(tensor: Any) -> tuple[int, ...] | None:
         return None
     dims = tuple(int(d.size) for d in shape.dim)
     return None if any(d < 0 for d in dims) else dims
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape for a message: its dims, or the first 8 and how many there are (a record may
+    declare a million)."""
+    if len(shape) <= 8:
+        return str(list(shape))
+    return f"[{', '.join(map(str, shape[:8]))}, ... ({len(shape)} dims)]"
 
 
 def _half_bits_to_float(values: list[int], dtype: int) -> tuple[np.ndarray, bool]:
@@ -139,8 +152,31 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
 
     DT_HALF arrays come back as float16, DT_BFLOAT16 as float32 (numpy has no bfloat16),
     strings as an object array of ``bytes``. Raises :class:`TensorDecodeError` for dtypes
-    numpy cannot hold and for contents that do not match the shape.
+    numpy cannot hold, for contents that do not match the shape and for shapes no numpy
+    array has (more than 64 dims; an empty shape whose other dims overflow 64 bits).
     """
+    flat, quirk, shape = _elements(tensor)
+    if shape is None:
+        return flat, quirk
+    try:
+        return flat.reshape(shape), quirk
+    except ValueError as e:
+        raise TensorDecodeError(
+            f"{dtype_name(tensor.dtype)} tensor of shape {shape_text(shape)} is no numpy array: {e}"
+        ) from None
+
+
+def decode_elements(tensor: Any) -> tuple[np.ndarray, bool]:
+    """The elements of :func:`decode_tensor` in row-major order, without the shape: what a
+    scalar needs from a one-element tensor of any rank (numpy holds at most 64 dims, the
+    bulk decoders read a scalar from any number of dims of size 1)."""
+    flat, quirk, _ = _elements(tensor)
+    return flat, quirk
+
+
+def _elements(tensor: Any) -> tuple[np.ndarray, bool, tuple[int, ...] | None]:
+    """``(flat elements, torch_half_quirk, shape)``; a typed field shorter than the shape
+    is padded (within the limit)."""
     dtype = int(tensor.dtype)
     if dtype not in DTYPES:
         raise TensorDecodeError(f"unsupported tensor dtype {dtype_name(dtype)}")
@@ -162,24 +198,33 @@ def decode_tensor(tensor: Any) -> tuple[np.ndarray, bool]:
     else:
         flat, quirk = _typed_values(tensor, dtype)
     if shape is None:
-        return flat, quirk
+        return flat, quirk, shape
     size = math.prod(shape)
     if flat.size == size:
-        return flat.reshape(shape), quirk
+        return flat, quirk, shape
     if 0 < flat.size < size and not content:
-        limit = MAX_FILL_BYTES + FILL_BYTES_PER_BYTE * tensor.ByteSize()
-        if size * max(flat.itemsize, 1) > limit:
-            raise TensorDecodeError(
-                f"{name} tensor of shape {list(shape)} lists {flat.size} element(s); filling "
-                f"the shape would take more than {limit} bytes"
-            )
-        padded = np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)])
-        return padded.reshape(shape), quirk
-    if size == 0 and flat.size == 0:
-        return flat.reshape(shape), quirk
+        _check_padding(tensor, name, shape, flat, size)
+        return np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)]), quirk, shape
     raise TensorDecodeError(
-        f"{name} tensor of shape {list(shape)} holds {flat.size} elements, expected {size}"
+        f"{name} tensor of shape {shape_text(shape)} holds {flat.size} elements, expected {size}"
     )
+
+
+def _check_padding(
+    tensor: Any, name: str, shape: tuple[int, ...], flat: np.ndarray, size: int
+) -> None:
+    """:class:`TensorTooLarge` unless padding ``flat`` to ``size`` elements stays within the
+    limit for this tensor's serialized size."""
+    fill = flat[-1]
+    each = STRING_ELEMENT_BYTES + len(fill) if flat.dtype == object else flat.itemsize
+    why = limits.too_large(
+        f"{name} tensor of shape {shape_text(shape)} lists {flat.size} element(s); "
+        "filling its shape",
+        (size - flat.size) * each,
+        tensor.ByteSize(),
+    )
+    if why is not None:
+        raise TensorTooLarge(why)
 
 
 def element_count(tensor: Any) -> int | None:

@@ -255,7 +255,8 @@ class Text:
 @dataclass(frozen=True, slots=True, eq=False)
 class Tensor:
     """A tensor no other kind claims (torch ``add_tensor``, unknown plugins). ``array`` is
-    ``None`` when it cannot be decoded; ``error`` then says why."""
+    ``None`` when it cannot be decoded; ``error`` then says why, and ``too_large`` whether
+    the reason is the decode limit (:mod:`tbtool.limits`) rather than damage."""
 
     kind: ClassVar[str] = "tensor"
     array: np.ndarray | None
@@ -264,6 +265,7 @@ class Tensor:
     plugin_name: str = ""
     error: str | None = None
     torch_half_quirk: bool = False
+    too_large: bool = False
 
     def brief(self) -> str:
         if self.array is None:

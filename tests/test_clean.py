@@ -227,7 +227,8 @@ def test_the_plan_lists_every_path_it_removes(logdir):
     out = (
         CliRunner()
         .invoke(
-            app, ["clean", str(logdir), "--min-steps", "100", "--run", "^exp/old$", "--dry-run"]
+            app,
+            ["clean", str(logdir), "--last-step-below", "100", "--run", "^exp/old$", "--dry-run"],
         )
         .output
     )

@@ -168,14 +168,17 @@ def cli_subprocess(*args: str, **kw):
     )
 
 
-def test_corrupt_input_one_line_error_exit_2():
+def test_corrupt_input_one_line_error_exit_2(tmp_path):
     path = FIXTURES / "corrupt" / "logdir" / "length_crc_flip"
     result = cli_subprocess("dump", path)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "byte offset 122" in lines[0] and "events.out.tfevents" in lines[0]
+    assert len(result.stdout.splitlines()) == 3  # the values before the damage
+    error, hint = result.stderr.strip().splitlines()
+    assert error.startswith("tbtool: error: ") and "events.out.tfevents" in error
+    assert "byte offset 122" in error and "(length-crc-mismatch)" in error
+    assert "--skip-corrupt" in hint and "tbtool validate" in hint
     assert "Traceback" not in result.stderr
-    debug = cli_subprocess("--debug", "dump", path)
+    debug = cli_subprocess("--debug", "export", path, "-o", tmp_path / "out.csv")
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import tbtool
 from tbtool.errors import (
+    DamagedFiles,
     DataCrcMismatch,
     EventDecodeError,
     LengthCrcMismatch,
@@ -113,8 +114,10 @@ def test_garbage_is_an_error_at_offset_zero():
 
 
 def test_frames_raise_and_skip(tmp_path):
-    with pytest.raises(DataCrcMismatch):
+    with pytest.raises(DamagedFiles) as info:
         tbtool.read_scalars(CORRUPT / "logdir" / "data_crc_flip_decodable")
+    (damage,) = info.value.files
+    assert (damage.first.code, damage.offset, damage.index) == ("data-crc-mismatch", 122, 3)
     reader = tbtool.LogReader(CORRUPT / "logdir", runs=["^data_crc"], skip_corrupt=True)
     df = tbtool.read_scalars(reader)
     assert sorted(set(df.run)) == [

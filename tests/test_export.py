@@ -162,8 +162,9 @@ def test_partitioned_dataset_reads_as_one_table(tmp_path):
     want = tbtool.read_scalars(logdir("tbx_all"))
     runs = sorted(set(want.run))
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        "run=" + r.replace("/", "%2F") for r in runs
+        ["_common_metadata", *("run=" + r.replace("/", "%2F") for r in runs)]
     )
+    assert pq.read_schema(out / "_common_metadata") == tbtool.tables.SCHEMAS["scalars"]
     query = (
         f"select run, count(*) as n, sum(value) as total from read_parquet('{out}/*/*.parquet', "
         "hive_partitioning=true, hive_types={'run': VARCHAR}) group by run order by run"

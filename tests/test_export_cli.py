@@ -106,7 +106,7 @@ def test_nothing_matched_exits_1(tmp_path):
     result = run_cli("export", logdir("torch_all"), "-o", tmp_path / "x.csv", "--tag", "none*")
     assert result.exit_code == 1
     assert "nothing matched" in result.stderr
-    assert (tmp_path / "x.csv").exists()  # an empty table with its header
+    assert not (tmp_path / "x.csv").exists()  # nothing written (test_export_safety.py)
 
 
 def test_corrupt_input_exit_2_and_skip_corrupt(tmp_path):

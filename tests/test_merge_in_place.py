@@ -128,7 +128,7 @@ def test_cli_in_place_plan_confirmation_and_json(tmp_path):
     refused = runner.invoke(app, ["merge", str(logdir), "--in-place"])  # no terminal, no --yes
     assert refused.exit_code == 1 and event_files(logdir) == before
     both = runner.invoke(app, ["merge", str(logdir), "--in-place", "-o", str(tmp_path / "o")])
-    assert both.exit_code == 2 and "exactly one of -o OUT or --in-place" in both.output
+    assert both.exit_code == 2 and "exactly one of -o DIR or --in-place" in both.output
     assert runner.invoke(app, ["merge", str(logdir)]).exit_code == 2
     sorted_ = runner.invoke(app, ["merge", str(logdir), "--in-place", "--sort", "step"])
     assert sorted_.exit_code == 2

@@ -278,7 +278,7 @@ def test_purge_restarts_keeps_a_backup(gcs: str, local_logdir: Path, tmp_path: P
 
 def test_clean_removes_objects(gcs: str, local_logdir: Path, tmp_path: Path) -> None:
     url = copy_of(local_logdir)
-    select = ("--run", "^keras_fit/", "--min-steps", "100")
+    select = ("--run", "^keras_fit/", "--last-step-below", "100")
     result = cli("clean", url, *select, "--dry-run")
     assert result.exit_code == 0 and keys(url) == keys_of_local(local_logdir)
     result = cli("clean", url, *select, "--yes", "--format", "json")
@@ -289,7 +289,7 @@ def test_clean_removes_objects(gcs: str, local_logdir: Path, tmp_path: Path) -> 
     assert not any(k.startswith("keras_fit/") for k in keys(url))
     # --trash in another bucket: objects move by server-side copy, then delete.
     trash, local_trash = new_bucket() + "/trash", tmp_path / "trash"
-    select = ("--run", "^torch_purge$", "--min-steps", "100", "--yes")
+    select = ("--run", "^torch_purge$", "--last-step-below", "100", "--yes")
     assert cli("clean", url, *select, "--trash", trash).exit_code == 0
     assert cli("clean", local, *select, "--trash", local_trash).exit_code == 0
     assert keys(url) == keys_of_local(local)

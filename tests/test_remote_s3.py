@@ -170,6 +170,69 @@ def test_export_files_and_media_to_s3(logdir, local_logdir, tmp_path):
     assert storage.read_bytes(f"{bucket}/all/scalars.csv") == (local / "scalars.csv").read_bytes()
 
 
+def test_export_to_s3_refuses_inputs_and_existing_objects(logdir, local_logdir):
+    bucket = new_bucket()
+    overlap = cli("export", logdir, "-o", f"{logdir}/train/scalars.parquet")
+    assert overlap.exit_code == 2 and "overlaps input" in overlap.stderr
+    assert cli("export", local_logdir, "-o", f"{bucket}/one.parquet").exit_code == 0
+    before = storage.read_bytes(f"{bucket}/one.parquet")
+    again = cli("export", local_logdir, "-o", f"{bucket}/one.parquet", "--run", "eval")
+    assert again.exit_code == 2
+    assert (
+        again.stderr
+        == f"tbtool: error: {bucket}/one.parquet exists; add --overwrite to replace it\n"
+    )
+    assert storage.read_bytes(f"{bucket}/one.parquet") == before
+    nothing = cli("export", local_logdir, "-o", f"{bucket}/none/", "--kind", "all", "--tag", "x")
+    assert nothing.exit_code == 1 and keys(bucket) == ["one.parquet"]
+
+
+def test_export_overwrite_on_s3_replaces_only_its_entries(s3, local_logdir):
+    import pyarrow.parquet as pq
+
+    bucket = new_bucket()
+    out = f"{bucket}/all"
+    storage.write_bytes(f"{out}/notes.txt", b"mine")
+    assert cli("export", local_logdir, "-o", out, "--kind", "all").exit_code == 0
+    assert any(k.startswith("images/train/img/") for k in keys(out))
+    again = cli("export", local_logdir, "-o", out, "--kind", "all", "--run", "eval")
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+    result = cli("export", local_logdir, "-o", out, "--kind", "all", "--run", "eval", "--overwrite")
+    assert result.exit_code == 0, result.output
+    names = keys(out)  # the old run's images went with the images table they belonged to
+    assert not any(k.startswith("images/") for k in names)
+    assert "notes.txt" in names and not any(".tbtool-tmp" in k for k in names)
+    fs, key = storage.filesystem(f"{out}/scalars.parquet")
+    with fs.open(key, "rb") as f:
+        assert set(pq.read_table(f).column("run").to_pylist()) == {"eval/sub", "eval/sub/hp"}
+
+
+def test_killed_export_to_s3_uploads_nothing(s3, tmp_path):
+    """Everything is staged locally and uploaded at the end: kill -9 while writing leaves
+    the bucket as it was."""
+    from tbtool.ops.synth import synth
+
+    logs = tmp_path / "logs"
+    synth(logs, runs=4, tags=50, steps=10_000, kinds="scalars,images")
+    out = new_bucket() + "/all"
+    storage.write_bytes(f"{out}/scalars.parquet", b"old")
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tbtool", "export", str(logs), "-o", out, "--kind", "all",
+         "--overwrite", "-q", "-j", "1"],
+        env={**os.environ, "TMPDIR": str(staging)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(p.is_file() and p.stat().st_size for p in staging.rglob("*")):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    assert keys(out) == ["scalars.parquet"]
+    assert storage.read_bytes(f"{out}/scalars.parquet") == b"old"
+
+
 # -- rewriting ---------------------------------------------------------------------------------
 def test_merge_from_and_to_s3(logdir, local_logdir):
     out = new_bucket() + "/merged"

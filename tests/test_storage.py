@@ -87,9 +87,10 @@ def test_memory_logdir_reads_like_the_local_one(tmp_path, memory_root):
         expected = tbtool.read_scalars(str(local), engine=engine)
         assert remote.equals(expected)
     assert tbtool.read_text(memory_root)["text"].tolist() == ["hello"]
-    # one object named explicitly; a missing prefix
+    # one object named explicitly (a run named after its directory, as a local file's); a
+    # missing prefix
     (single,) = find_runs(runs[1].files[0])
-    assert single.name == "." and single.files == runs[1].files
+    assert single.name == "c" and single.files == runs[1].files
     with pytest.raises(PathError, match="no such file"):
         find_runs(memory_root + "/nothing")
 

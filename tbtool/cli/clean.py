@@ -13,16 +13,22 @@ from rich.table import Table
 
 from tbtool import storage
 from tbtool.cli.app import (
+    DryRunOption,
+    QuietOption,
     RunOption,
     TextOrJson,
-    app,
+    TextOrJsonFormat,
+    YesOption,
+    choice_option,
+    command,
     confirm_plan,
+    duration_option,
+    print_table,
     reported_errors,
     stdout_console,
 )
 from tbtool.cli.ls import human_size
 from tbtool.cli.progress import progress_display
-from tbtool.duration import parse_duration
 from tbtool.ops import clean as clean_op
 from tbtool.ops.clean import CleanPlan
 from tbtool.printable import printable
@@ -78,7 +84,7 @@ def render_plan(plan: CleanPlan) -> None:
             f"{len(action.keep)} file(s)",
             escape("; ".join(action.reasons)),
         )
-    console.print(table)
+    print_table(table)
     for action in plan.selected:  # every path that goes, so nothing is removed unseen
         for path in action.remove:
             console.print(f"  remove {escape(printable(_relative(path, plan.root)))}")
@@ -91,29 +97,39 @@ def render_plan(plan: CleanPlan) -> None:
     console.print(f"{len(plan.selected)} run(s), {human_size(plan.bytes)} to free")
 
 
-@app.command("clean")
+@command(
+    "clean",
+    examples=[
+        "tbtool clean demo --older-than 30d --dry-run",
+        "tbtool clean demo --keep-last 1 --format json --dry-run",
+        "tbtool clean demo --empty --last-step-below 100 --trash ../old-runs --dry-run",
+    ],
+    aliases={"--min-steps": "--last-step-below"},
+)
 def clean_command(
-    path: Annotated[str, typer.Argument(help="A logdir (or run directory).")],
+    path: Annotated[str, typer.Argument(help="A logdir (or run directory).", metavar="PATH")],
     older_than: Annotated[
-        str | None,
-        typer.Option(
+        float | None,
+        duration_option(
             "--older-than",
-            help="Runs whose newest event is older than this (s, m, h, d, w; e.g. 30d).",
-            show_default=False,
+            "Runs whose newest event is older than this (90s, 15m, 2h, 30d, 1w).",
         ),
     ] = None,
     by: Annotated[
         AgeBy,
-        typer.Option(
-            "--by", help="Age from the newest event's wall_time or from file modification times."
+        choice_option(
+            AgeBy,
+            "--by",
+            help="Age from the newest event's wall_time or from file modification times.",
         ),
     ] = AgeBy.wall_time,
     empty: Annotated[bool, typer.Option("--empty", help="Runs without summary values.")] = False,
-    min_steps: Annotated[
+    last_step_below: Annotated[
         int | None,
         typer.Option(
-            "--min-steps",
+            "--last-step-below",
             help="Runs whose last step is below N (abandoned early).",
+            metavar="N",
             min=0,
             show_default=False,
         ),
@@ -123,6 +139,7 @@ def clean_command(
         typer.Option(
             "--keep-last",
             help="Never select the N newest runs of each parent directory.",
+            metavar="N",
             min=0,
             show_default=False,
         ),
@@ -138,26 +155,27 @@ def clean_command(
     trash: Annotated[
         str | None,
         typer.Option(
-            "--trash", help="Move into this directory instead of deleting.", show_default=False
+            "--trash",
+            help="Move into this directory instead of deleting.",
+            metavar="DIR",
+            show_default=False,
         ),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
-    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
-        TextOrJson.text
-    ),
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    format: TextOrJsonFormat = TextOrJson.text,
+    quiet: QuietOption = False,
 ) -> None:
-    """Remove selected runs' event data. Selections (--older-than, --empty, --min-steps,
-    --keep-last, --run) combine with AND. Shows the plan first; without a terminal it needs
-    --yes."""
+    """Selections (--older-than, --empty, --last-step-below, --keep-last, --run) combine
+    with AND. Shows the plan first; without a terminal it needs --yes."""
     with reported_errors():
-        with progress_display("reading") as progress:
+        with progress_display("reading", enabled=not quiet) as progress:
             plan = clean_op.plan(
                 path,
-                older_than=parse_duration(older_than, "--older-than") if older_than else None,
+                older_than=older_than,
                 by=by.value,
                 empty=empty,
-                min_steps=min_steps,
+                min_steps=last_step_below,
                 keep_last=keep_last,
                 runs=run,
                 all_files=all_files,
@@ -167,7 +185,7 @@ def clean_command(
             render_plan(plan)
         if plan.selected and confirm_plan(yes=yes, dry_run=dry_run, action="remove this data"):
             clean_op.apply(plan, trash=trash)
-            if format is TextOrJson.text:
+            if format is TextOrJson.text and not quiet:
                 where = f" (moved to {plan.trash})" if plan.trash else ""
                 typer.echo(
                     f"removed {len(plan.removed)} file(s) and "

@@ -13,12 +13,14 @@ from tbtool.cli.app import (
     EXIT_OK,
     EXIT_PROBLEMS,
     NoPurgeOption,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
-    report_problems,
+    command,
+    format_option,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
@@ -163,42 +165,51 @@ def render_markdown(result: DiffResult) -> str:
     return "\n".join(out)
 
 
-@app.command("diff")
+@command(
+    "diff",
+    examples=[
+        "tbtool diff demo/run0-sgd-lr0.003 demo/run2-sgd-lr0.0001 --tag 'loss/*'",
+        "tbtool diff demo demo --rtol 1e-3 --format markdown",
+    ],
+)
 def diff_command(
     a: Annotated[
         str, typer.Argument(help="The reference: a run, logdir or event file.", metavar="A")
     ],
     b: Annotated[str, typer.Argument(help="What to compare with it.", metavar="B")],
     rtol: Annotated[
-        float, typer.Option("--rtol", help="Relative tolerance (of |A|).", min=0.0)
+        float,
+        typer.Option("--rtol", help="Relative tolerance (of |A|).", metavar="TOL", min=0.0),
     ] = 1e-5,
-    atol: Annotated[float, typer.Option("--atol", help="Absolute tolerance.", min=0.0)] = 1e-8,
-    format: Annotated[
-        DiffFormat, typer.Option("--format", help="Output format.")
-    ] = DiffFormat.text,
+    atol: Annotated[
+        float, typer.Option("--atol", help="Absolute tolerance.", metavar="TOL", min=0.0)
+    ] = 1e-8,
+    format: Annotated[DiffFormat, format_option(DiffFormat)] = DiffFormat.text,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
     steps: StepsOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
-    """What differs between two runs (or two logdirs, runs matched by name): tags on one side
-    only, hparams, and per scalar tag steps, last/min/max and the first step where values
-    diverge. Exits 1 when anything differs beyond --rtol/--atol."""
+    """Two runs, or two logdirs with runs matched by name: tags on one side only, hparams,
+    and per scalar tag steps, last/min/max and the first step where values diverge. Exits 1
+    when anything differs beyond --rtol/--atol."""
+    from tbtool.damage import damaged_files
     from tbtool.ops.diff import diff
 
     with reported_errors():
         with progress_display("reading", enabled=not quiet) as progress:
             result = diff(
                 a, b, rtol=rtol, atol=atol, runs=run, tags=tag, steps=steps,
-                purge=not no_purge, skip_corrupt=skip_corrupt, progress=progress,
+                purge=not no_purge, skip_corrupt=True, progress=progress,
             )  # fmt: skip
-        report_problems(result.problems)
         if format is DiffFormat.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         elif format is DiffFormat.markdown:
             typer.echo(render_markdown(result))
         else:
             typer.echo(render_text(result))
+        # The comparison of what could be read is shown; damage still decides the exit code.
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
     raise typer.Exit(EXIT_PROBLEMS if result.differs else EXIT_OK)

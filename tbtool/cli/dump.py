@@ -12,12 +12,16 @@ import typer
 from tbtool.cli.app import (
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
-    report_problems,
+    command,
+    duration_option,
+    format_option,
+    kind_option,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
@@ -37,23 +41,21 @@ def _write(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-@app.command("dump")
+@command(
+    "dump",
+    examples=[
+        "tbtool dump demo --run run0 --tag loss/train --steps :3",
+        "tbtool dump demo --kind text --format jsonl",
+        "tbtool dump demo --raw --steps 0",
+    ],
+)
 def dump_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    kind: Annotated[
-        list[str],
-        typer.Option(
-            "--kind",
-            help=f"Only values of this kind (repeatable): {', '.join(KINDS)}.",
-            show_default=False,
-        ),
-    ] = [],  # noqa: B006
+    kind: Annotated[list[str], kind_option(KINDS, "Only values of this kind")] = [],  # noqa: B006
     steps: StepsOption = None,
-    format: Annotated[DumpFormat, typer.Option("--format", help="Output format.")] = (
-        DumpFormat.text
-    ),
+    format: Annotated[DumpFormat, format_option(DumpFormat)] = DumpFormat.text,
     raw: Annotated[
         bool,
         typer.Option(
@@ -72,26 +74,32 @@ def dump_command(
     ] = False,
     interval: Annotated[
         float,
-        typer.Option(
-            "--interval", help="Seconds between checks for new data with --follow.", min=0.01
+        duration_option(
+            "--interval",
+            "How long to wait between checks for new data with --follow.",
+            minimum=0.01,
         ),
-    ] = 1.0,
+    ] = "1s",  # type: ignore[assignment] - parsed to seconds
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Print every event / summary value in read order."""
+    """Summary values in read order, one line each (text) or one JSON object each (jsonl,
+    the schema of contract.md); --raw prints whole events instead."""
     with reported_errors():
         step_range = StepRange.parse(steps) if steps else None
         if raw and (kind or tag):
             raise UsageError("--kind and --tag select values; --raw prints whole events")
+        # Everything readable is printed either way; --skip-corrupt decides the exit code.
         reader = LogReader(
-            paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=skip_corrupt
+            paths, runs=run, tags=tag, purge=not (no_purge or follow), skip_corrupt=True
         )
         selector = ValueSelector(kind, step_range, reader.tag_ok)
         jsonl = format is DumpFormat.jsonl
+        named: set[str] = set()  # damaged files named while following
         try:
             if follow:
-                _follow(reader, selector, raw, jsonl, interval)
+                _follow(reader, selector, raw, jsonl, interval, skip_corrupt, named)
             elif raw:
                 for run_, record in reader.events():
                     if step_range is None or record.event.step in step_range:
@@ -102,7 +110,7 @@ def dump_command(
                 sys.stdout.flush()
                 out = sys.stdout.buffer
                 # On a terminal the lines themselves show progress; into a file, a bar does.
-                with progress_display("dumping", enabled=not out.isatty()) as progress:
+                with progress_display("dumping", enabled=not (quiet or out.isatty())) as progress:
                     for lines in dump_values(
                         reader,
                         kinds=kind,
@@ -113,18 +121,30 @@ def dump_command(
                     ):
                         out.write(lines)
         finally:
-            report_problems(reader.problems)
-        sys.stdout.flush()
+            sys.stdout.flush()
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt, named=named)
 
 
 def _follow(
-    reader: LogReader, selector: ValueSelector, raw: bool, jsonl: bool, interval: float
+    reader: LogReader,
+    selector: ValueSelector,
+    raw: bool,
+    jsonl: bool,
+    interval: float,
+    skip_corrupt: bool,
+    named: set[str],
 ) -> None:
     normalizers: dict[str, Normalizer] = {}
     try:
         for item in reader.follow(poll_interval=interval):
             if item is None:
                 sys.stdout.flush()
+                # Name a damaged file as soon as it is met (the exit code comes at Ctrl-C).
+                for damage in reader.damage():
+                    if damage.file not in named:
+                        named.add(damage.file)
+                        level = "warning: skipped" if skip_corrupt else "error"
+                        typer.echo(f"tbtool: {level}: {damage}", err=True)
                 continue
             run, record = item
             if raw:

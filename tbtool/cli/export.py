@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from typing import Annotated
@@ -10,19 +11,28 @@ import typer
 
 from tbtool.cli.app import (
     EXIT_PROBLEMS,
+    MetricOption,
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
-    report_problems,
+    TextOrJson,
+    choice_option,
+    command,
+    completion,
+    kind_option,
+    output_option,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
+from tbtool.damage import damaged_files
+from tbtool.errors import UsageError
 from tbtool.hparams import METRIC_AGGREGATES
-from tbtool.ops.export import export
+from tbtool.ops.export import PARTITION_KEYS, export
 from tbtool.tables import TABLE_KINDS
 
 KIND_CHOICES = [*TABLE_KINDS, "all"]
@@ -45,30 +55,29 @@ class MetricAgg(str, Enum):
 assert [m.value for m in MetricAgg] == list(METRIC_AGGREGATES)
 
 
-@app.command("export")
+@command(
+    "export",
+    examples=[
+        "tbtool export demo -o scalars.parquet",
+        "tbtool export demo --kind histograms --kind hparams -o tables/",
+        "tbtool export demo --run run0 --tag 'loss/*' --wide -o - --format csv",
+    ],
+)
 def export_command(
     paths: Paths,
     output: Annotated[
         str,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Output file, directory (several kinds, images/audio, --partition-by) or - "
+        output_option(
+            "Output file, directory (several kinds, images/audio, --partition-by) or - "
             "for stdout (CSV/JSON lines).",
-            show_default=False,
+            "FILE|DIR",
         ),
     ],
-    kind: Annotated[
-        list[str],
-        typer.Option(
-            "--kind",
-            help=f"What to export (repeatable): {', '.join(KIND_CHOICES)}.",
-            show_default="scalars",
-        ),
-    ] = [],  # noqa: B006 - typer needs a literal default
+    kind: Annotated[list[str], kind_option(KIND_CHOICES, "What to export", default="scalars")] = [],  # noqa: B006 - typer needs a literal default
     format: Annotated[
         ExportFormat | None,
-        typer.Option(
+        choice_option(
+            ExportFormat,
             "--format",
             help="Output format [default: from the output's extension, else parquet; csv for -].",
             show_default=False,
@@ -87,31 +96,30 @@ def export_command(
         str | None,
         typer.Option(
             "--partition-by",
-            help="Write a Hive-partitioned Parquet dataset by this column (run).",
+            help=f"Write a Hive-partitioned Parquet dataset by this column: "
+            f"{', '.join(PARTITION_KEYS)}.",
+            metavar="COLUMN",
+            autocompletion=completion(PARTITION_KEYS),
             show_default=False,
         ),
     ] = None,
     metric_agg: Annotated[
         MetricAgg,
-        typer.Option(
+        choice_option(
+            MetricAgg,
             "--metric-agg",
             help="hparams: how a metric's values become one number (best: min of loss-like "
             "tags, else max).",
         ),
     ] = MetricAgg.last,
-    metric: Annotated[
-        list[str],
-        typer.Option(
-            "--metric",
-            help="hparams: TAG=AGG, the aggregate of the metrics matching TAG (a glob), e.g. "
-            "'loss/val=min' (repeatable; --metric-agg for the others).",
-            metavar="TAG=AGG",
-            show_default=False,
-        ),
-    ] = [],  # noqa: B006
+    metric: MetricOption = [],  # noqa: B006
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace the partitions of an existing dataset."),
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing output: the file OUT, or in a directory OUT the tables, "
+            "media directories or dataset partitions this export writes (nothing else).",
+        ),
     ] = False,
     jobs: Annotated[
         int,
@@ -120,18 +128,32 @@ def export_command(
             "-j",
             help="Read files in this many processes; 0: one per core but one, for 64 MiB or "
             "more of local files, as many as memory allows; 1 on a 2-core machine.",
+            metavar="N",
             min=0,
         ),
     ] = 0,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
-    ] = False,
+    summary_format: Annotated[
+        TextOrJson,
+        choice_option(
+            TextOrJson,
+            "--summary-format",
+            help="How to print what was exported: a line on stderr, or JSON on stdout "
+            "(--format is the data's format).",
+        ),
+    ] = TextOrJson.text,
+    quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
-    """Export scalars, histograms, hparams, text, images, audio, tensors or PR curves to
-    Parquet, CSV or JSON lines. Exits 1 when nothing matched."""
+    """Scalars, histograms, hparams, text, images, audio, tensors or PR curves as tables in
+    the schemas of docs/export.md (hparams: --metric and --metric-agg choose how each
+    metric's values become one number). Never writes over an input or, without --overwrite,
+    an existing output; the output appears only once complete (docs/safety.md). Exits 1,
+    writing nothing, when nothing matched."""
     with reported_errors():
+        as_json = summary_format is TextOrJson.json
+        if as_json and output == "-":
+            raise UsageError("--summary-format json prints to stdout, where -o - writes the data")
         with progress_display("exporting", enabled=not quiet and output != "-") as counters:
             result = export(
                 paths,
@@ -152,12 +174,14 @@ def export_command(
                 jobs=jobs,
                 progress=counters,
             )
-        report_problems(result.problems)
-        if not quiet and output != "-":
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
+        if as_json:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        elif not quiet and output != "-" and result.total_rows:
             parts = ", ".join(f"{n:,} {k}" for k, n in result.rows.items())
             media = f", {result.media_files:,} media files" if result.media_files else ""
             typer.echo(f"exported {parts}{media} to {output}", err=True)
         if not result.total_rows:
-            typer.echo("tbtool: nothing matched: no values exported", err=True)
+            typer.echo("tbtool: nothing matched: no values exported, nothing written", err=True)
             raise typer.Exit(EXIT_PROBLEMS)
         sys.stdout.flush()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -17,20 +18,27 @@ from tbtool.cli.app import (
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
-    report_problems,
+    TextOrJson,
+    TextOrJsonFormat,
+    command,
+    output_option,
+    report_damage,
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
+from tbtool.damage import damaged_files
 
 
-@app.command("report")
+@command(
+    "report",
+    examples=[
+        "tbtool report demo -o report.html",
+        "tbtool report demo --tag 'loss/*' -m 'loss/val=min' --points 500 -o loss.html",
+    ],
+)
 def report_command(
     paths: Paths,
-    output: Annotated[
-        str,
-        typer.Option("--output", "-o", help="The HTML file to write.", show_default=False),
-    ],
+    output: Annotated[str, output_option("The HTML file to write.")],
     metric: MetricOption = [],  # noqa: B006 - typer needs a literal default
     run: RunOption = [],  # noqa: B006
     tag: TagOption = [],  # noqa: B006
@@ -47,14 +55,15 @@ def report_command(
         ),
     ] = None,
     overwrite: OverwriteOption = False,
+    format: TextOrJsonFormat = TextOrJson.text,
     quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
-    """Write one self-contained HTML file that opens offline: the summary table, a chart per
-    scalar tag with every run overlaid (smoothing, hover, log scale), histograms as
-    distribution bands, the hparams table and the last image of each image tag. Needs the
-    report extra: pip install 'tbtool[report]'."""
+    """One self-contained HTML file that opens offline: the summary table, a chart per scalar
+    tag with every run overlaid (smoothing, hover, log scale), histograms as distribution
+    bands, the hparams table and the last image of each image tag. Needs the report extra:
+    pip install 'tbtool[report]'."""
     from tbtool.ops.report import report
 
     with reported_errors():
@@ -64,8 +73,10 @@ def report_command(
                 purge=not no_purge, skip_corrupt=skip_corrupt, overwrite=overwrite,
                 progress=progress,
             )  # fmt: skip
-        report_problems(result.problems)
-        if not quiet:
+        report_damage(damaged_files(result.problems), skip_corrupt=skip_corrupt)
+        if format is TextOrJson.json:
+            typer.echo(json.dumps(result.to_json(), indent=2))
+        elif not quiet:
             info = result.downsampling
             typer.echo(
                 f"wrote {output}: {result.bytes / 2**20:.1f} MiB, {result.runs} run(s), "

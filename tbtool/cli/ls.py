@@ -12,12 +12,14 @@ from rich.markup import escape
 from tbtool.cli.app import (
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     TagOption,
     TextOrJson,
-    app,
-    report_problems,
+    TextOrJsonFormat,
+    command,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -26,6 +28,7 @@ from tbtool.inventory import Inventory, RunSummary, inventory
 from tbtool.printable import printable
 from tbtool.reader import LogReader
 from tbtool.record import ReadState
+from tbtool.temporaries import Leftover, find_leftovers
 
 
 def human_size(n: int) -> str:
@@ -59,6 +62,14 @@ def _run_lines(run: RunSummary) -> list[str]:
         note = ""
         if f.state == ReadState.TRUNCATED.value:
             note = f"  truncated tail ({f.pending_bytes} bytes pending; still being written?)"
+        if f.damage is not None:
+            damage = f.damage.first
+            more = f", and {f.damage.more} more" if f.damage.more else ""
+            what = "from" if f.damage.tolerated else "[red]damaged[/red] at"
+            note += (
+                f"  {what} byte offset {damage.offset}: "
+                f"{escape(damage.message)} ({damage.code}{more})"
+            )
         lines.append(
             f"  {escape(printable(os.path.basename(f.path)))}  {human_size(f.size)}  "
             f"{f.events} events{note}"
@@ -79,7 +90,7 @@ def _run_lines(run: RunSummary) -> list[str]:
     return lines
 
 
-def render_text(result: Inventory) -> None:
+def render_text(result: Inventory, leftovers: list[Leftover]) -> None:
     console = stdout_console()
     if not result.runs:
         console.print("no runs found")
@@ -88,25 +99,49 @@ def render_text(result: Inventory) -> None:
             console.print()
         for line in _run_lines(run):
             console.print(line)
+    if leftovers:
+        console.print()
+        console.print(
+            "[yellow]leftover temporaries[/yellow] of tbtool commands (not runs; "
+            "`tbtool validate` reports them too)"
+        )
+        for leftover in leftovers:
+            console.print(
+                f"  {escape(printable(leftover.path))}  {human_size(leftover.size)}  "
+                f"{escape(leftover.describe())}"
+            )
 
 
-@app.command("ls")
+@command(
+    "ls",
+    examples=[
+        "tbtool ls demo",
+        "tbtool ls demo --run run0 --tag 'loss/*'",
+        "tbtool ls demo --format json",
+    ],
+)
 def ls_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    format: TextOrJson = typer.Option(TextOrJson.text, "--format", help="Output format."),  # noqa: B008
+    format: TextOrJsonFormat = TextOrJson.text,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """List runs, event files, sizes, tags by kind, step ranges, counts, wall times and the
-    last value of each scalar."""
+    last value of each scalar. A damaged file is listed with what is wrong with it, beside
+    everything that could be read; exit 2 unless --skip-corrupt."""
     with reported_errors():
-        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=skip_corrupt)
-        with progress_display("reading") as progress:
+        # Everything readable is listed either way; --skip-corrupt decides the exit code.
+        reader = LogReader(paths, runs=run, purge=not no_purge, skip_corrupt=True)
+        with progress_display("reading", enabled=not quiet) as progress:
             result = inventory(reader, tags=tag, jobs=0, progress=progress)
-        report_problems(reader.problems)
+        leftovers = find_leftovers(reader.paths)
         if format is TextOrJson.json:
-            typer.echo(json.dumps(result.to_json(), indent=2))
+            listing = result.to_json()
+            listing["temporaries"] = [leftover.to_json() for leftover in leftovers]
+            typer.echo(json.dumps(listing, indent=2))
         else:
-            render_text(result)
+            render_text(result, leftovers)
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt)

@@ -10,10 +10,18 @@ import typer
 from rich.markup import escape
 
 from tbtool.cli.app import (
+    EXIT_PROBLEMS,
+    DryRunOption,
+    NoBackupOption,
+    QuietOption,
     RunOption,
     TextOrJson,
-    app,
+    TextOrJsonFormat,
+    YesOption,
+    choice_option,
+    command,
     confirm_plan,
+    output_option,
     reported_errors,
     stdout_console,
 )
@@ -51,9 +59,14 @@ def _render_run(run: OutputRun, target: str) -> None:
         console.print(f"  [yellow]skipped[/yellow] {escape(str(skipped))}")
 
 
-def render(result: MergeResult) -> None:
+def render(result: MergeResult, *, quiet: bool = False) -> None:
+    """Per output run what went in and out (``quiet``: only what was skipped, on stderr)."""
     for run in result.runs:
-        _render_run(run, run.written or "-")
+        if not quiet:
+            _render_run(run, run.written or "-")
+        elif run.skipped:
+            for skipped in run.skipped:
+                typer.echo(f"tbtool: warning: {run.name}: skipped {skipped}", err=True)
 
 
 def render_in_place(plan: merge_in_place.InPlacePlan) -> None:
@@ -89,16 +102,16 @@ def _in_place(
 ) -> None:
     if len(inputs) != 1:
         raise UsageError("merge --in-place takes exactly one PATH (a logdir or run directory)")
-    with progress_display("reading") as progress:
+    with progress_display("reading", enabled=not options["quiet"]) as progress:
         plan = merge_in_place.plan(inputs[0], rule=rule, runs=runs, progress=progress)
     if not json_out:
         render_in_place(plan)
     if plan.changing and confirm_plan(
         yes=options["yes"], dry_run=options["dry_run"], action="rewrite these runs in place"
     ):
-        with progress_display("rewriting") as progress:
+        with progress_display("rewriting", enabled=not options["quiet"]) as progress:
             merge_in_place.apply(plan, keep_backup=not options["no_backup"], progress=progress)
-        if not json_out:
+        if not json_out and not options["quiet"]:
             typer.echo(
                 f"replaced {len(plan.replaced)} file(s), removed {len(plan.removed)}"
                 + (f"; originals in {plan.backups[0]}" if plan.backups else "")
@@ -107,20 +120,25 @@ def _in_place(
         typer.echo(json.dumps(plan.to_json(), indent=2))
 
 
-@app.command("merge")
+@command(
+    "merge",
+    examples=[
+        "tbtool merge demo -o merged",
+        "tbtool merge demo/run0-sgd-lr0.003 demo/run1-adamw-lr0.01 --layout sub-run -o both",
+        "tbtool merge demo --in-place --dry-run",
+    ],
+    aliases={"--out": "--output"},
+)
 def merge_command(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Event files, run directories or logdirs.", show_default=False),
+        typer.Argument(
+            help="Event files, run directories or logdirs.", metavar="INPUT", show_default=False
+        ),
     ],
     out: Annotated[
         str | None,
-        typer.Option(
-            "-o",
-            "--out",
-            help="Output directory (new or empty). Give this or --in-place.",
-            show_default=False,
-        ),
+        output_option("Output directory (new or empty). Give this or --in-place.", "DIR"),
     ] = None,
     in_place: Annotated[
         bool,
@@ -132,7 +150,8 @@ def merge_command(
     ] = False,
     layout: Annotated[
         Layout,
-        typer.Option(
+        choice_option(
+            Layout,
             "--layout",
             help="merge: same-named runs of all inputs become one; "
             "sub-run: each input becomes a sub-run named after it; tag-prefix: "
@@ -141,7 +160,8 @@ def merge_command(
     ] = Layout.merge,
     rule: Annotated[
         MergeRule,
-        typer.Option(
+        choice_option(
+            MergeRule,
             "--rule",
             help="Restart rule applied across files: start "
             "(SessionLog START at step T drops earlier steps >= T), rewind "
@@ -149,36 +169,34 @@ def merge_command(
         ),
     ] = MergeRule.start,
     sort: Annotated[
-        SortKey, typer.Option("--sort", help="Order of events in each output file.")
+        SortKey, choice_option(SortKey, "--sort", help="Order of events in each output file.")
     ] = SortKey.read,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="With --in-place: do it without asking.")
-    ] = False,
-    no_backup: Annotated[
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    no_backup: NoBackupOption = False,
+    format: TextOrJsonFormat = TextOrJson.text,
+    quiet: QuietOption = False,
+    strict: Annotated[
         bool,
         typer.Option(
-            "--no-backup",
-            help="With --in-place: do not keep the original files (by default they are "
-            "archived in PATH/.tbtool-backups/).",
+            "--strict",
+            help="Exit 1 when damaged bytes of the inputs were left out of the output (each "
+            "stretch named on stderr), for CI; the output is written either way.",
         ),
     ] = False,
-    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
-        TextOrJson.text
-    ),
 ) -> None:
-    """Merge inputs into one clean event file per run under OUT: restarts applied, exact
-    duplicates dropped, damaged records salvaged and reported. Inputs are not modified,
-    except with --in-place, which shows the plan first and keeps a backup."""
+    """Restarts applied, exact duplicates dropped, damaged records salvaged and reported.
+    Inputs are not modified, except with --in-place, which shows the plan first (--yes to
+    do it without asking) and keeps a backup (unless --no-backup)."""
     with reported_errors():
         rule_name = None if rule is MergeRule.none else rule.value
         if in_place == (out is not None):
-            raise UsageError("give exactly one of -o OUT or --in-place")
+            raise UsageError("give exactly one of -o DIR or --in-place")
         if in_place:
             if layout is not Layout.merge or sort is not SortKey.read:
                 raise UsageError("--in-place merges each run where it is: no --layout or --sort")
-            options = {"yes": yes, "dry_run": dry_run, "no_backup": no_backup}
+            options = {"yes": yes, "dry_run": dry_run, "no_backup": no_backup, "quiet": quiet}
             _in_place(inputs, rule_name, run, options, format is TextOrJson.json)
             return
         if yes or no_backup:
@@ -186,7 +204,7 @@ def merge_command(
         if dry_run:
             _render_outputs(inputs, out, layout.value, run, format is TextOrJson.json)
             return
-        with progress_display("merging") as progress:
+        with progress_display("merging", enabled=not quiet) as progress:
             result = merge(
                 inputs,
                 out,
@@ -199,4 +217,13 @@ def merge_command(
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:
-            render(result)
+            render(result, quiet=quiet)
+        if strict and result.skipped:
+            for skipped in result.skipped:
+                typer.echo(f"tbtool: dropped: {skipped}", err=True)
+            typer.echo(
+                f"tbtool: merge --strict: {len(result.skipped)} stretch(es) of input bytes "
+                f"left out of {out} (damaged, or a last record still being written)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_PROBLEMS)

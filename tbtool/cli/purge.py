@@ -10,10 +10,16 @@ import typer
 from rich.markup import escape
 
 from tbtool.cli.app import (
+    DryRunOption,
+    NoBackupOption,
+    QuietOption,
     RunOption,
     TagOption,
     TextOrJson,
-    app,
+    TextOrJsonFormat,
+    YesOption,
+    choice_option,
+    command,
     confirm_plan,
     reported_errors,
     stdout_console,
@@ -49,11 +55,20 @@ def render_plan(plan: PurgePlan) -> None:
     console.print(f"total: {plan.dropped} value(s) to drop")
 
 
-@app.command("purge")
+@command(
+    "purge",
+    examples=[
+        "tbtool purge demo --run run0 --step 900 --tag 'loss/*' --dry-run",
+        "tbtool purge demo --restarts --rule rewind --dry-run",
+    ],
+)
 def purge_command(
-    path: Annotated[str, typer.Argument(help="A logdir, run directory or event file.")],
+    path: Annotated[
+        str, typer.Argument(help="A logdir, run directory or event file.", metavar="PATH")
+    ],
     step: Annotated[
-        int | None, typer.Option("--step", help="Drop values with step >= N.", show_default=False)
+        int | None,
+        typer.Option("--step", help="Drop values with step >= N.", metavar="N", show_default=False),
     ] = None,
     restarts: Annotated[
         bool,
@@ -64,7 +79,8 @@ def purge_command(
     ] = False,
     rule: Annotated[
         RestartRule,
-        typer.Option(
+        choice_option(
+            RestartRule,
             "--rule",
             help="With --restarts: 'start' (a START at step T "
             "drops earlier values with step >= T) or 'rewind' (a value at "
@@ -74,32 +90,25 @@ def purge_command(
     ] = RestartRule.start,
     tag: TagOption = [],  # noqa: B006 - typer needs a literal default
     run: RunOption = [],  # noqa: B006
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")] = False,
-    no_backup: Annotated[
-        bool,
-        typer.Option(
-            "--no-backup",
-            help="Do not keep the original files (by default "
-            "they are archived in PATH/.tbtool-backups/).",
-        ),
-    ] = False,
-    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
-        TextOrJson.text
-    ),
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    no_backup: NoBackupOption = False,
+    format: TextOrJsonFormat = TextOrJson.text,
+    quiet: QuietOption = False,
 ) -> None:
     """Drop summary values with step >= N (graphs and metadata stay), or apply restart
-    semantics to the files themselves; shows the plan first, keeps a backup."""
+    semantics to the files themselves, rewriting each file safely. Shows the plan first;
+    without a terminal it needs --yes. Keeps a backup unless --no-backup."""
     with reported_errors():
         options = {"step": step, "restarts": rule.value if restarts else None, "tags": tag}
-        with progress_display("reading") as progress:
+        with progress_display("reading", enabled=not quiet) as progress:
             plan = purge_steps.plan(path, runs=run, progress=progress, **options)
         if format is TextOrJson.text:
             render_plan(plan)
         if plan.dropped and confirm_plan(yes=yes, dry_run=dry_run, action="rewrite these files"):
-            with progress_display("rewriting") as progress:
+            with progress_display("rewriting", enabled=not quiet) as progress:
                 purge_steps.apply(plan, keep_backup=not no_backup, progress=progress, **options)
-            if format is TextOrJson.text:
+            if format is TextOrJson.text and not quiet:
                 typer.echo(
                     f"rewrote {len(plan.rewritten)} file(s)"
                     + (f"; originals in {plan.backups[0]}" if plan.backups else "")

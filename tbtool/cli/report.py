@@ -8,12 +8,13 @@ import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from enum import Enum
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from tbtool import storage
-from tbtool.cli.app import EXIT_OK, EXIT_PROBLEMS, stdout_console
+from tbtool.cli.app import EXIT_OK, EXIT_PROBLEMS, choice_option, format_option, stdout_console
 from tbtool.ops.findings import SEVERITIES, Finding, Report
 from tbtool.printable import printable
 
@@ -29,6 +30,14 @@ class FailOn(str, Enum):
     error = "error"
     warning = "warning"
     info = "info"
+
+
+#: The options of the commands that print findings (validate, check).
+ReportFormatOption = Annotated[ReportFormat, format_option(ReportFormat)]
+FailOnOption = Annotated[
+    FailOn,
+    choice_option(FailOn, "--fail-on", help="Exit 1 if any finding is at least this severe."),
+]
 
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -49,7 +58,7 @@ def _subject(f: Finding) -> str:
     return f" [{', '.join(bits)}]" if bits else ""
 
 
-def render_text(report: Report) -> None:
+def render_text(report: Report, *, quiet: bool = False) -> None:
     console = stdout_console()
     by_file: dict[str | None, list[Finding]] = defaultdict(list)
     for f in report.findings:
@@ -70,6 +79,8 @@ def render_text(report: Report) -> None:
                 f"  [{_STYLE[f.severity]}]{f.severity}[/] {f.code}{where}"
                 f"{escape(printable(_subject(f)))}: {escape(printable(_counted(f)))}"
             )
+    if quiet:
+        return
     counts = ", ".join(f"{report.count(s)} {s}(s)" for s in reversed(SEVERITIES))
     unit = "record(s)" if report.command == "validate" else "value(s)"
     console.print(f"{report.command}: {report.files} file(s), {report.records} {unit}: {counts}")
@@ -130,8 +141,9 @@ def junit_xml(report: Report, fail_on: str) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
-def emit(report: Report, fmt: ReportFormat, fail_on: FailOn) -> None:
-    """Print the report and exit with the contract's code (0 clean, 1 findings)."""
+def emit(report: Report, fmt: ReportFormat, fail_on: FailOn, *, quiet: bool = False) -> None:
+    """Print the report (``quiet``: text without its summary line) and exit with the
+    contract's code (0 clean, 1 findings)."""
     if fmt is ReportFormat.json:
         typer.echo(json.dumps(report.to_json(), indent=2))
     elif fmt is ReportFormat.junit:
@@ -139,7 +151,7 @@ def emit(report: Report, fmt: ReportFormat, fail_on: FailOn) -> None:
     elif fmt is ReportFormat.github:
         render_github(report)
     else:
-        render_text(report)
+        render_text(report, quiet=quiet)
     raise typer.Exit(EXIT_PROBLEMS if report.failed(fail_on.value) else EXIT_OK)
 
 

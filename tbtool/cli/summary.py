@@ -13,12 +13,15 @@ from tbtool.cli.app import (
     MetricOption,
     NoPurgeOption,
     Paths,
+    QuietOption,
     RunOption,
     SkipCorruptOption,
     StepsOption,
     TagOption,
-    app,
-    report_problems,
+    command,
+    format_option,
+    print_table,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -33,7 +36,14 @@ class SummaryFormat(str, Enum):
     markdown = "markdown"
 
 
-@app.command("summary")
+@command(
+    "summary",
+    examples=[
+        "tbtool summary demo",
+        "tbtool summary demo -m 'loss/val=min' -m accuracy/val --sort loss/val=min --top 2",
+        "tbtool summary demo --format markdown",
+    ],
+)
 def summary_command(
     paths: Paths,
     metric: MetricOption = [],  # noqa: B006 - typer needs a literal default
@@ -65,23 +75,23 @@ def summary_command(
             show_default=False,
         ),
     ] = None,
-    format: Annotated[
-        SummaryFormat, typer.Option("--format", help="Output format.")
-    ] = SummaryFormat.table,
+    format: Annotated[SummaryFormat, format_option(SummaryFormat)] = SummaryFormat.table,
     run: RunOption = [],  # noqa: B006
     tag: TagOption = [],  # noqa: B006
     steps: StepsOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: QuietOption = False,
     no_purge: NoPurgeOption = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
-    """One row per run: hyperparameters, steps, duration and the last/min/max/best value of
-    each metric (with the step where it was reached). Markdown fits $GITHUB_STEP_SUMMARY."""
+    """Per run: hyperparameters, steps, duration and the last/min/max/best value of each
+    metric (with the step where it was reached; without --metric, every scalar tag's last
+    value). Markdown fits $GITHUB_STEP_SUMMARY."""
     from tbtool.ops.summary import display_table, json_records, summarize
     from tbtool.reader import LogReader
 
     with reported_errors():
-        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=skip_corrupt)
+        # Every readable run gets its row either way; --skip-corrupt decides the exit code.
+        reader = LogReader(paths, runs=run, tags=tag, purge=not no_purge, skip_corrupt=True)
         with progress_display("reading", enabled=not quiet) as progress:
             frame = summarize(
                 reader,
@@ -93,7 +103,6 @@ def summary_command(
                 jobs=0,
                 progress=progress,
             )
-        report_problems(reader.problems)
         if format is SummaryFormat.csv:
             typer.echo(frame.to_csv(index=False), nl=False)
         elif format is SummaryFormat.json:
@@ -102,13 +111,12 @@ def summary_command(
             typer.echo(markdown_table(*display_table(frame)))
         else:
             render_table(*display_table(frame))
+        report_damage(reader.damage(), skip_corrupt=skip_corrupt)
 
 
 def render_table(headers: list[str], rows: list[list[str]]) -> None:
     from rich import box
-    from rich.console import Console
     from rich.markup import escape
-    from rich.measure import Measurement
     from rich.table import Table
 
     if not rows:
@@ -121,8 +129,4 @@ def render_table(headers: list[str], rows: list[list[str]]) -> None:
         table.add_row(*(escape(c) for c in row))
     # Never fold numbers into several lines: a wide table prints at its natural width (a
     # terminal wraps it, `less -S` scrolls it); --metric and --tag make it narrower.
-    console = stdout_console()
-    natural = Measurement.get(console, console.options.update(width=100_000), table).maximum
-    if natural > console.width:
-        console = Console(highlight=False, soft_wrap=True, width=natural)
-    console.print(table)
+    print_table(table, fit_terminal=False)

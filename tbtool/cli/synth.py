@@ -12,7 +12,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tbtool.cli.app import TextOrJson, app, reported_errors, stdout_console
+from tbtool.cli.app import (
+    QuietOption,
+    TextOrJson,
+    TextOrJsonFormat,
+    choice_option,
+    command,
+    completion,
+    kind_option,
+    print_table,
+    reported_errors,
+    stdout_console,
+)
 from tbtool.cli.ls import human_size
 from tbtool.errors import UsageError
 from tbtool.ops.synth import (
@@ -25,6 +36,7 @@ from tbtool.ops.synth import (
     SynthResult,
     synth,
 )
+from tbtool.ops.synth_styles import ALL_KINDS
 
 
 class Style(str, Enum):
@@ -71,7 +83,7 @@ def render(result: SynthResult) -> None:
             human_size(sum(f.size for f in run.files)),
             "-" if run.last_step is None else f"0..{run.last_step}",
         )
-    console.print(table)
+    print_table(table)
     tags: dict[str, set[str]] = {}
     for run in result.runs:
         for tag, series in run.series.items():
@@ -98,27 +110,49 @@ def render(result: SynthResult) -> None:
     console.print(f"tbtool validate reports: {escape(expected) if expected else 'nothing'}")
 
 
-@app.command("synth")
+@command(
+    "synth",
+    examples=[
+        "tbtool synth demo --overwrite",
+        "tbtool synth crashed --num-runs 1 --num-steps 100 --restart-at 50% --corrupt bitflip",
+        "tbtool synth big --kind scalars --size 50MB --style tf2",
+    ],
+    aliases={
+        "--runs": "--num-runs",
+        "--tags": "--num-tags",
+        "--steps": "--num-steps",
+        "--kinds": "--kind",
+    },
+)
 def synth_command(
     out: Annotated[
         str,
         typer.Argument(help="Directory to write the logdir into (new or empty).", metavar="OUT"),
     ],
     seed: Annotated[
-        int, typer.Option("--seed", help="Random seed: equal options give identical files.", min=0)
+        int,
+        typer.Option(
+            "--seed", help="Random seed: equal options give identical files.", metavar="N", min=0
+        ),
     ] = 0,
-    runs: Annotated[int, typer.Option("--runs", help="Number of runs.", min=1)] = DEFAULT_RUNS,
+    runs: Annotated[
+        int, typer.Option("--num-runs", help="Number of runs.", metavar="N", min=1)
+    ] = DEFAULT_RUNS,
     tags: Annotated[
         int,
         typer.Option(
-            "--tags", help="Scalar tags per run (histograms: half as many layers).", min=1
+            "--num-tags",
+            help="Scalar tags per run (histograms: half as many layers).",
+            metavar="N",
+            min=1,
         ),
     ] = DEFAULT_TAGS,
     steps: Annotated[
         int | None,
         typer.Option(
-            "--steps",
+            "--num-steps",
             help=f"Training steps per run [default: {DEFAULT_STEPS}].",
+            metavar="N",
             min=1,
             show_default=False,
         ),
@@ -133,17 +167,12 @@ def synth_command(
             show_default=False,
         ),
     ] = None,
-    kinds: Annotated[
-        str,
-        typer.Option(
-            "--kinds",
-            metavar="KINDS",
-            help="Comma-separated: scalars, histograms, images, audio, text, pr_curves, "
-            "hparams, custom_scalars, mesh, tensors, graph; or all.",
-        ),
-    ] = ",".join(DEFAULT_KINDS),
+    kind: Annotated[
+        list[str],
+        kind_option([*ALL_KINDS, "all"], "What to write", default=", ".join(DEFAULT_KINDS)),
+    ] = [],  # noqa: B006 - typer needs a literal default
     style: Annotated[
-        Style, typer.Option("--style", help="Whose encodings and file names to write.")
+        Style, choice_option(Style, "--style", help="Whose encodings and file names to write.")
     ] = Style.torch,
     restart_at: Annotated[
         str | None,
@@ -159,12 +188,13 @@ def synth_command(
         list[str],
         typer.Option(
             "--corrupt",
-            metavar="FAULTS",
+            metavar="FAULT",
             help="Inject faults, each with one validate finding, the i-th into the i-th run "
             f"(comma-separated or repeated): {', '.join(FAULTS)}.",
+            autocompletion=completion(list(FAULTS)),
             show_default=False,
         ),
-    ] = [],  # noqa: B006 - typer needs a literal default
+    ] = [],  # noqa: B006
     start: Annotated[
         str | None,
         typer.Option(
@@ -183,14 +213,13 @@ def synth_command(
             "other non-empty directories are never touched.",
         ),
     ] = False,
-    format: Annotated[TextOrJson, typer.Option("--format", help="Output format.")] = (
-        TextOrJson.text
-    ),
+    format: TextOrJsonFormat = TextOrJson.text,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write a synthetic logdir: runs of a pretend training job (decaying losses, rising
-    accuracies, a learning-rate schedule, drifting weight histograms, ...) in torch's,
-    tensorboardX's or TF2's encodings; optionally a crashed and resumed run, injected faults
-    or a target size. Deterministic: the same options write identical files."""
+    """Runs of a pretend training job (decaying losses, rising accuracies, a learning-rate
+    schedule, drifting weight histograms, ...) in torch's, tensorboardX's or TF2's encodings;
+    optionally a crashed and resumed run, injected faults or a target size. Deterministic:
+    the same options write identical files."""
     with reported_errors():
         faults = [name.strip() for item in corrupt for name in item.split(",") if name.strip()]
         result = synth(
@@ -199,7 +228,7 @@ def synth_command(
             runs=runs,
             tags=tags,
             steps=steps,
-            kinds=kinds,
+            kinds=kind or DEFAULT_KINDS,
             style=style.value,
             restart_at=restart_at,
             corrupt=faults,
@@ -209,5 +238,5 @@ def synth_command(
         )
         if format is TextOrJson.json:
             typer.echo(json.dumps(result.to_json(), indent=2))
-        else:
+        elif not quiet:
             render(result)

@@ -6,44 +6,60 @@ from typing import Annotated
 
 import typer
 
-from tbtool.cli.app import Paths, RunOption, TagOption, app, reported_errors
+from tbtool.cli.app import (
+    Paths,
+    QuietOption,
+    RunOption,
+    TagOption,
+    command,
+    duration_option,
+    reported_errors,
+)
 from tbtool.cli.progress import progress_display
-from tbtool.cli.report import FailOn, ReportFormat, emit
+from tbtool.cli.report import FailOn, FailOnOption, ReportFormat, ReportFormatOption, emit
 from tbtool.ops.validate import RECENT_SECONDS, validate
 
 
-@app.command("validate")
+@command(
+    "validate",
+    examples=[
+        "tbtool validate demo",
+        "tbtool validate demo --fail-on warning --format github",
+        "tbtool validate demo --format json --ignore restart",
+    ],
+)
 def validate_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
-    format: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = (
-        ReportFormat.text
-    ),
+    format: ReportFormatOption = ReportFormat.text,
     strict: Annotated[
         bool, typer.Option("--strict", help="A truncated final record is an error, not a warning.")
     ] = False,
-    fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Exit 1 if any finding is at least this severe.")
-    ] = FailOn.error,
+    fail_on: FailOnOption = FailOn.error,
     ignore: Annotated[
         list[str],
         typer.Option(
-            "--ignore", help="Drop findings with this code (repeatable).", show_default=False
+            "--ignore",
+            help="Drop findings with this code (repeatable).",
+            metavar="CODE",
+            show_default=False,
         ),
     ] = [],  # noqa: B006
     recent: Annotated[
         float,
-        typer.Option(
+        duration_option(
             "--recent",
-            help="Seconds since a file's last change within which "
-            "a truncated tail is reported as 'may still be being written'.",
+            "How long after a file's last change a truncated tail is reported as 'may still "
+            "be being written'.",
         ),
-    ] = RECENT_SECONDS,
+    ] = f"{RECENT_SECONDS:g}s",  # type: ignore[assignment] - parsed to seconds
+    quiet: QuietOption = False,
 ) -> None:
-    """Check that event files are intact and their contents sane (findings with stable codes;
-    exit 1 when any is at least --fail-on)."""
-    with reported_errors(), progress_display("validating") as progress:
+    """Findings with stable codes (docs/findings.md): damaged records, truncated files,
+    restarts, NaNs, steps going backwards, bad images, ... Exits 1 when any finding is at
+    least --fail-on."""
+    with reported_errors(), progress_display("validating", enabled=not quiet) as progress:
         report = validate(
             paths,
             strict=strict,
@@ -53,4 +69,4 @@ def validate_command(
             recent_seconds=recent,
             progress=progress,
         )
-    emit(report, format, fail_on)
+    emit(report, format, fail_on, quiet=quiet)

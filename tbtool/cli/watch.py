@@ -14,8 +14,10 @@ from tbtool.cli.app import (
     RunOption,
     SkipCorruptOption,
     TagOption,
-    app,
-    report_problems,
+    command,
+    duration_option,
+    print_table,
+    report_damage,
     reported_errors,
     stdout_console,
 )
@@ -63,44 +65,49 @@ def live_table(runs: list[RunState], now: float) -> Table:
 
 
 def _follow_plainly(watch: Watch, runs: list[RunState], interval: float) -> None:
-    console = stdout_console()
     shown = None
     while True:
         now = [(r.name, r.step, r.last_wall_time) for r in runs]
         if now != shown:
-            console.print(live_table(runs, time.time()))
+            print_table(live_table(runs, time.time()))
             shown = now
         time.sleep(interval)
         runs = watch.poll()
 
 
-@app.command("watch")
+@command(
+    "watch",
+    examples=["tbtool watch demo --once", "tbtool watch demo --tag 'loss/*' --interval 10s"],
+)
 def watch_command(
     paths: Paths,
     run: RunOption = [],  # noqa: B006 - typer needs a literal default
     tag: TagOption = [],  # noqa: B006
     interval: Annotated[
         float,
-        typer.Option("--interval", help="Seconds between two looks at the files.", min=0.05),
-    ] = 2.0,
+        duration_option(
+            "--interval", "How long to wait between two looks at the files.", minimum=0.05
+        ),
+    ] = "2s",  # type: ignore[assignment] - parsed to seconds
     once: Annotated[
         bool, typer.Option("--once", help="Print the table once and exit (for scripts).")
     ] = False,
     skip_corrupt: SkipCorruptOption = False,
 ) -> None:
-    """A live view of runs as they grow: per run its step, steps per second, time since the
-    last event and the latest value of each scalar tag. Local or remote; Ctrl-C quits."""
+    """Per run its step, steps per second, time since the last event and the latest value of
+    each scalar tag, redrawn as the runs grow. Local or remote; Ctrl-C quits. Without a
+    terminal it prints a new table whenever something changed."""
     from rich.live import Live
 
     from tbtool.ops.watch import Watch
 
     console = stdout_console()
     with reported_errors():
-        watch = Watch(paths, runs=run, tags=tag, skip_corrupt=skip_corrupt)
+        watch = Watch(paths, runs=run, tags=tag)
         try:
             runs = watch.poll()
             if once:
-                console.print(live_table(runs, time.time()))
+                print_table(live_table(runs, time.time()))
                 return
             if not console.is_terminal:  # a log: a new table whenever something changed
                 _follow_plainly(watch, runs, interval)
@@ -112,4 +119,4 @@ def watch_command(
             raise typer.Exit(EXIT_OK) from None
         finally:
             watch.close()
-            report_problems(watch.reader.problems)
+            report_damage(watch.reader.damage(), skip_corrupt=skip_corrupt)

@@ -111,8 +111,8 @@ class ScannedFile:
         self.chunks = []
 
 
-def _scan(path: str, skip_corrupt: bool, options: dict[str, Any]) -> ScannedFile | None:
-    scan = FileScan(path, skip_corrupt=skip_corrupt, **options)
+def _scan(path: str, options: dict[str, Any]) -> ScannedFile | None:
+    scan = FileScan(path, skip_corrupt=True, **options)
     try:
         chunks = [chunk.detach() for chunk in scan]
     except TbtoolError:
@@ -131,16 +131,16 @@ def _scan(path: str, skip_corrupt: bool, options: dict[str, Any]) -> ScannedFile
 
 
 class Prefetcher:
-    """Hands out a scan per file, in the order given; ``jobs`` workers read ahead."""
+    """Hands out a scan per file, in the order given; ``jobs`` workers read ahead. Damaged
+    records are skipped (and collected in the scan's ``problems``), as every batch read
+    does."""
 
     def __init__(
         self,
         files: Sequence[str],
         jobs: int,
-        skip_corrupt: bool,
         options: dict[str, Any],
     ) -> None:
-        self.skip_corrupt = skip_corrupt
         self.options = options
         self._todo = deque(files)
         self._running: deque[tuple[str, Future]] = deque()
@@ -151,7 +151,7 @@ class Prefetcher:
     def _fill(self) -> None:
         while self._pool is not None and self._todo and len(self._running) < self._jobs:
             path = self._todo.popleft()
-            future = self._pool.submit(_scan, path, self.skip_corrupt, self.options)
+            future = self._pool.submit(_scan, path, self.options)
             self._running.append((path, future))
 
     def take(self, path: str) -> FileScan | ScannedFile:
@@ -162,7 +162,7 @@ class Prefetcher:
             result = future.result()
             if result is not None:
                 return result
-        return FileScan(path, skip_corrupt=self.skip_corrupt, **self.options)
+        return FileScan(path, skip_corrupt=True, **self.options)
 
     def close(self) -> None:
         if self._pool is not None:

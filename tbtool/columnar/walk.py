@@ -9,8 +9,10 @@ earlier chunks may still lose rows: a consumer holds it back (:class:`Holdback`)
 run ends, or, past a memory budget, asks the walk to look ahead for the run's remaining
 restarts once (:meth:`RunChunks.complete`) and streams from then on. How each file's
 reading ended (events, read state, where it stopped) lands in the reader's ``file_status``
-and its skipped records in ``problems``, exactly as the per-event iterator records them.
-Counters for a progress display are updated as bytes are read.
+and its damaged records in ``problems``, exactly as the per-event iterator records them: a
+damaged record is skipped, and a walk that ends raises :class:`~tbtool.errors.DamagedFiles`
+naming every damaged file it met unless the reader has ``skip_corrupt``
+(:class:`~tbtool.reader.LogReader`). Counters for a progress display are updated as bytes are read.
 """
 
 from __future__ import annotations
@@ -209,9 +211,10 @@ def walk_runs(
     progress.update()
     options: dict[str, Any] = {"chunk_size": chunk_size} if chunk_size else {}
     files = [f for r in runs for f in r.files]
-    prefetch = Prefetcher(files, auto_jobs(files, jobs), reader.skip_corrupt, options)
+    prefetch = Prefetcher(files, auto_jobs(files, jobs), options)
     # Remote files may be read twice (a look-ahead for restarts, then values): fetch once.
     ahead = Spooled(files if reader.purge else ())
+    since = len(reader.problems)
     try:
         for run in runs:
             yield RunChunks(run, _run_chunks(reader, run, prefetch, progress), reader.purge)
@@ -219,6 +222,7 @@ def walk_runs(
     finally:
         ahead.close()
         prefetch.close()
+    reader.check_damage(since)
 
 
 def _run_chunks(

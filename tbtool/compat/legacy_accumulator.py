@@ -11,12 +11,14 @@ that event. Metadata counts on a tag's first value only; tensor tags may come fr
 from __future__ import annotations
 
 import io
+import warnings
 import wave
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
+from tbtool import limits
 from tbtool.events import EventFileReader
 from tbtool.proto import event_pb2
 from tbtool.tensor import TensorDecodeError, decode_tensor
@@ -109,8 +111,12 @@ def ndarray(tensor: Any) -> Any:
 
 
 def text_value(tensor: Any) -> Any:
-    """One string (tbparse raises for text tables; here they are arrays of strings)."""
-    array, _ = decode_tensor(tensor)
+    """One string (tbparse raises for text tables; here they are arrays of strings); NaN
+    for a tensor that does not decode, as :func:`ndarray` gives."""
+    try:
+        array, _ = decode_tensor(tensor)
+    except TensorDecodeError:
+        return np.nan
     if array.size == 1:
         return array.item().decode("utf-8")
     out = np.empty(array.shape, dtype=object)
@@ -119,24 +125,44 @@ def text_value(tensor: Any) -> Any:
 
 
 def decode_image(data: bytes) -> Any:
+    """RGB pixels (frames stacked for a GIF); the encoded bytes when Pillow is missing, the
+    bytes are no image it reads, or the pixels would take more memory than
+    :func:`tbtool.limits.value_limit` allows (the size comes from the image's header)."""
     try:
         from PIL import Image, ImageSequence
-    except ImportError:  # without Pillow: the encoded bytes
+    except ImportError:
         return data
-    with Image.open(io.BytesIO(data)) as img:
-        frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(img)]
-    if len(frames) > 1 or getattr(img, "format", "") == "GIF":
+    frames: list[np.ndarray] = []
+    try:
+        with warnings.catch_warnings():  # the limit below replaces Pillow's bomb check
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                width, height = img.size
+                for frame in ImageSequence.Iterator(img):
+                    # The RGB frames so far and this one, checked before it is decoded
+                    # (decoding and stacking take a few times that, briefly).
+                    needed = 3 * (len(frames) + 1) * width * height
+                    why = limits.too_large("image", needed, len(data), limits.PIXEL_BYTES_PER_BYTE)
+                    if why is not None:
+                        return data
+                    frames.append(np.asarray(frame.convert("RGB")))
+                image_format = img.format
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return data  # UnidentifiedImageError and truncated data are OSErrors
+    if len(frames) > 1 or image_format == "GIF":
         return np.stack(frames)
     return frames[0] if frames else data
 
 
 def decode_wav(data: bytes) -> Any:
+    """Float samples ``[frames, channels]`` of 16-bit PCM; the bytes for anything else (the
+    frame count a header claims is never trusted: only the bytes present are read)."""
     try:
         with wave.open(io.BytesIO(data)) as w:
             raw = w.readframes(w.getnframes())
             width, channels = w.getsampwidth(), w.getnchannels()
     except (wave.Error, EOFError):
         return data
-    if width != 2:
+    if width != 2 or len(raw) % (2 * channels):
         return data
     return (np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0).reshape(-1, channels)

@@ -287,18 +287,22 @@ def check(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     expectations: Sequence[Expectation],
     *,
-    runs: Sequence[str] = (),
+    runs: str | Sequence[str] = (),
+    tags: str | Sequence[str] = (),
     purge: bool = True,
     jobs: int | None = 1,
     progress: Progress | None = None,
 ) -> Report:
     """Evaluate ``expectations`` against the logs under ``paths`` (one pass, through the
-    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`)."""
+    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`).
+    A damaged file fails the gate: it is an ``error`` finding with validate's code for what
+    is wrong with it, beside the verdicts on everything that could be read. ``runs``/``tags``
+    narrow what is read, as for every reader: an assertion sees only the values they keep."""
     if not expectations:
         raise UsageError(
             "nothing to check: give --expect FILE.toml or --require-tag / --min-steps / --no-nan"
         )
-    reader = LogReader(paths, runs=runs, purge=purge)
+    reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=True)
     matchers = [tag_matcher([e.tag]) if e.tag else None for e in expectations]
     report = Report("check")
     series, facts, report.records = collect_series(
@@ -309,6 +313,21 @@ def check(
         progress=progress,
     )
     report.files = len({f for r in reader.runs for f in r.files})
+    runs_of = {path: run.name for run in reader.runs for path in run.files}
+    for damage in reader.damage():
+        if not damage.tolerated:
+            report.findings.append(
+                Finding(
+                    damage.first.code,
+                    "error",
+                    f"{damage.first.message} (this file could not be read in full)",
+                    file=damage.file,
+                    offset=damage.offset,
+                    index=damage.index,
+                    run=runs_of.get(damage.file),
+                    count=1 + damage.more,
+                )
+            )
     for expectation, matcher in zip(expectations, matchers, strict=True):
         _evaluate(expectation, matcher, reader, series, facts, report)
     return report

@@ -272,7 +272,7 @@ def plan(
     ``progress``: counters of the files and bytes read, for a progress display."""
     if older_than is None and not empty and min_steps is None and keep_last is None:
         raise UsageError(
-            "nothing selects runs: give --older-than, --empty, --min-steps or "
+            "nothing selects runs: give --older-than, --empty, --last-step-below or "
             "--keep-last (they combine with AND)"
         )
     if by not in ("wall_time", "mtime"):

@@ -22,9 +22,10 @@ import numpy as np
 
 from tbtool.aggregates import aggregate
 from tbtool.columnar.walk import Progress
+from tbtool.damage import raise_for_damage
 from tbtool.errors import UsageError
 from tbtool.ops.summary import session_of
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.values import EVENT_KINDS, KINDS, json_float
 
 _SCALAR = KINDS.index("scalar")
@@ -304,24 +305,27 @@ def diff(
     atol: float = 1e-8,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     progress: Progress | None = None,
 ) -> DiffResult:
-    """Compare PATH ``a`` (the reference) with PATH ``b``; see the module docs."""
+    """Compare PATH ``a`` (the reference) with PATH ``b``; see the module docs. Both sides
+    are read in full before a damaged file raises :class:`~tbtool.errors.DamagedFiles`
+    (unless ``skip_corrupt``; ``result.problems`` then holds what was skipped)."""
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be 0 or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
-    readers = [
-        LogReader(p, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt) for p in (a, b)
-    ]
+    step_range = StepRange.coerce(steps)
+    # Both sides are read before damage is raised, so the error names every damaged file.
+    readers = [LogReader(p, runs=runs, tags=tags, purge=purge, skip_corrupt=True) for p in (a, b)]
     for path, reader in zip((a, b), readers, strict=True):
         if not reader.runs:
             raise UsageError(f"{os.fspath(path)}: no runs found")
     side_a, side_b = (read_side(r, step_range, progress) for r in readers)
     result = DiffResult(os.fspath(a), os.fspath(b), rtol, atol)
     result.problems = readers[0].problems + readers[1].problems
+    if not skip_corrupt:
+        raise_for_damage(result.problems)
     if len(side_a) == 1 and len(side_b) == 1:
         pairs = [(next(iter(side_a)), next(iter(side_b)))]
     else:

@@ -10,6 +10,11 @@
 * ``partition_by="run"`` (Parquet): Hive-partitioned datasets (``run=<run>/part-0.parquet``)
   at ``output`` itself for one kind, else at ``<kind>.parquet/`` in ``output``.
 
+Nothing is written over an input or an existing output (unless ``overwrite``), and the output
+appears only once complete; when nothing matched, nothing is written at all
+(:mod:`tbtool.ops.export_output`). Every table written has its kind's full schema, even
+without rows.
+
 Rows are read, converted and written a chunk at a time, so memory stays bounded whatever the
 size of the logdir (``--wide`` scalars and ``hparams`` are the exceptions: both need every
 row before the first can be written).
@@ -17,39 +22,34 @@ row before the first can be written).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool import storage
 from tbtool.aggregates import metric_aggregates
 from tbtool.columnar import arrow, names
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.hparams import HParamsCollector
 from tbtool.ops.export_media import MediaWriter, index_schema
-from tbtool.ops.export_sinks import (
-    EXTENSIONS,
-    FORMATS,
-    PartitionedSink,
-    Sink,
-    file_sink,
-    format_of_path,
-)
-from tbtool.reader import LogReader, StepRange
+from tbtool.ops.export_output import MEDIA_KINDS, ExportOutput
+from tbtool.ops.export_sinks import FORMATS, Sink, format_of_path
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.tables import SCHEMAS, Progress, check_kinds, iter_batches
 
-MEDIA_KINDS = ("images", "audio")
 PARTITION_KEYS = ("run",)
 
 
 @dataclass
 class ExportResult:
-    """What an export wrote: per kind its output path and row count, media files written,
-    and the records skipped with ``skip_corrupt``."""
+    """What an export wrote: per kind its output path (none when nothing matched: then
+    nothing is written) and row count, media files written, and the records skipped with
+    ``skip_corrupt``."""
 
     output: str
     format: str
@@ -61,6 +61,17 @@ class ExportResult:
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``export --summary-format json`` prints."""
+        return {
+            "output": self.output,
+            "format": self.format,
+            "paths": self.paths,
+            "rows": self.rows,
+            "media_files": self.media_files,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def exploded_histograms(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -95,59 +106,6 @@ EXPLODED_SCHEMA = pa.schema(
 )
 
 
-class _Layout:
-    """Decides the path of each kind's table and the media directories."""
-
-    def __init__(
-        self, output: str, kinds: list[str], fmt: str, partition_by: str | None, overwrite: bool
-    ) -> None:
-        self.output = output
-        self.fmt = fmt
-        self.partition_by = partition_by
-        self.overwrite = overwrite
-        is_dir = output.endswith(("/", os.sep)) or (output != "-" and storage.isdir(output))
-        self.single = len(kinds) == 1 and kinds[0] not in MEDIA_KINDS and not is_dir
-        if output == "-":
-            if fmt == "parquet" or partition_by:
-                raise UsageError("-o - writes CSV or JSON lines: add --format csv or jsonl")
-            if len(kinds) != 1 or kinds[0] in MEDIA_KINDS:
-                raise UsageError("-o - writes one table: choose one --kind (not images/audio)")
-            self.single = True
-        if partition_by and len(kinds) == 1 and kinds[0] not in MEDIA_KINDS:
-            self.single = True  # the dataset directory is OUT itself
-        self.directory = output if not self.single else storage.parent(output) or "."
-
-    def table_path(self, kind: str) -> str:
-        if self.single:
-            return self.output
-        suffix = EXTENSIONS["parquet"] if self.partition_by else EXTENSIONS[self.fmt]
-        return storage.join(self.output, kind + suffix)
-
-    def sink(self, kind: str, schema: pa.Schema) -> Sink:
-        path = self.table_path(kind)
-        if self.partition_by:
-            self._prepare_dataset(path)
-            return PartitionedSink(path, schema)
-        if path != "-" and storage.isdir(path):
-            raise UsageError(f"{path} is a directory; give a file name or add a trailing /")
-        return file_sink(path, self.fmt, schema)
-
-    def _prepare_dataset(self, path: str) -> None:
-        if not storage.isdir(path):
-            if storage.isfile(path):
-                raise UsageError(f"{path} exists and is not a directory")
-            storage.makedirs(path)
-            return
-        stale = [e for e in storage.listdir(path) if e.startswith("run=")]
-        if stale and not self.overwrite:
-            raise UsageError(
-                f"{path} already holds a partitioned dataset; choose a new directory or "
-                "--overwrite to replace its partitions"
-            )
-        for entry in stale:
-            storage.remove_tree(storage.join(path, entry))
-
-
 def export(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     output: str,
@@ -156,7 +114,7 @@ def export(
     format: str | None = None,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     purge: bool = True,
     skip_corrupt: bool = False,
     wide: bool = False,
@@ -182,19 +140,56 @@ def export(
         raise UsageError("--partition-by writes a Parquet dataset: use --format parquet")
     if jobs is not None and jobs < 0:
         raise UsageError("--jobs must be 0 (every core) or more")
-    layout = _Layout(output, kinds, fmt, partition_by, overwrite)
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    out = ExportOutput(
+        output, kinds, fmt, partition_by=partition_by, overwrite=overwrite, inputs=reader.paths
+    )
     result = ExportResult(output, fmt)
-    media = {kind: MediaWriter(layout.directory, kind) for kind in kinds if kind in MEDIA_KINDS}
+    with out:
+        sinks = _write_tables(
+            reader, out, kinds, result, step_range=step_range, explode=explode, wide=wide,
+            metric_agg=metric_agg, metrics=metrics, jobs=jobs, engine=engine, progress=progress,
+        )  # fmt: skip
+        if result.total_rows:
+            out.commit()
+            result.paths = {kind: out.table_path(kind) for kind in sinks}
+    result.problems = reader.problems
+    result.rows = {kind: result.rows.get(kind, 0) for kind in kinds}
+    return result
+
+
+def _write_tables(
+    reader: LogReader,
+    out: ExportOutput,
+    kinds: list[str],
+    result: ExportResult,
+    *,
+    step_range: StepRange | None,
+    explode: bool,
+    wide: bool,
+    metric_agg: str,
+    metrics: Sequence[str],
+    jobs: int | None,
+    engine: str,
+    progress: Progress | None,
+) -> list[str]:
+    """Read and convert every kind into the output's sinks (tables, and media files); the
+    kinds written. A table is started by its first row, so that an export of nothing
+    writes nothing; once anything matched, every kind asked for gets its table, with its
+    full schema even when empty."""
+    media = {kind: MediaWriter(out.media_base, kind) for kind in kinds if kind in MEDIA_KINDS}
     sinks: dict[str, Sink] = {}
+    schemas: dict[str, pa.Schema] = {}  # of empty batches, before the table has a row
     wide_parts: list[pa.RecordBatch] = []
 
-    def write(kind: str, batch: pa.RecordBatch) -> None:
+    def write(kind: str, batch: pa.RecordBatch, *, empty_ok: bool = False) -> None:
         sink = sinks.get(kind)
         if sink is None:
-            sink = sinks[kind] = layout.sink(kind, batch.schema)
-            result.paths[kind] = layout.table_path(kind)
+            if not batch.num_rows and not empty_ok:
+                schemas[kind] = batch.schema
+                return
+            sink = sinks[kind] = out.sink(kind, batch.schema)
         sink.write(batch)
         result.rows[kind] = result.rows.get(kind, 0) + batch.num_rows
 
@@ -219,16 +214,20 @@ def export(
             pivot = pa.Table.from_pandas(wide_scalars(to_frame(table)), preserve_index=False)
             for batch in pivot.to_batches() or [_empty(pivot.schema)]:
                 write("scalars", batch)
-        for kind in kinds:  # every kind asked for gets its (maybe empty) table
-            if kind not in sinks:
-                write(kind, _empty(_schema(kind, explode)))
-    finally:
+        if sinks:
+            for kind in kinds:
+                if kind not in sinks:
+                    schema = schemas.get(kind) or _schema(kind, explode)
+                    write(kind, _empty(schema), empty_ok=True)
+    except BaseException:
         for sink in sinks.values():
-            sink.close()
+            with contextlib.suppress(Exception):
+                sink.close()
+        raise
+    for sink in sinks.values():
+        sink.close()
     result.media_files = sum(m.files for m in media.values())
-    result.problems = reader.problems
-    result.rows = {kind: result.rows.get(kind, 0) for kind in kinds}
-    return result
+    return list(sinks)
 
 
 def _schema(kind: str, explode: bool) -> pa.Schema:

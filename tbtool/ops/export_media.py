@@ -4,11 +4,21 @@ Each encoded image or clip is written as it was logged (PNG, GIF for videos, WAV
 extension comes from its magic bytes) to ``<root>/<run>/<tag>/<step>_<sample>.<ext>``
 (relative to the export's output directory; run and tag keep their ``/`` as directories,
 other unsafe characters are percent-encoded). The index table is the ``images`` / ``audio``
-table with ``data`` replaced by that relative ``path``.
+table with ``data`` replaced by that relative ``path``; its ``run`` and ``tag`` columns hold
+the real names.
+
+File systems refuse names over 255 bytes, and percent-encoding makes a name up to 9 times
+longer (a CJK character is 3 UTF-8 bytes, each written ``%XX``). So a part of a run or tag
+whose encoded form is longer than :data:`MAX_NAME_BYTES` (100) is shortened: the encoded
+form of as many whole characters as fit in 80 bytes, ``~`` and hexadecimal digits of the
+BLAKE2b hash of the real name, :data:`MAX_NAME_BYTES` + 1 bytes in all. The same name
+always gives the same short form, two names the same one only if their 80-bit hashes
+collide, and a shortened name, one byte longer than any name left whole, never equals one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import urllib.parse
 
 import pyarrow as pa
@@ -17,6 +27,10 @@ from tbtool import storage
 from tbtool.tables import SCHEMAS
 
 _SAFE = "-_.~ +=,@"
+#: The longest name of a directory written for a run or tag part, in bytes (see above).
+MAX_NAME_BYTES = 100
+#: Bytes of the encoded name a shortened name keeps.
+_KEPT = 80
 
 
 def index_schema(kind: str) -> pa.Schema:
@@ -25,9 +39,23 @@ def index_schema(kind: str) -> pa.Schema:
     return schema.set(schema.get_field_index("data"), pa.field("path", pa.string()))
 
 
+def _encoded(name: str) -> str:
+    return urllib.parse.quote(name, safe=_SAFE, errors="surrogateescape")
+
+
 def _component(name: str) -> str:
     special = {"": "_", ".": "%2E", "..": "%2E%2E"}  # no empty or relative path parts
-    return special.get(name) or urllib.parse.quote(name, safe=_SAFE)
+    encoded = special.get(name) or _encoded(name)
+    if len(encoded) <= MAX_NAME_BYTES:  # ASCII: characters are bytes
+        return encoded
+    kept = ""
+    for char in name:  # whole characters, so the prefix still decodes
+        piece = _encoded(char)
+        if len(kept) + len(piece) > _KEPT:
+            break
+        kept += piece
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=32).hexdigest()
+    return f"{kept}~{digest[: MAX_NAME_BYTES - len(kept)]}"
 
 
 def _path_parts(text: str) -> list[str]:

@@ -6,7 +6,8 @@ of about :data:`ROW_GROUP_ROWS`; CSV cells that hold lists are JSON text; JSON l
 ``dump --format jsonl``: non-finite floats are the strings ``"NaN"``, ``"Infinity"``,
 ``"-Infinity"``. :class:`PartitionedSink` writes a Hive-partitioned Parquet dataset
 (``run=<percent-encoded run>/part-0.parquet``) that DuckDB, Polars, pyarrow.dataset and Spark
-read as one table.
+read as one table. Sinks write local files (an export's staging area,
+:mod:`tbtool.ops.export_output`) or stdout.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-
-from tbtool import storage
 
 FORMATS = ("parquet", "csv", "jsonl")
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
@@ -69,7 +68,6 @@ class ParquetSink(Sink):
         self.path = path
         self.schema = schema
         self._writer: pq.ParquetWriter | None = None
-        self._file: BinaryIO | None = None  # a URL's upload-on-close file
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._pending_bytes = 0
@@ -83,15 +81,11 @@ class ParquetSink(Sink):
 
     def _flush(self) -> None:
         if self._writer is None:
-            where: Any = self.path
-            if storage.is_url(self.path):
-                where = self._file = storage.open_output(self.path)
-            else:
-                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             strings = [f.name for f in self.schema if pa.types.is_string(f.type)]
             # Dictionary pages for the string columns only: numbers rarely repeat, and
             # trying to dictionary-encode them costs more than the writing itself.
-            self._writer = pq.ParquetWriter(where, self.schema, use_dictionary=strings)
+            self._writer = pq.ParquetWriter(self.path, self.schema, use_dictionary=strings)
         if self._pending:
             table = pa.Table.from_batches(self._pending, schema=self.schema)
             self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
@@ -102,9 +96,6 @@ class ParquetSink(Sink):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        if self._file is not None:
-            self._file.close()  # uploads the whole object
-            self._file = None
 
 
 def _json_cell(x: Any) -> Any:
@@ -242,8 +233,7 @@ def file_sink(path: str, fmt: str, schema: pa.Schema) -> Sink:
 
         stream = sys.stdout.buffer
         return CsvSink(stream, owns=False) if fmt == "csv" else JsonlSink(stream, owns=False)
-    storage.makedirs(storage.parent(path) or ".")
-    f = storage.open_output(path)  # closed by the sink
+    f = open(path, "wb")  # noqa: SIM115 - closed by the sink
     return CsvSink(f) if fmt == "csv" else JsonlSink(f)
 
 
@@ -254,11 +244,16 @@ def partition_dir(run: str) -> str:
 
 class PartitionedSink(Sink):
     """A Hive-partitioned Parquet dataset by run: ``DIR/run=<run>/part-0.parquet``. The
-    ``run`` column lives in the directory names, not in the files."""
+    ``run`` column lives in the directory names, not in the files; ``DIR/_common_metadata``
+    holds the full schema (``run`` included), so even a dataset without rows has one."""
+
+    #: The schema file's name (Hive/Spark's; dataset readers skip names starting with ``_``).
+    METADATA = "_common_metadata"
 
     def __init__(self, directory: str, schema: pa.Schema) -> None:
         super().__init__()
         self.directory = directory
+        self.full_schema = schema
         self.schema = schema.remove(schema.get_field_index("run"))
         self._sinks: dict[str, ParquetSink] = {}
         self._parts: dict[str, int] = {}
@@ -275,7 +270,7 @@ class PartitionedSink(Sink):
             sink = self._sinks.get(run)
             if sink is None:
                 number = self._parts[run] = self._parts.get(run, -1) + 1
-                path = storage.join(self.directory, partition_dir(run), f"part-{number}.parquet")
+                path = os.path.join(self.directory, partition_dir(run), f"part-{number}.parquet")
                 sink = self._sinks[run] = ParquetSink(path, self.schema)
                 self.paths.append(path)
             sink.write(part.drop_columns(["run"]))
@@ -284,3 +279,5 @@ class PartitionedSink(Sink):
         for sink in self._sinks.values():
             sink.close()
         self._sinks.clear()
+        os.makedirs(self.directory, exist_ok=True)
+        pq.write_metadata(self.full_schema, os.path.join(self.directory, self.METADATA))

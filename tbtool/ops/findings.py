@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tbtool.errors import location
+
 SEVERITIES = ("info", "warning", "error")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -39,17 +41,9 @@ class Finding:
         return _RANK[self.severity] >= _RANK[severity]
 
     def location(self) -> str:
-        """``file, byte offset N, record I`` (or the run / tag when there is no file)."""
-        parts = []
-        if self.file is not None:
-            parts.append(self.file)
-        if self.offset is not None:
-            parts.append(f"byte offset {self.offset}")
-        if self.index is not None:
-            parts.append(f"record {self.index}")
-        if not parts and self.run is not None:
-            parts.append(f"run {self.run}")
-        return ", ".join(parts)
+        """``file, byte offset N, record I`` (or the run when there is nothing of those)."""
+        where = location(self.file, self.offset, self.index)
+        return where or (f"run {self.run}" if self.run is not None else "")
 
     def to_json(self) -> dict[str, Any]:
         return {

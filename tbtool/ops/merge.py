@@ -9,13 +9,20 @@ modified; the output goes through the verified atomic write of :mod:`tbtool.ops.
 Runs whose sources all read cleanly are planned from the columnar scan and written as
 splices of their sources (:mod:`tbtool.ops.merge_plan`); runs with damaged sources take the
 per-event salvage engine (:mod:`tbtool.ops.merge_salvage`). Both write the same bytes.
+
+A local OUT gets all of its files or none: they are written into a temporary directory in
+OUT (:mod:`tbtool.temporaries`) and moved into place when every run is written. An
+interrupted merge leaves OUT without event files (at worst a stale temporary directory,
+which the next tbtool command writing there removes), so running it again just works. A URL
+OUT gets its files one by one (an object store has no rename).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +32,13 @@ from tbtool.errors import UsageError
 from tbtool.logdir import discover, is_event_file_name
 from tbtool.ops.merge_plan import MergedRun, plan_merged_run, scan_sources
 from tbtool.ops.merge_salvage import merged_payloads
-from tbtool.ops.rewrite import framed, write_verified_blocks
+from tbtool.ops.rewrite import framed, fsync_directory, write_verified_blocks
 from tbtool.ops.splice import blocks
+from tbtool.output import refuse_overlap
 from tbtool.proto import event_pb2
 from tbtool.salvage import SkippedRange
 from tbtool.spool import spooled
+from tbtool.temporaries import temporary_directory
 
 __all__ = ["MergeResult", "OutputRun", "merge", "merged_payloads", "plan_outputs", "plan_run"]
 
@@ -84,8 +93,45 @@ class MergeResult:
     out: str
     runs: list[OutputRun]
 
+    @property
+    def skipped(self) -> list[SkippedRange]:
+        """Every damaged stretch of the inputs left out of the output (what ``--strict``
+        fails on)."""
+        return [s for run in self.runs for s in run.skipped]
+
     def to_json(self) -> dict[str, Any]:
         return {"out": self.out, "runs": [r.to_json() for r in self.runs]}
+
+
+@contextlib.contextmanager
+def staged_into(out: str) -> Iterator[Callable[[str], str]]:
+    """Write a local OUT all at once: yields ``place(final path) -> path to write``; the
+    files are written into a temporary directory in OUT, named by number (no event-file
+    names: nothing reads a half-done merge as runs), and renamed into place when the ``with``
+    block ends without error. On error nothing is placed, and an OUT made here is removed."""
+    made = not os.path.lexists(out)
+    os.makedirs(out, exist_ok=True)
+    moves: list[tuple[str, str]] = []
+    try:
+        with temporary_directory(out) as staging:
+
+            def place(final: str) -> str:
+                moves.append((os.path.join(staging, str(len(moves))), final))
+                return moves[-1][0]
+
+            yield place
+            for staged, final in moves:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                if os.path.lexists(final):
+                    raise UsageError(f"{final} appeared while merging: nothing more was placed")
+                os.rename(staged, final)
+            for directory in sorted({os.path.dirname(final) for _, final in moves}):
+                fsync_directory(directory)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                os.rmdir(out)  # only when empty: nothing of this merge was placed
+        raise
 
 
 def _labels(inputs: Sequence[str]) -> list[str]:
@@ -123,46 +169,23 @@ def plan_outputs(
     return [outputs[k] for k in sorted(outputs)]
 
 
-def _check_remote_out(out: str, inputs: Sequence[str]) -> None:
-    for path in inputs:
-        if storage.is_url(path):
-            top = path if storage.isdir(path) else storage.parent(path)
-            if storage.inside(out, top) or storage.inside(top, out):
-                raise UsageError(f"output {out} overlaps input {path}: write the merge elsewhere")
+def _check_out(out: str, inputs: Sequence[str]) -> None:
+    refuse_overlap(out, inputs, command="merge", input_dirs=True)
     if storage.is_url(out):
         listing = storage.list_files(out)
-        if storage.trim(out) in listing:
-            raise UsageError(f"output {out} exists and is not a directory")
-        if any(is_event_file_name(storage.basename(f)) for f in listing):
-            raise UsageError(
-                f"output {out} already holds event files: choose an empty or new directory"
-            )
-
-
-def _check_out(out: str, inputs: Sequence[str]) -> None:
-    if storage.is_url(out) or any(storage.is_url(p) for p in inputs):
-        _check_remote_out(out, [p for p in inputs if storage.is_url(p)])
-        if storage.is_url(out):
-            return
-        inputs = [p for p in inputs if not storage.is_url(p)]
-    real_out = os.path.realpath(out)
-    for path in inputs:
-        real_in = os.path.realpath(path)
-        top = real_in if os.path.isdir(real_in) else os.path.dirname(real_in)
-        if (
-            real_out == top
-            or real_out.startswith(top + os.sep)
-            or top.startswith(real_out + os.sep)
-        ):
-            raise UsageError(f"output {out} overlaps input {path}: write the merge elsewhere")
-    if os.path.exists(out):
-        if not os.path.isdir(out):
-            raise UsageError(f"output {out} exists and is not a directory")
-        for _, _, files in os.walk(out):
-            if any(is_event_file_name(f) for f in files):
-                raise UsageError(
-                    f"output {out} already holds event files: choose an empty or new directory"
-                )
+        is_file = storage.trim(out) in listing
+        names = [storage.basename(f) for f in listing]
+    elif os.path.exists(out):
+        is_file = not os.path.isdir(out)
+        names = [name for _, _, files in os.walk(out) for name in files]
+    else:
+        return
+    if is_file:
+        raise UsageError(f"output {out} exists and is not a directory")
+    if any(is_event_file_name(name) for name in names):
+        raise UsageError(
+            f"output {out} already holds event files: choose an empty or new directory"
+        )
 
 
 def file_version_payload(wall_time: float) -> bytes:
@@ -238,25 +261,44 @@ def merge(
         progress.bytes_total = 2 * sum(file_size(p) for r in outputs for _, p in r.sources)
         progress.update()
     host = socket.gethostname().replace(".", "_") or "host"
-    for run in outputs:
-        with spooled([path for _, path in run.sources]):  # read twice: fetched once
-            planned = plan_run(
-                run, rule=rule, layout=layout, sort_by_step=sort_by_step, progress=progress
-            )
-            if planned is not None:
-                wall = planned.first_wall_time if planned.first_wall_time is not None else 0.0
-                output: Any = blocks(planned.splice, progress)
-            else:
-                run.reset_counts()
-                events = merged_payloads(run, rule=rule, layout=layout)
-                if sort_by_step:
-                    events = iter(sorted(events, key=lambda e: e[0]))
-                first = next(events, None)
-                wall = first[1] if first is not None else 0.0
-                output = framed(file_payloads(first, events))
-            directory = out if run.name == "." else storage.join(out, *run.name.split("/"))
-            name = f"events.out.tfevents.{int(wall):010d}.{host}.tbtool"
-            target = storage.join(directory, name)
-            written = write_verified_blocks(target, output)
-        run.written, run.records_out = written.path, written.records
+    with contextlib.ExitStack() as stack:
+        place = (
+            (lambda final: final) if storage.is_url(out) else stack.enter_context(staged_into(out))
+        )
+        for run in outputs:
+            _merge_run(run, out, host, place, rule, layout, sort_by_step, progress)
     return MergeResult(out, outputs)
+
+
+def _merge_run(
+    run: OutputRun,
+    out: str,
+    host: str,
+    place: Callable[[str], str],
+    rule: str | None,
+    layout: str,
+    sort_by_step: bool,
+    progress: Progress | None,
+) -> None:
+    """Plan and write one output run; ``place`` maps its final path to where it is written
+    now (the staging directory of a local OUT)."""
+    with spooled([path for _, path in run.sources]):  # read twice: fetched once
+        planned = plan_run(
+            run, rule=rule, layout=layout, sort_by_step=sort_by_step, progress=progress
+        )
+        if planned is not None:
+            wall = planned.first_wall_time if planned.first_wall_time is not None else 0.0
+            output: Any = blocks(planned.splice, progress)
+        else:
+            run.reset_counts()
+            events = merged_payloads(run, rule=rule, layout=layout)
+            if sort_by_step:
+                events = iter(sorted(events, key=lambda e: e[0]))
+            first = next(events, None)
+            wall = first[1] if first is not None else 0.0
+            output = framed(file_payloads(first, events))
+        directory = out if run.name == "." else storage.join(out, *run.name.split("/"))
+        name = f"events.out.tfevents.{int(wall):010d}.{host}.tbtool"
+        target = storage.join(directory, name)
+        written = write_verified_blocks(place(target), output)
+    run.written, run.records_out = target, written.records

@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,8 @@ from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.ops.report import require
 from tbtool.ops.report_data import one_per_step
-from tbtool.output import write_output
-from tbtool.reader import LogReader, StepRange
+from tbtool.output import check_output, write_output
+from tbtool.reader import LogReader, Steps
 
 FORMATS = ("png", "svg", "pdf")
 LEGEND_RUNS = 12  # more runs than this: no legend (it would hide the lines)
@@ -36,6 +37,15 @@ class PlotResult:
     tags: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     problems: list[TbtoolError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``plot --format json`` prints."""
+        return {
+            "output": self.output,
+            "tags": self.tags,
+            "runs": self.runs,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:
@@ -58,7 +68,7 @@ def plot(
     *,
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     smoothing: float = 0.0,
     log_scale: bool = False,
     columns: int | None = None,
@@ -83,6 +93,7 @@ def plot(
     from tbtool.frames import read_scalars
 
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+    check_output(output, reader.paths, command="plot", overwrite=overwrite)
     frame = read_scalars(reader, steps=steps, jobs=0)
     result = PlotResult(output, sorted(frame["tag"].unique()), sorted(frame["run"].unique()))
     result.problems = reader.problems
@@ -113,5 +124,7 @@ def plot(
             axes.legend(fontsize=7)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, dpi=110)
-    write_output(output, buffer.getvalue(), overwrite=overwrite)
+    write_output(
+        output, buffer.getvalue(), inputs=reader.paths, command="plot", overwrite=overwrite
+    )
     return result

@@ -22,8 +22,8 @@ from typing import Any
 
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.output import write_output
-from tbtool.reader import LogReader, StepRange
+from tbtool.output import check_output, write_output
+from tbtool.reader import LogReader, StepRange, Steps
 
 EXTRA = "report"
 
@@ -58,6 +58,19 @@ class ReportResult:
     image_tags: int
     downsampling: dict[str, Any] = field(default_factory=dict)
     problems: list[TbtoolError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``report --format json`` prints."""
+        return {
+            "output": self.output,
+            "bytes": self.bytes,
+            "runs": self.runs,
+            "scalar_charts": self.scalar_charts,
+            "histogram_charts": self.histogram_charts,
+            "image_tags": self.image_tags,
+            "downsampling": self.downsampling,
+            "skipped": [str(problem) for problem in self.problems],
+        }
 
 
 def _asset(name: str) -> str:
@@ -157,7 +170,7 @@ def report(
     metrics: Sequence[str] = (),
     runs: Sequence[str] = (),
     tags: Sequence[str] = (),
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     points: int | None = None,
     purge: bool = True,
     skip_corrupt: bool = False,
@@ -170,12 +183,13 @@ def report(
     from plotly.offline import get_plotlyjs
 
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    check_output(output, reader.paths, command="report", overwrite=overwrite)
+    step_range = StepRange.coerce(steps)
     document = build_document(
         reader, metrics=metrics, steps=step_range, points=points, progress=progress
     )
     data = render_html(document, get_plotlyjs()).encode("utf-8")
-    write_output(output, data, overwrite=overwrite)
+    write_output(output, data, inputs=reader.paths, command="report", overwrite=overwrite)
     return ReportResult(
         os.fspath(output),
         len(data),

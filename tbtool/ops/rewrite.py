@@ -10,8 +10,10 @@ Every command that rewrites or deletes (purge, merge, clean) goes through here:
 3. only then does ``os.replace`` swap it in, and the directory is fsynced.
 
 A process killed at any point leaves either the old or the new file, plus at worst a stray
-``.tbtool-tmp-*`` file (whose name TensorBoard does not read). Temporary names never contain
-``tfevents``, and backups are tar archives, so neither is ever mistaken for a run.
+``.tbtool-tmp-<host>-<pid>-*`` file (whose name TensorBoard does not read), which the next
+command writing in that directory removes once its owner is gone
+(:mod:`tbtool.temporaries`). Temporary names never contain ``tfevents``, and backups are tar
+archives, so neither is ever mistaken for a run.
 
 Remote files (URLs, :mod:`tbtool.storage`) get the same steps with objects: the new content
 is uploaded as a ``.tbtool-tmp-*`` object next to its target, read back and verified, then
@@ -35,9 +37,10 @@ from tbtool import storage
 from tbtool.columnar.framing import STOP_END, STOP_REASONS, count_records
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, encode_record
+from tbtool.temporaries import PREFIX, temporary_file, temporary_name
 
 BACKUP_DIR = ".tbtool-backups"
-TMP_PREFIX = ".tbtool-tmp-"
+TMP_PREFIX = PREFIX
 #: Bytes read at a time when a rewritten file is read back.
 VERIFY_CHUNK = 8 << 20
 #: Framed records and how many records they hold: what a rewrite writes, in order.
@@ -65,7 +68,8 @@ def refuse_outside(paths: Iterable[str], root: str) -> None:
             raise UsageError(f"refusing to rewrite {path}: it is a symlink or lies outside {root}")
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_directory(directory: str) -> None:
+    """Make the names created, renamed or removed in ``directory`` durable."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -76,10 +80,6 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _tmp_name(directory: str) -> str:
-    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +115,12 @@ def write_verified_blocks(target: str, blocks: Blocks) -> WrittenFile:
         return _write_verified_remote(target, blocks)
     directory = os.path.dirname(os.path.abspath(target))
     os.makedirs(directory, exist_ok=True)
-    tmp = _tmp_name(directory)
-    try:
+    with temporary_file(directory) as tmp:  # removed unless it is renamed into place
         count, expected = _write_blocks(tmp, blocks)
         _verify(tmp, target, count, expected)
         size = os.path.getsize(tmp)
         os.replace(tmp, target)
-        _fsync_dir(directory)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        fsync_directory(directory)
     return WrittenFile(target, count, size)
 
 
@@ -147,7 +142,7 @@ def _write_verified_remote(target: str, blocks: Blocks) -> WrittenFile:
     """The object version: upload to a temporary object, read it back and verify it, then
     copy it over the target (atomic for an object store) and delete the temporary one."""
     directory = storage.parent(target)
-    tmp = storage.join(directory, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    tmp = temporary_name(directory)
     fd, local = tempfile.mkstemp(prefix="tbtool-rewrite-")
     os.close(fd)
     uploaded = copied = False
@@ -216,8 +211,7 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
     os.makedirs(directory, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     archive = os.path.join(directory, f"{command}-{stamp}-{uuid.uuid4().hex[:6]}.tar")
-    tmp = _tmp_name(directory)
-    try:
+    with temporary_file(directory) as tmp:  # removed unless it is renamed into place
         with open(tmp, "wb") as raw:
             with tarfile.open(fileobj=raw, mode="w") as tar:
                 for path in files:
@@ -227,11 +221,7 @@ def backup(root: str, files: Sequence[str], command: str) -> str:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, archive)
-        _fsync_dir(directory)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        fsync_directory(directory)
     return archive
 
 
@@ -267,4 +257,4 @@ def remove_verified(path: str) -> None:
         storage.remove(path)
         return
     os.unlink(path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    fsync_directory(os.path.dirname(os.path.abspath(path)))

@@ -25,7 +25,7 @@ from tbtool.aggregates import MetricSpec, aggregate, lower_is_better, parse_metr
 from tbtool.columnar.walk import Progress
 from tbtool.errors import UsageError
 from tbtool.hparams import hparam_columns
-from tbtool.reader import LogReader, StepRange
+from tbtool.reader import LogReader, StepRange, Steps
 from tbtool.tables import iter_batches
 from tbtool.values import json_float
 
@@ -146,7 +146,7 @@ def summarize(
     sort: str | None = None,
     ascending: bool | None = None,
     top: int | None = None,
-    steps: str | StepRange | None = None,
+    steps: Steps = None,
     jobs: int | None = None,
     progress: Progress | None = None,
     **options: Any,
@@ -162,7 +162,7 @@ def summarize(
         raise TypeError(f"unexpected options with a reader: {', '.join(options)}")
     if top is not None and top < 0:
         raise UsageError("--top must be 0 or more")
-    step_range = StepRange.parse(steps) if isinstance(steps, str) else steps
+    step_range = StepRange.coerce(steps)
     batches: list[pa.RecordBatch] = []
     hparams = None
     for kind, batch in iter_batches(

@@ -27,6 +27,7 @@ import numpy as np
 import tbtool
 from tbtool.byte_size import parse_size
 from tbtool.errors import UsageError
+from tbtool.kinds import kind_names
 from tbtool.ops import synth_shapes as shapes
 from tbtool.ops.synth_bulk import BulkScalars, varint_width, width_bands
 from tbtool.ops.synth_faults import FAULTS, check_faults
@@ -134,20 +135,19 @@ class SynthResult:
 
 
 def parse_kinds(kinds: str | Sequence[str], style: str) -> list[str]:
-    """``"scalars,images"``, a list, or ``"all"`` (every kind the style writes), in the
-    canonical order; :class:`UsageError` for unknown kinds or kinds the style lacks."""
+    """``"scalars,images"``, a list, or ``"all"`` (every kind the style writes), each kind
+    singular or plural, in the canonical order; :class:`UsageError` for unknown kinds or
+    kinds the style lacks."""
     names = [k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds)]
-    names = [k for k in names if k]
+    names = kind_names([k for k in names if k], [*ALL_KINDS, "all"])
     supported = STYLES[style].kinds
-    if names == ["all"]:
+    if "all" in names:
         return [k for k in ALL_KINDS if k in supported]
     if not names:
-        raise UsageError("--kinds: name at least one kind")
+        raise UsageError("--kind: name at least one kind")
     for name in names:
-        if name not in ALL_KINDS:
-            raise UsageError(f"--kinds: unknown kind {name!r}; choose from {', '.join(ALL_KINDS)}")
         if name not in supported:
-            raise UsageError(f"--kinds: the {style} style has no {name} (its writer lacks it)")
+            raise UsageError(f"--kind: the {style} style has no {name} (its writer lacks it)")
     return [k for k in ALL_KINDS if k in names]
 
 
@@ -278,13 +278,13 @@ def synth(
     kind_list = parse_kinds(kinds, style)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {seed!r}")
-    for name, value in (("--runs", runs), ("--tags", tags)):
+    for name, value in (("--num-runs", runs), ("--num-tags", tags)):
         if value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
     if steps is not None and size is not None:
-        raise UsageError("give --steps or --size, not both (--size chooses the step count)")
+        raise UsageError("give --num-steps or --size, not both (--size chooses the step count)")
     if steps is not None and steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {steps}")
+        raise UsageError(f"--num-steps must be at least 1, got {steps}")
     if not np.isfinite(start) or start < 0:
         raise UsageError(f"--start must be a time after 1970, got {start}")
     faults = check_faults(list(corrupt), set(kind_list), style, runs)
@@ -293,7 +293,7 @@ def synth(
     if size is not None:
         target = parse_size(size, "--size")
         if "scalars" not in kind_list:
-            raise UsageError("--size needs scalars in --kinds (they make up the bulk)")
+            raise UsageError("--size needs scalars in --kind (they make up the bulk)")
         if target < 1:
             raise UsageError("--size must be at least 1 byte")
         # Plan with scalars alone, see what the other kinds take over that many steps, plan
@@ -308,7 +308,7 @@ def synth(
             if other * runs >= target:
                 raise UsageError(
                     f"--size: {target:,} bytes is less than the {other * runs:,} that the "
-                    "kinds other than scalars take; ask for more, or for fewer --runs or --kinds"
+                    "kinds other than scalars take; ask for more, or for fewer --num-runs or --kind"
                 )
             steps, shares = plan_size(target - other * runs, style, scalar_tags, runs, restart_at)
         budgets = [share + other for share in shares]

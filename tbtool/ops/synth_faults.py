@@ -169,7 +169,7 @@ def check_faults(names: list[str], kinds: set[str], style: str, runs: int) -> li
         if fault is None:
             raise UsageError(f"--corrupt: unknown fault {name!r}; choose from {', '.join(FAULTS)}")
         if fault.needs_kind and fault.needs_kind not in kinds:
-            raise UsageError(f"--corrupt {name} needs {fault.needs_kind} in --kinds")
+            raise UsageError(f"--corrupt {name} needs {fault.needs_kind} in --kind")
         if style not in fault.styles:
             raise UsageError(
                 f"--corrupt {name} cannot be written in the {style} style "
@@ -181,7 +181,7 @@ def check_faults(names: list[str], kinds: set[str], style: str, runs: int) -> li
     if len(faults) > runs:
         raise UsageError(
             f"--corrupt: {len(faults)} faults need at least {len(faults)} runs (each fault "
-            f"goes into its own run); use --runs {len(faults)}"
+            f"goes into its own run); use --num-runs {len(faults)}"
         )
     return faults
 

@@ -213,7 +213,7 @@ class RunWriter:
         if missing:
             raise UsageError(
                 f"--corrupt {', '.join(sorted(missing))}: run {self.spec.name} ended before "
-                "the step chosen for it (use more --steps or a larger --size)"
+                "the step chosen for it (use more --num-steps or a larger --size)"
             )
         files = [FileOutcome(f.path, os.path.getsize(f.path), f.records) for f in self.files]
         return RunOutcome(
@@ -279,7 +279,7 @@ class RunWriter:
         if f.pending is not None:
             raise UsageError(
                 f"--corrupt {f.pending[0].name}: no record was written after step "
-                f"{self.injected[-1].step} of {path} to damage; use more --steps"
+                f"{self.injected[-1].step} of {path} to damage; use more --num-steps"
             )
 
     def faults_here(self, first_file: bool, last_file: bool) -> list[Fault]:

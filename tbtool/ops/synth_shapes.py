@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-#: Scalar tags in the order ``--tags N`` takes them; beyond these, ``metric/NN``.
+#: Scalar tags in the order ``--num-tags N`` takes them; beyond these, ``metric/NN``.
 SCALAR_TAGS = (
     "loss/train",
     "loss/val",

@@ -29,20 +29,19 @@ from tbtool.columnar.index import (
 )
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size
-from tbtool.errors import (
-    DataCrcMismatch,
-    EventDecodeError,
-    LengthCrcMismatch,
-    RecordTooLarge,
-    TbtoolError,
-)
+from tbtool.damage import classify
+from tbtool.errors import DataCrcMismatch, EventDecodeError, TbtoolError
 from tbtool.image_header import image_size
 from tbtool.logdir import Run, discover, find_runs, tag_matcher
 from tbtool.normalize import Normalizer
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
 from tbtool.ops.validate_codes import finding as make_finding
-from tbtool.ops.validate_logdir import HParamsTracker, unrecognized_event_files
+from tbtool.ops.validate_logdir import (
+    HParamsTracker,
+    leftover_temporaries,
+    unrecognized_event_files,
+)
 from tbtool.proto import event_pb2
 from tbtool.purge import Restart, find_restarts
 from tbtool.record import HEADER_SIZE, ReadState
@@ -85,16 +84,6 @@ class _TagState:
     plugin: str
     last_step: int | None
     epoch: int  # number of restarts seen when the last value came
-
-
-def _zero_tail(path: str, offset: int) -> bool:
-    """Are all bytes from ``offset`` to the end of the file zero?"""
-    with storage.open_input(path) as f:
-        f.seek(offset)
-        while chunk := f.read(1 << 20):
-            if chunk.count(0) != len(chunk):
-                return False
-    return True
 
 
 class _RunValidator:
@@ -197,35 +186,8 @@ class _RunValidator:
             self.collector.add(finding, fold=fold)
 
     def framing_problem(self, path: str, size: int, e: TbtoolError) -> None:
-        where = {"file": path, "offset": e.offset, "index": e.index}
-        if isinstance(e, DataCrcMismatch):
-            self.add("data-crc-mismatch", e.message, **where)
-        elif isinstance(e, LengthCrcMismatch):
-            self.framing_failure(path, size, e.offset or 0, e.index or 0, e.message)
-        elif isinstance(e, RecordTooLarge):
-            self.add(
-                "record-too-large",
-                f"{e.message}; the {size - (e.offset or 0)} bytes from here on cannot be read",
-                **where,
-            )
-        elif isinstance(e, EventDecodeError):
-            code = "not-event-file" if e.index == 0 else "undecodable-event"
-            self.add(code, e.message, **where)
-        else:  # pragma: no cover - FileScan reports only the errors above
-            self.add("undecodable-event", str(e), **where)
-
-    def framing_failure(self, path: str, size: int, offset: int, index: int, msg: str) -> None:
-        where = {"file": path, "offset": offset, "index": index}
-        if offset == 0:
-            self.add(
-                "not-event-file",
-                "not an event file: its first bytes are not a TFRecord header",
-                **where,
-            )
-        elif _zero_tail(path, offset):
-            self.add("trailing-bytes", f"{size - offset} zero bytes after the last record", **where)
-        else:
-            self.add("length-crc-mismatch", f"{msg}: {size - offset} bytes unreadable", **where)
+        damage = classify(e, size=size)
+        self.add(damage.code, damage.message, file=path, offset=damage.offset, index=damage.index)
 
     def truncated(self, path: str, offset: int, index: int, pending: int) -> None:
         try:
@@ -385,7 +347,8 @@ class _RunValidator:
         elif isinstance(value, Image):
             self.check_image(value, where)
         elif isinstance(value, Tensor) and value.error is not None:
-            self.add("undecodable-value", f"{value.error}", fold=True, **where)
+            code = "value-too-large" if value.too_large else "undecodable-value"
+            self.add(code, value.error, fold=True, **where)
         elif isinstance(value, HParams):
             self.hparams.add(self.run.name, value)
         return value.kind
@@ -587,6 +550,7 @@ def validate(
     hparams.finish(collector)
     if not runs:
         unrecognized_event_files(paths, collector)
+        leftover_temporaries(paths, collector)
         for path in paths:  # a CI gate over an empty (or wrong) directory must not pass
             if (len(paths) == 1 and found) or find_runs(path):
                 continue

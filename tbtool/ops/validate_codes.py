@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "nonfinite-value": ("warning", "a scalar is NaN or infinite"),
     "histogram-count-mismatch": ("error", "histogram bucket counts do not add up to num"),
     "undecodable-value": ("error", "a summary value's contents do not fit its kind"),
+    "value-too-large": ("error", "a value would decode to more memory than its size allows"),
     "empty-value": ("warning", "a summary value holds no data"),
     "kind-changed": ("warning", "a tag's kind or plugin changes within a run"),
     "image-undecodable": ("error", "an image's bytes are not a readable image"),
@@ -37,6 +38,9 @@ CODES: dict[str, tuple[str, str]] = {
     "run-without-summaries": ("warning", "a run holds no summary values"),
     "unrecognized-event-file": ("warning", "an event file TensorBoard will not load (name)"),
     "no-event-files": ("error", "a PATH holds no event files at all (a gate on nothing)"),
+    "stale-temporary": ("warning", "a temporary left by a tbtool command that was killed"),
+    "unowned-temporary": ("warning", "a tbtool temporary whose owner cannot be checked here"),
+    "temporary-in-use": ("info", "a temporary a running tbtool command is writing"),
 }
 
 

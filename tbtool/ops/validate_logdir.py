@@ -1,5 +1,6 @@
 """validate's findings about a logdir as a whole: hparams sessions against their experiment,
-and files that hold events under a name TensorBoard will not load."""
+files that hold events under a name TensorBoard will not load, and temporaries left by
+tbtool commands that were killed."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tbtool.ops.findings import FindingCollector
 from tbtool.ops.validate_codes import finding
 from tbtool.proto import event_pb2
 from tbtool.record import RecordReader
+from tbtool.temporaries import find_leftovers
 from tbtool.values import HParams
 
 
@@ -96,6 +98,29 @@ def unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) 
                             file=full,
                         )
                     )
+
+
+#: The finding code of each status of :class:`~tbtool.temporaries.Leftover`.
+_LEFTOVER_CODES = {
+    "stale": "stale-temporary",
+    "live": "temporary-in-use",
+    "other-host": "unowned-temporary",
+    "unknown": "unowned-temporary",
+}
+
+
+def leftover_temporaries(paths: Sequence[str], collector: FindingCollector) -> None:
+    """``.tbtool-tmp-*`` files and directories below ``paths``: who left them, and whether
+    the next command removes them (:mod:`tbtool.temporaries`)."""
+    for leftover in find_leftovers(paths):
+        collector.add(
+            finding(
+                _LEFTOVER_CODES[leftover.status],
+                f"{'directory' if leftover.is_dir else 'file'} of {leftover.size:,} bytes "
+                f"{leftover.describe()}",
+                file=leftover.path,
+            )
+        )
 
 
 def _starts_with_file_version(path: str) -> bool:

@@ -78,9 +78,10 @@ class Watch:
         *,
         runs: Sequence[str] = (),
         tags: Sequence[str] = (),
-        skip_corrupt: bool = False,
     ) -> None:
-        self.reader = LogReader(paths, runs=runs, purge=False, skip_corrupt=skip_corrupt)
+        # A live view shows what it can: damaged records are skipped and collected in
+        # ``reader.problems`` (complete once :meth:`close` has run) for the caller to report.
+        self.reader = LogReader(paths, runs=runs, purge=False, skip_corrupt=True)
         self.tag_patterns = list(tags)
         self.tag_ok = LogReader(paths, tags=tags).tag_ok
         self.runs: dict[str, RunState] = {}
@@ -132,7 +133,7 @@ class Watch:
                 if reader is None:
                     offset, index = self._resume.get(path, (0, 0))
                     reader = self._files[path] = EventFileReader(
-                        path, skip_corrupt=self.reader.skip_corrupt, offset=offset, index=index
+                        path, skip_corrupt=True, offset=offset, index=index
                     )
                 while (record := reader.read()) is not None:
                     event = record.event
