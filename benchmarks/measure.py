@@ -51,10 +51,11 @@ def measure(task: str, params: dict[str, Any], timeout: float | None = None) -> 
     return json.loads(lines[-1])
 
 
-def _vm_hwm_mb() -> float:
+def status_mb(field: str = "VmHWM") -> float:
+    """A memory figure of this process from /proc/self/status (``VmHWM``: its peak RSS)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -67,7 +68,7 @@ def main() -> None:
     task, params = sys.argv[1], json.loads(sys.argv[2])
     module, name = TASKS[task].split(":")
     result = getattr(importlib.import_module(module), name)(**params)
-    result["peak_rss_mb"] = _vm_hwm_mb()
+    result["peak_rss_mb"] = status_mb()
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result.setdefault("children_rss_mb", children)
     sys.stdout.flush()

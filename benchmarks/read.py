@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.measure import status_mb
+
 #: Reading tools and what each is: the labels of the report.
 TOOLS = {
     "tbtool": "tbtool.read_*",
@@ -88,14 +90,6 @@ def _accumulator_frame(path: str, kind: str) -> Any:
     return pd.DataFrame(rows)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = None) -> dict:
     """Seconds to read every ``kind`` value under ``path`` into a DataFrame with ``tool``;
     also the frame's own memory (``memory_usage(deep=True)``) and the process's resident
@@ -122,7 +116,7 @@ def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = No
         read = lambda: _accumulator_frame(path, kind)  # noqa: E731
     else:
         raise ValueError(f"unknown reading tool {tool!r}")
-    before = _rss_mb()
+    before = status_mb("VmRSS")
     start = time.perf_counter()
     frame = read()
     seconds = time.perf_counter() - start

@@ -1047,12 +1047,13 @@ static PyObject *intern_list(Intern *t, int as_str) {
     return list;
 }
 
-/* The record at data[p..n): checks its length CRC, its size against max_len and both CRCs
- * once it is complete. Returns 1 with *length set for a good record, 0 where framing stops
- * (*stop: STOP_END for an incomplete record or none, else why). Lengths come from the file:
- * they are compared with what is left (n - p, never negative), never added to an offset,
- * which can wrap for lengths near 2^64. */
-static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
+/* The record at data[p..n) as far as its header tells: its length CRC, its size against
+ * max_len, and whether it is complete. Returns 1 with *length set for a complete record
+ * (its payload CRC not checked yet), 0 where framing stops (*stop: STOP_END for an
+ * incomplete record or none, else why). Lengths come from the file: they are compared with
+ * what is left (n - p, never negative), never added to an offset, which can wrap for
+ * lengths near 2^64. */
+static int frame_header(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
                         uint64_t *length, int *stop) {
     *stop = STOP_END;
     if (p > n || n - p < 12) return 0;
@@ -1065,7 +1066,13 @@ static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_le
         *stop = STOP_TOO_LARGE;
         return 0;
     }
-    if (n - p < 16 || *length > n - p - 16) return 0; /* incomplete record */
+    return !(n - p < 16 || *length > n - p - 16);
+}
+
+/* frame_header, and then the payload CRC: 1 for a good record. */
+static int frame_record(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
+                        uint64_t *length, int *stop) {
+    if (!frame_header(data, n, p, max_len, length, stop)) return 0;
     const uint8_t *payload = data + p + 12;
     if (masked_crc(payload, (size_t)*length) != load_u32(payload + *length)) {
         *stop = STOP_DATA_CRC;
@@ -1196,24 +1203,6 @@ static PyObject *frame(PyObject *self, PyObject *args) {
 }
 
 /* ---- records that may hold a SessionLog (restarts, without decoding the rest) ------------ */
-/* The record at data[p..n) framed as frame_record does, but without its payload CRC: that
- * is checked only of the records the caller keeps (session_logs). */
-static int frame_header(const uint8_t *data, size_t n, size_t p, uint64_t max_len,
-                        uint64_t *length, int *stop) {
-    *stop = STOP_END;
-    if (p > n || n - p < 12) return 0;
-    *length = load_u64(data + p);
-    if (masked_crc(data + p, 8) != load_u32(data + p + 8)) {
-        *stop = STOP_LENGTH_CRC;
-        return 0;
-    }
-    if (*length > max_len) {
-        *stop = STOP_TOO_LARGE;
-        return 0;
-    }
-    return !(n - p < 16 || *length > n - p - 16);
-}
-
 /* 0 only if the Event in r certainly holds no session_log (field 7): its top-level fields
  * all parse and none is field 7, whatever their order. Anything unusual answers 1, and
  * protobuf decides. */

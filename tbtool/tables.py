@@ -601,24 +601,10 @@ def _collect(
                 builder.compact(first, builder.steps(first) < limit)
 
 
-def read_tables(
-    reader: LogReader,
-    kinds: Sequence[str],
-    *,
-    steps: StepRange | None = None,
-    engine: str = "auto",
-    metric_agg: str = "last",
-    jobs: int | None = None,
-    metric_aggs: dict[str, str] | None = None,
-    progress: Progress | None = None,
-    categorical: bool = True,
-) -> dict[str, pa.Table]:
+def read_tables(reader: LogReader, kinds: Sequence[str], **options: Any) -> dict[str, pa.Table]:
     """Whole tables per kind (numbers and names in one contiguous array each); the options
-    as in :func:`iter_batches`. ``run`` and ``tag`` are dictionary-encoded
-    (:data:`DICTIONARY_SCHEMAS`; a pandas ``category``), or plain strings
-    (:data:`SCHEMAS`) with ``categorical=False``."""
-    tables = collect_tables(
-        reader, kinds, steps=steps, engine=engine, metric_agg=metric_agg, jobs=jobs,
-        metric_aggs=metric_aggs, progress=progress, categorical=categorical,
-    )  # fmt: skip
+    of :func:`collect_tables`, which are :func:`iter_batches`' and ``categorical``: ``run``
+    and ``tag`` are dictionary-encoded (:data:`DICTIONARY_SCHEMAS`; a pandas ``category``),
+    or plain strings (:data:`SCHEMAS`) with ``categorical=False``."""
+    tables = collect_tables(reader, kinds, **options)
     return {kind: whole.table() for kind, whole in tables.items()}
