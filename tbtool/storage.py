@@ -374,9 +374,7 @@ class LocalInput(io.FileIO):
     """
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size > _SMALL_READ:
-            size = min(size, self.remaining())
-        return super().read(size)
+        return super().read(None if size is None else readable_size(self, size))
 
     def remaining(self) -> int:
         """Bytes after the position now (a buffer for a read need be no larger)."""
@@ -385,6 +383,17 @@ class LocalInput(io.FileIO):
 
 #: Reads up to this size go straight through (no ``fstat``): their buffer is cheap.
 _SMALL_READ = 1 << 20
+
+
+def readable_size(f: Any, size: int) -> int:
+    """``size`` cut to what ``f`` holds after its position, for a buffer sized from a record
+    header (which may claim 2 GiB in a tiny file): allocate no more than can be read. Small
+    requests, and files that cannot tell (no ``remaining()``), pass unchanged; bytes a
+    growing file gets later are read by the next call, as at any end of data."""
+    remaining = getattr(f, "remaining", None)
+    if size > _SMALL_READ and remaining is not None:
+        return min(size, remaining())
+    return size
 
 
 def open_input(path: str | os.PathLike) -> BinaryIO:

@@ -217,19 +217,13 @@ class FileScan:
         self.pending_bytes = pending
 
 
-#: Requests up to this size are not cut (no ``fstat``): their buffer is cheap.
-_SMALL_NEED = 1 << 20
-
-
 def _read_after(f: Any, left: Any, need: int) -> tuple[Any, int]:
     """``(buffer, bytes read)``: the bytes ``left`` over from the last chunk followed by up to
     ``need`` bytes of ``f``, read straight into place (a numpy buffer: not zero-filled first,
     and the chunk not copied again to join it to what was left). A request sized from a
     record header is cut to what the file holds, so a header claiming 2 GiB in a small file
     allocates nothing large (bytes that arrive later are read by the next call)."""
-    remaining = getattr(f, "remaining", None)
-    if remaining is not None and need > _SMALL_NEED:
-        need = min(need, remaining())
+    need = storage.readable_size(f, need)
     buf = np.empty(len(left) + need, dtype=np.uint8)
     buf[: len(left)] = np.frombuffer(left, dtype=np.uint8)
     view = memoryview(buf)[len(left) : len(left) + need]
