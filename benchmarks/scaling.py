@@ -32,7 +32,7 @@ CORES = (1, 2, 4, 8)
 
 def _profile(logdir: str, kind: str) -> dict[str, Any]:
     """One read in this process, timed in the two lanes, per file."""
-    import tbtool.frames
+    import tbtool.reading.frames
     from tbtool.columnar import scan as scan_module
 
     per_file: dict[str, float] = {}
@@ -53,7 +53,7 @@ def _profile(logdir: str, kind: str) -> dict[str, Any]:
     scan_module.FileScan.__iter__ = timed_iter
     try:
         start = time.perf_counter()
-        rows = len(tbtool.frames.read_frame(logdir, kind, jobs=1))
+        rows = len(tbtool.reading.frames.read_frame(logdir, kind, jobs=1))
         total = time.perf_counter() - start
     finally:
         scan_module.FileScan.__iter__ = real_iter

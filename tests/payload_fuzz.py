@@ -46,10 +46,10 @@ from tbtool.columnar import native
 from tbtool.columnar.index import COL_HISTO
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
+from tbtool.format.record import RecordWriter
 from tbtool.ops.validate import validate
-from tbtool.reader import LogReader
-from tbtool.record import RecordWriter
-from tbtool.tables import TABLE_KINDS, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import TABLE_KINDS, read_tables
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 FILE_NAME = "events.out.tfevents.1700000000.fuzz"

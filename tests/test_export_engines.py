@@ -24,12 +24,13 @@ from tbtool.columnar import native
 from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
-from tbtool.frames import read_frame, to_frame
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
-from tbtool.reader import LogReader, StepRange
-from tbtool.record import RecordWriter
+from tbtool.reading.frames import read_frame, to_frame
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange
+from tbtool.reading.tables import TABLE_KINDS, read_tables
 from tbtool.sample import path as sample_logdir
-from tbtool.tables import TABLE_KINDS, read_tables
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LOGDIRS = sorted(str(d / "logdir") for d in FIXTURES.iterdir() if (d / "logdir").is_dir())

@@ -9,13 +9,13 @@ import fsspec
 import pytest
 
 import tbtool
-from tbtool import spool, storage
+from tbtool import storage
 from tbtool.errors import PathError, UsageError
-from tbtool.logdir import find_runs
-from tbtool.reader import LogReader
-from tbtool.record import ReadState, RecordReader, encode_record
-from tbtool.remote_file import RemoteFile
-from tbtool.storage import MissingDependency
+from tbtool.format.record import ReadState, RecordReader, encode_record
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.logdir import find_runs
+from tbtool.storage import MissingDependency, spool
+from tbtool.storage.remote_file import RemoteFile
 
 
 @pytest.fixture

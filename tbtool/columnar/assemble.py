@@ -1,6 +1,6 @@
 """From value indexes to typed columns: the per-run rules of normalization, in bulk.
 
-The per-event path (``LogReader.values``) feeds one :class:`~tbtool.normalize.Normalizer`
+The per-event path (``Reader.values``) feeds one :class:`~tbtool.values.normalize.Normalizer`
 per run in read order. This module applies the same rules to whole chunks:
 
 * a tag's metadata is the first non-empty ``SummaryMetadata`` of that tag in the run
@@ -39,9 +39,14 @@ from tbtool.columnar.index import (
     WHAT_CODES,
     ChunkIndex,
 )
-from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values, histogram_from_proto
-from tbtool.purge import UNPURGED_KINDS, PurgeFilter
-from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
+from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter
+from tbtool.values.normalize import (
+    DATA_CLASS_SCALAR,
+    Normalizer,
+    event_values,
+    histogram_from_proto,
+)
+from tbtool.values.typed import EVENT_KINDS, KINDS, LoggedValue, Scalar
 
 # Kinds as small integers (index into KINDS); SKIP: a value that yields nothing.
 K = {kind: i for i, kind in enumerate(KINDS)}
@@ -155,7 +160,7 @@ class ValueBlock:
     order, as columns: what ``ls``, ``dump`` and ``check`` consume.
 
     ``tag`` indexes ``tags`` (the run's tag list, shared by its blocks); ``kind`` indexes
-    :data:`~tbtool.values.KINDS`; a value's plugin is ``plugins[tag]`` where ``has_meta``,
+    :data:`~tbtool.values.typed.KINDS`; a value's plugin is ``plugins[tag]`` where ``has_meta``,
     else ``""``. ``scalar`` holds every scalar's value (NaN elsewhere) and ``float32`` says
     which were written as float32. ``items`` holds the typed values decoded one by one, by
     row: everything but the scalars and histograms the index decoded in bulk (histograms
@@ -337,7 +342,7 @@ class RunAssembler:
         candidates = np.flatnonzero((chunk.v_meta >= 0) & ~self._registered[tag])
         if not len(candidates):
             return reg_row
-        # The index holds only non-empty metadata (tbtool.summary_metadata), so a tag's first
+        # The index holds only non-empty metadata (tbtool.format.summary_metadata), so a tag's first
         # candidate row is the one that registers.
         tags, first = np.unique(tag[candidates], return_index=True)
         parsed: dict[int, Any] = {}

@@ -1,6 +1,6 @@
 """The value index of a chunk of records: one row per summary value, as numpy columns.
 
-This is the hand-over point between the decoders (the C extension ``tbtool._columnar`` and
+This is the hand-over point between the decoders (the C extension ``tbtool.columnar._columnar`` and
 the pure-Python builder below, which must produce the same index) and everything downstream
 (classification, purge, tables). A row says where a value is (record, position in the
 event), its tag and first-sight metadata, which oneof case it holds, and, for the two cases
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from tbtool.events import decode_event
-from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
+from tbtool.format.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
+from tbtool.runs.events import decode_event
 
 # Event.what oneof, as codes (0 = not set).
 WHAT_CODES = {
@@ -77,7 +77,7 @@ class ChunkIndex:
     its content type as ``a_type_length`` bytes from ``a_type_start`` (:meth:`audio_parts`).
     ``v_tag`` indexes ``tags`` and ``v_meta`` indexes ``metas`` (canonical, non-empty
     serialized ``SummaryMetadata``; -1: none, including metadata present but empty:
-    :mod:`tbtool.summary_metadata`). ``payloads`` maps record positions to payload bytes
+    :mod:`tbtool.format.summary_metadata`). ``payloads`` maps record positions to payload bytes
     when ``buffer`` (the bytes the offsets point into) is not kept.
     """
 

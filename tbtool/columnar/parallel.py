@@ -26,7 +26,7 @@ from tbtool import storage
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import TbtoolError
-from tbtool.record import ReadState
+from tbtool.format.record import ReadState
 
 #: Below this many bytes of input, reading in one process is as fast (forking workers and
 #: moving indexes between processes costs more than it saves on small logdirs).

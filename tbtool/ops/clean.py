@@ -26,8 +26,8 @@ from tbtool.columnar.index import WHAT_CODES, ChunkIndex
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.logdir import Run, compile_patterns, find_runs, walk_files
 from tbtool.ops.rewrite import BACKUP_DIR, real_inside
+from tbtool.runs.logdir import Run, compile_patterns, find_runs, walk_files
 
 SUMMARY = WHAT_CODES["summary"]
 

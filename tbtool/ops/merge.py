@@ -11,7 +11,7 @@ splices of their sources (:mod:`tbtool.ops.merge_plan`); runs with damaged sourc
 per-event salvage engine (:mod:`tbtool.ops.merge_salvage`). Both write the same bytes.
 
 A local OUT gets all of its files or none: they are written into a temporary directory in
-OUT (:mod:`tbtool.temporaries`) and moved into place when every run is written. An
+OUT (:mod:`tbtool.storage.temporaries`) and moved into place when every run is written. An
 interrupted merge leaves OUT without event files (at worst a stale temporary directory,
 which the next tbtool command writing there removes), so running it again just works. A URL
 OUT gets its files one by one (an object store has no rename).
@@ -29,16 +29,16 @@ from typing import Any
 from tbtool import storage
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
-from tbtool.logdir import discover, is_event_file_name
+from tbtool.format.salvage import SkippedRange
 from tbtool.ops.merge_plan import MergedRun, plan_merged_run, scan_sources
 from tbtool.ops.merge_salvage import merged_payloads
+from tbtool.ops.output import refuse_overlap
 from tbtool.ops.rewrite import framed, fsync_directory, write_verified_blocks
 from tbtool.ops.splice import blocks
-from tbtool.output import refuse_overlap
 from tbtool.proto import event_pb2
-from tbtool.salvage import SkippedRange
-from tbtool.spool import spooled
-from tbtool.temporaries import temporary_directory
+from tbtool.runs.logdir import discover, is_event_file_name
+from tbtool.storage.spool import spooled
+from tbtool.storage.temporaries import temporary_directory
 
 __all__ = ["MergeResult", "OutputRun", "merge", "merged_payloads", "plan_outputs", "plan_run"]
 

@@ -36,7 +36,7 @@ from tbtool.ops.merge_plan import MergedRun
 from tbtool.ops.purge_steps import runs_inside
 from tbtool.ops.rewrite import backup, framed, remove_verified, write_verified_blocks
 from tbtool.ops.splice import SourceChanged, blocks
-from tbtool.spool import spooled
+from tbtool.storage.spool import spooled
 
 __all__ = ["InPlacePlan", "InPlaceRun", "SourceChanged", "apply", "plan"]
 

@@ -23,11 +23,11 @@ import numpy as np
 from tbtool.columnar.run_table import FILE_VERSION, SUMMARY, FileTable, RunTables
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import HEADER_SIZE, RECORD_OVERHEAD, ReadState
 from tbtool.ops.purge_rules import rewind_drops, start_drops
 from tbtool.ops.splice import Recode, SourceFiles, Splice, reencode
-from tbtool.purge import PurgeFilter, Restart
-from tbtool.record import HEADER_SIZE, RECORD_OVERHEAD, ReadState
+from tbtool.runs.purge import PurgeFilter, Restart
 
 
 @dataclass(eq=False)

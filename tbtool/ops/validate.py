@@ -27,13 +27,11 @@ from tbtool.columnar.index import (
     ChunkIndex,
     scalar_rows,
 )
+from tbtool.columnar.restarts import find_restarts
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size
-from tbtool.damage import classify
 from tbtool.errors import DataCrcMismatch, EventDecodeError, TbtoolError
-from tbtool.image_header import image_size
-from tbtool.logdir import Run, discover, find_runs, tag_matcher
-from tbtool.normalize import Normalizer
+from tbtool.format.record import HEADER_SIZE, ReadState
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
 from tbtool.ops.validate_codes import finding as make_finding
@@ -43,10 +41,13 @@ from tbtool.ops.validate_logdir import (
     unrecognized_event_files,
 )
 from tbtool.proto import event_pb2
-from tbtool.purge import Restart, find_restarts
-from tbtool.record import HEADER_SIZE, ReadState
-from tbtool.spool import spooled
-from tbtool.values import Histogram, HParams, Image, Scalar, Tensor
+from tbtool.runs.damage import classify
+from tbtool.runs.logdir import Run, discover, find_runs, tag_matcher
+from tbtool.runs.purge import Restart
+from tbtool.storage.spool import spooled
+from tbtool.values.image_header import image_size
+from tbtool.values.normalize import Normalizer
+from tbtool.values.typed import Histogram, HParams, Image, Scalar, Tensor
 
 #: Files modified this recently may still be being written.
 RECENT_SECONDS = 300.0

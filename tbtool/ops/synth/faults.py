@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tbtool.errors import UsageError
-from tbtool.masked_crc import masked_crc32c
-from tbtool.record import encode_record
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import encode_record
 from tbtool.writer.event_file import frame
 
 

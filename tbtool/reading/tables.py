@@ -1,13 +1,13 @@
 """Arrow tables per kind, in the schemas of contract.md, streamed a chunk at a time.
 
 One table kind per export kind (``scalars``, ``histograms``, ``text``, ``images``, ``audio``,
-``tensors``, ``pr_curves``; ``hparams`` is built from whole runs in :mod:`tbtool.hparams`).
+``tensors``, ``pr_curves``; ``hparams`` is built from whole runs in :mod:`tbtool.reading.hparams`).
 Rows come in read order: runs by name, each run's files and records in order, after purge
 semantics and filters. Two engines produce them and must agree exactly (tests compare them):
 
 * ``batch`` (default): files read in chunks and decoded in bulk (:mod:`tbtool.columnar`),
   by the C extension when built (``TBTOOL_PURE_PYTHON=1`` forces the pure-Python decoder);
-* ``events``: the per-event iterator, ``LogReader.values``.
+* ``events``: the per-event iterator, ``Reader.values``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from tbtool.columnar import arrow, names
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
 from tbtool.columnar.whole import TableBuilder, WholeTable
-from tbtool.hparams import HParamsCollector
-from tbtool.kinds import kind_names
-from tbtool.purge import UNPURGED_KINDS
-from tbtool.reader import LogReader, StepRange, resolve_engine
-from tbtool.values import (
+from tbtool.reading.hparams import HParamsCollector
+from tbtool.reading.reader import Reader, StepRange, resolve_engine
+from tbtool.runs.purge import UNPURGED_KINDS
+from tbtool.values.typed import (
     PR_ROWS,
     Audio,
     Histogram,
@@ -41,6 +40,7 @@ from tbtool.values import (
     Text,
     sniff_format,
 )
+from tbtool.vocabulary.kinds import kind_names
 
 #: Export kind -> the value kind its rows come from.
 TABLE_KINDS = {
@@ -414,7 +414,7 @@ def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
 
 
 def iter_batches(
-    reader: LogReader,
+    reader: Reader,
     kinds: Sequence[str],
     *,
     steps: StepRange | None = None,
@@ -480,7 +480,7 @@ def iter_batches(
 
 
 def _events_engine(
-    reader: LogReader,
+    reader: Reader,
     kinds: list[str],
     value_kinds: set[str],
     steps: StepRange | None,
@@ -526,7 +526,7 @@ def _events_engine(
 
 
 def collect_tables(
-    reader: LogReader,
+    reader: Reader,
     kinds: Sequence[str],
     *,
     steps: StepRange | None = None,
@@ -565,7 +565,7 @@ def collect_tables(
 
 
 def _collect(
-    reader: LogReader,
+    reader: Reader,
     builders: dict[str, TableBuilder],
     steps: StepRange | None,
     jobs: int | None,
@@ -601,7 +601,7 @@ def _collect(
                 builder.compact(first, builder.steps(first) < limit)
 
 
-def read_tables(reader: LogReader, kinds: Sequence[str], **options: Any) -> dict[str, pa.Table]:
+def read_tables(reader: Reader, kinds: Sequence[str], **options: Any) -> dict[str, pa.Table]:
     """Whole tables per kind (numbers and names in one contiguous array each); the options
     of :func:`collect_tables`, which are :func:`iter_batches`' and ``categorical``: ``run``
     and ``tag`` are dictionary-encoded (:data:`DICTIONARY_SCHEMAS`; a pandas ``category``),

@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - Windows: the pid alone tells whether i
     fcntl = None  # type: ignore[assignment]
 
 PREFIX = ".tbtool-tmp-"
-logger = logging.getLogger("tbtool.temporaries")
+logger = logging.getLogger("tbtool.storage.temporaries")
 _swept: set[str] = set()  # directories this process has swept
 
 
@@ -282,7 +282,7 @@ def find_leftovers(paths: Sequence[str]) -> list[Leftover]:
     """Every ``.tbtool-tmp-*`` file or directory below the directories among ``paths``
     (not what is inside a leftover directory), judged. Below a URL only names can be
     judged (no locks): a leftover of this host is stale when its pid does not run here."""
-    from tbtool.logdir import walk_files
+    from tbtool.runs.logdir import walk_files
 
     found: list[Leftover] = []
     for top in paths:

@@ -7,7 +7,7 @@ disagree on a few fields, so a value found in another typed field is accepted to
 uint8 in ``uint32_val``), and torch's half/bfloat16 ``half_val`` holding float32 bit
 patterns is recognised (format.md §4.4).
 
-Padding is bounded by :func:`tbtool.limits.value_limit` of the serialized tensor, so a few
+Padding is bounded by :func:`tbtool.values.limits.value_limit` of the serialized tensor, so a few
 bytes declaring a huge shape cannot make a reader allocate gigabytes; beyond it the tensor
 does not decode (:class:`TensorTooLarge`). A padded string counts its length once per
 element: each becomes its own object when printed or exported.
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tbtool import limits
 from tbtool.errors import TbtoolError
+from tbtool.values import limits
 
 # DataType enum values (format.md §2.5).
 DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8, DT_STRING = 1, 2, 3, 4, 5, 6, 7
@@ -78,7 +78,7 @@ class TensorDecodeError(TbtoolError):
 
 
 class TensorTooLarge(TensorDecodeError):
-    """A TensorProto whose shape asks for more memory than :mod:`tbtool.limits` allows a
+    """A TensorProto whose shape asks for more memory than :mod:`tbtool.values.limits` allows a
     value of its size (intact perhaps, but not decoded)."""
 
 

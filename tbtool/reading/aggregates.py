@@ -80,7 +80,7 @@ def parse_metrics(specs: Sequence[str | MetricSpec]) -> list[MetricSpec]:
 
 
 def metric_aggregates(specs: Sequence[str | MetricSpec]) -> dict[str, str]:
-    """``{pattern: aggregate}`` of specs (the form :class:`~tbtool.hparams.HParamsCollector`
+    """``{pattern: aggregate}`` of specs (the form :class:`~tbtool.reading.hparams.HParamsCollector`
     takes); a pattern given twice keeps its last aggregate."""
     return {s.pattern: s.agg for s in parse_metrics(specs)}
 

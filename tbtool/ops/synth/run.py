@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from tbtool.errors import UsageError
-from tbtool.ops import synth_shapes as shapes
-from tbtool.ops.synth_bulk import BulkScalars, varint_width, width_bands
-from tbtool.ops.synth_events import FAULT_KINDS, Logged, run_start, step_events
-from tbtool.ops.synth_faults import Fault, InjectedFault, damage, file_fault
-from tbtool.ops.synth_styles import TorchStyle
+from tbtool.ops.synth import shapes
+from tbtool.ops.synth.bulk import BulkScalars, varint_width, width_bands
+from tbtool.ops.synth.events import FAULT_KINDS, Logged, run_start, step_events
+from tbtool.ops.synth.faults import Fault, InjectedFault, damage, file_fault
+from tbtool.ops.synth.styles import TorchStyle
 from tbtool.writer import wire
 from tbtool.writer.event_file import frame
 

@@ -17,6 +17,7 @@ import numpy as np
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
+from tbtool.format.summary_metadata import has_metadata
 from tbtool.proto import (
     custom_scalar_layout_pb2,
     event_pb2,
@@ -25,8 +26,7 @@ from tbtool.proto import (
     plugin_data_pb2,
     summary_pb2,
 )
-from tbtool.summary_metadata import has_metadata
-from tbtool.tensor import (
+from tbtool.values.tensor import (
     TensorDecodeError,
     TensorTooLarge,
     decode_elements,
@@ -34,7 +34,7 @@ from tbtool.tensor import (
     dtype_name,
     tensor_shape,
 )
-from tbtool.values import (
+from tbtool.values.typed import (
     Audio,
     CustomScalars,
     FileVersion,

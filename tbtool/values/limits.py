@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from tbtool.byte_size import parse_size
+from tbtool.vocabulary.byte_size import parse_size
 
 #: The environment variable setting what any value may decode to (``64MiB``, ``1GB``, bytes).
 ENV_VAR = "TBTOOL_MAX_VALUE_BYTES"

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from tbtool import storage
 from tbtool.errors import UsageError
-from tbtool.logdir import is_event_file_name
-from tbtool.temporaries import temporary_file
+from tbtool.runs.logdir import is_event_file_name
+from tbtool.storage.temporaries import temporary_file
 
 
 def check_output(

@@ -7,8 +7,8 @@ be a local path or any fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file:/
 
 * a "directory" is a key prefix: runs are found by *listing* every object below it
   (object stores have no directories, format.md §6.2);
-* objects are read with buffered, ranged reads (:mod:`tbtool.remote_file`), or from a local
-  copy when a caller reads them several times (:mod:`tbtool.spool`);
+* objects are read with buffered, ranged reads (:mod:`tbtool.storage.remote_file`), or from a local
+  copy when a caller reads them several times (:mod:`tbtool.storage.spool`);
 * objects are written whole (:func:`upload`, :func:`write_bytes`): an object store replaces
   an object atomically when the upload completes, so nobody ever sees a partial one.
 
@@ -398,12 +398,12 @@ def readable_size(f: Any, size: int) -> int:
 
 def open_input(path: str | os.PathLike) -> BinaryIO:
     """An unbuffered binary reader: the file itself, a local copy of a remote object held
-    by :mod:`tbtool.spool`, or a :class:`~tbtool.remote_file.RemoteFile` (which reads at
+    by :mod:`tbtool.storage.spool`, or a :class:`~tbtool.storage.remote_file.RemoteFile` (which reads at
     most the object's size)."""
     if not is_url(path):
         return LocalInput(path)
-    from tbtool import spool
-    from tbtool.remote_file import RemoteFile
+    from tbtool.storage import spool
+    from tbtool.storage.remote_file import RemoteFile
 
     local = spool.local_copy(path)  # type: ignore[arg-type]
     if local is not None:
@@ -416,7 +416,7 @@ def local_path(path: str) -> str | None:
     ``None`` (for example to decide whether ``mmap`` is possible)."""
     if not is_url(path):
         return path
-    from tbtool import spool
+    from tbtool.storage import spool
 
     return spool.local_copy(path)
 

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from tbtool import storage
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordError, RecordTooLarge
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
 
 HEADER_SIZE = 12  # length (8) + length CRC (4)
 FOOTER_SIZE = 4  # payload CRC

@@ -256,7 +256,7 @@ class Text:
 class Tensor:
     """A tensor no other kind claims (torch ``add_tensor``, unknown plugins). ``array`` is
     ``None`` when it cannot be decoded; ``error`` then says why, and ``too_large`` whether
-    the reason is the decode limit (:mod:`tbtool.limits`) rather than damage."""
+    the reason is the decode limit (:mod:`tbtool.values.limits`) rather than damage."""
 
     kind: ClassVar[str] = "tensor"
     array: np.ndarray | None

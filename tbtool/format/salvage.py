@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from tbtool import storage
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordTooLarge
-from tbtool.masked_crc import masked_crc32c
-from tbtool.record import (
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import (
     DEFAULT_MAX_RECORD_LENGTH,
     HEADER_SIZE,
     RECORD_OVERHEAD,

@@ -6,7 +6,7 @@ metrics are scalars of the session run and of its sub-runs: an experiment's ``Me
 ``{group, tag}`` names the scalar ``tag`` of run ``<session>/<group>`` (TensorBoard's
 ``backend_context``); without an experiment every scalar tag of the sessions is a metric.
 A metric's value is its last value in read order (``metric_agg="last"``), or the ``min``,
-``max``, ``mean`` or ``best`` of its values (NaN ignored; :mod:`tbtool.aggregates`), chosen per
+``max``, ``mean`` or ``best`` of its values (NaN ignored; :mod:`tbtool.reading.aggregates`), chosen per
 metric with ``metric_aggs`` (``{"loss/val": "min", "accuracy*": "max"}``: a metric column's
 name or its tag matched against glob patterns; the first match wins) and ``metric_agg`` for
 the rest. Hyperparameter columns carry the field metadata ``{"tbtool.role": "hparam"}``
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tbtool.aggregates import AGGREGATES, check_aggregate, resolve
-from tbtool.normalize import enum_name
 from tbtool.proto import hparams_pb2
-from tbtool.values import HParams, LoggedValue
+from tbtool.reading.aggregates import AGGREGATES, check_aggregate, resolve
+from tbtool.values.normalize import enum_name
+from tbtool.values.typed import HParams, LoggedValue
 
 METRIC_AGGREGATES = AGGREGATES
 ROLE = b"tbtool.role"

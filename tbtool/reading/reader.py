@@ -13,16 +13,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tbtool.damage import FileDamage, damaged_files, raise_for_damage
+from tbtool.columnar.restarts import find_restarts
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.events import EventFileReader, EventRecord
-from tbtool.kinds import kind_names
-from tbtool.logdir import Run, as_patterns, discover, tag_matcher
-from tbtool.normalize import Normalizer, event_values
-from tbtool.purge import PurgeFilter, find_restarts
-from tbtool.record import ReadState
-from tbtool.spool import spooled
-from tbtool.values import KINDS, LoggedValue
+from tbtool.format.record import ReadState
+from tbtool.runs.damage import FileDamage, damaged_files, raise_for_damage
+from tbtool.runs.events import EventFileReader, EventRecord, FileStatus
+from tbtool.runs.logdir import Run, as_patterns, discover, tag_matcher
+from tbtool.runs.purge import PurgeFilter
+from tbtool.storage.spool import spooled
+from tbtool.values.normalize import Normalizer, event_values
+from tbtool.values.typed import KINDS, LoggedValue
+from tbtool.vocabulary.kinds import kind_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,9 @@ def _step(bound: object, name: str) -> int | None:
     raise TypeError(f"{name}: slice bounds must be ints or None, not {type(bound).__name__}")
 
 
-class LogReader:
-    """Reads the runs found under ``paths``.
+class Reader:
+    """Reads the runs found under ``paths`` (the core of :class:`tbtool.LogReader`, which adds
+    ``table()`` and ``frame()``).
 
     ``runs``: regular expressions on run names; ``tags``: glob patterns on tags (each one
     pattern as a string, or a sequence of them); ``purge``: apply purge semantics
@@ -275,46 +277,6 @@ class LogReader:
                 ahead.release(run.files)
         self.check_damage(since)
 
-    def table(
-        self,
-        kind: str = "scalars",
-        *,
-        steps: Steps = None,
-        jobs: int | None = None,
-        engine: str = "auto",
-        metric_agg: str = "last",
-        metrics: Sequence[Any] = (),
-        categorical: bool = True,
-    ) -> Any:
-        """One kind as a ``pyarrow.Table`` (see :func:`tbtool.frames.read_table`; runs, tags,
-        purge and skip_corrupt are this reader's)."""
-        from tbtool.frames import read_table
-
-        return read_table(
-            self, kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg,
-            metrics=metrics, categorical=categorical,
-        )  # fmt: skip
-
-    def frame(
-        self,
-        kind: str = "scalars",
-        *,
-        steps: Steps = None,
-        jobs: int | None = None,
-        engine: str = "auto",
-        metric_agg: str = "last",
-        metrics: Sequence[Any] = (),
-        categorical: bool = True,
-    ) -> Any:
-        """One kind as a pandas DataFrame (the schemas of ``tbtool export``; options as in
-        :meth:`table`)."""
-        from tbtool.frames import read_frame
-
-        return read_frame(
-            self, kind, steps=steps, jobs=jobs, engine=engine, metric_agg=metric_agg,
-            metrics=metrics, categorical=categorical,
-        )  # fmt: skip
-
     def follow(
         self,
         poll_interval: float = 1.0,
@@ -349,16 +311,6 @@ class LogReader:
             for reader in readers.values():
                 reader.close()
         self.check_damage(since)
-
-
-@dataclass(frozen=True, slots=True)
-class FileStatus:
-    """How reading a file ended: events read, final state, where it stopped."""
-
-    events: int
-    state: ReadState
-    end_offset: int
-    pending_bytes: int
 
 
 class ValueSelector:

@@ -13,8 +13,8 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from tbtool.errors import DataCrcMismatch, EventDecodeError, RecordError, TbtoolError
+from tbtool.format.record import ReadState, RecordReader, RecordSource
 from tbtool.proto import event_pb2
-from tbtool.record import ReadState, RecordReader, RecordSource
 
 Event = event_pb2.Event
 
@@ -116,3 +116,14 @@ def iter_events(source: RecordSource, **options: Any) -> Iterator[EventRecord]:
     """All complete events of one file (a truncated tail ends iteration quietly)."""
     with EventFileReader(source, **options) as reader:
         yield from reader
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """How reading a file ended: events read, final state, where it stopped (what a
+    reader keeps per file for ``ls`` and growing files, whichever path read it)."""
+
+    events: int
+    state: ReadState
+    end_offset: int
+    pending_bytes: int

@@ -1,6 +1,6 @@
 """Reading a remote object as an unbuffered binary file: ranged reads, read ahead, growth.
 
-Readers of event files (:class:`~tbtool.record.RecordReader`, the batch reader) read a file
+Readers of event files (:class:`~tbtool.format.record.RecordReader`, the batch reader) read a file
 front to back in large pieces, and a live run's file keeps growing. So this file object
 fetches byte ranges of at least :data:`BLOCK_SIZE`, starts fetching the next range in the
 background while the caller works on the current one, and treats the object's size as a

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from tbtool.ops import synth_shapes as shapes
-from tbtool.ops.synth_styles import TorchStyle
+from tbtool.ops.synth import shapes
+from tbtool.ops.synth.styles import TorchStyle
 from tbtool.writer import wire
 from tbtool.writer.image import encode_png, to_uint8
 

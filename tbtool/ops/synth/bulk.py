@@ -24,7 +24,7 @@ import struct
 import crc32c
 import numpy as np
 
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
 
 _MASK_DELTA = np.uint32(0xA282EAD8)
 

@@ -19,11 +19,11 @@ import numpy as np
 from tbtool.columnar.assemble import ValueBlock
 from tbtool.columnar.decoder import describe
 from tbtool.columnar.walk import Progress, file_size
-from tbtool.damage import FileDamage
-from tbtool.logdir import tag_matcher
-from tbtool.reader import LogReader
-from tbtool.record import ReadState
-from tbtool.values import EVENT_KINDS, KINDS, SUMMARY_KINDS, json_float
+from tbtool.format.record import ReadState
+from tbtool.reading.reader import Reader
+from tbtool.runs.damage import FileDamage
+from tbtool.runs.logdir import tag_matcher
+from tbtool.values.typed import EVENT_KINDS, KINDS, SUMMARY_KINDS, json_float
 
 
 @dataclass(slots=True)
@@ -158,7 +158,7 @@ class Inventory:
 
 
 def inventory(
-    reader: LogReader,
+    reader: Reader,
     *,
     tags: Sequence[str] = (),
     jobs: int | None = 1,
@@ -168,7 +168,7 @@ def inventory(
 
     ``tags`` (glob patterns) narrows the tag list and the time span to matching series; unlike
     a tag-filtered reader, it still sees each file's ``file_version`` and the run's restarts.
-    ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`. A damaged
+    ``jobs`` and ``progress`` as in :meth:`~tbtool.LogReader.blocks`. A damaged
     file raises :class:`~tbtool.errors.DamagedFiles` unless the reader skips damage; then
     its summary says what is wrong with it (``damage``) beside what could be read.
     """

@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 
 import tbtool
-from tbtool.byte_size import parse_size
 from tbtool.errors import UsageError
-from tbtool.kinds import kind_names
-from tbtool.ops import synth_shapes as shapes
-from tbtool.ops.synth_bulk import BulkScalars, varint_width, width_bands
-from tbtool.ops.synth_faults import FAULTS, check_faults
-from tbtool.ops.synth_run import InjectedFault, RunOutcome, RunSpec, RunWriter
-from tbtool.ops.synth_styles import ALL_KINDS, STYLES
+from tbtool.ops.synth import shapes
+from tbtool.ops.synth.bulk import BulkScalars, varint_width, width_bands
+from tbtool.ops.synth.faults import FAULTS, check_faults
+from tbtool.ops.synth.run import InjectedFault, RunOutcome, RunSpec, RunWriter
+from tbtool.ops.synth.styles import ALL_KINDS, STYLES
+from tbtool.vocabulary.byte_size import parse_size
+from tbtool.vocabulary.kinds import kind_names
 
 #: Written first into every logdir synth makes; ``overwrite`` replaces only such logdirs.
 MARKER = ".tbtool-synth.json"

@@ -2,15 +2,15 @@
 
 ``read_scalars("runs")`` gives columns ``run, tag, step, wall_time, value``; rows are in read
 order (runs by name, then each run's files and records in order), after purge semantics.
-Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.reader.LogReader`, the
+Every ``read_*`` takes a path, a list of paths or a :class:`~tbtool.LogReader`, the
 reader's options (``runs``, ``tags``: a string is one pattern; ``purge``, ``skip_corrupt``),
-``steps`` (``N``, ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reader.StepRange`),
+``steps`` (``N``, ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reading.reader.StepRange`),
 ``engine`` (``"auto"``: the bulk decoder; ``"events"``: the per-event iterator; both give
 identical frames) and ``jobs`` (processes
 reading files: default 1, as a library never starts processes in its caller's program
 unasked; ``0`` as many as pay (1 on 2 cores); see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
-the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.tables.SCHEMAS`.
+the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.reading.tables.SCHEMAS`.
 ``run`` and ``tag`` come dictionary-encoded (a pandas ``category``; a ``dictionary<int32,
 string>`` in Arrow), so names are held once; ``categorical=False`` gives plain strings.
 """
@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tbtool.aggregates import MetricSpec, metric_aggregates
 from tbtool.columnar.whole import Names, WholeTable
 from tbtool.errors import UsageError
-from tbtool.logdir import as_patterns
-from tbtool.reader import LogReader, StepRange
-from tbtool.tables import check_kinds, collect_tables
+from tbtool.reading.aggregates import MetricSpec, metric_aggregates
+from tbtool.reading.reader import Reader, StepRange
+from tbtool.reading.tables import check_kinds, collect_tables
+from tbtool.runs.logdir import as_patterns
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -38,14 +38,14 @@ SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 
 
 def _reader(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     runs: str | Sequence[str],
     tags: str | Sequence[str],
     purge: bool,
     skip_corrupt: bool,
-) -> LogReader:
-    if not isinstance(path, LogReader):
-        return LogReader(path, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
+) -> Reader:
+    if not isinstance(path, Reader):
+        return Reader(path, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
     given = {
         "runs": bool(as_patterns(runs, "runs")),
         "tags": bool(as_patterns(tags, "tags")),
@@ -54,12 +54,12 @@ def _reader(
     }
     if any(given.values()):
         names = ", ".join(f"{name}=" for name, set_ in given.items() if set_)
-        raise TypeError(f"{names} apply when reading paths: give them to the LogReader instead")
+        raise TypeError(f"{names} apply when reading paths: give them to the Reader instead")
     return path
 
 
 def read_table(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     kind: str = "scalars",
     *,
     runs: str | Sequence[str] = (),
@@ -76,7 +76,7 @@ def read_table(
     """One kind (``scalars``, ``histograms``, ``hparams``, ``text``, ``images``, ``audio``,
     ``tensors``, ``pr_curves``; singular names too) as a ``pyarrow.Table``. The options are
     those of :func:`read_scalars`; hparams: ``metrics`` (``TAG=AGG`` specs,
-    :mod:`tbtool.aggregates`) choose the aggregate per metric, ``metric_agg`` the rest's.
+    :mod:`tbtool.reading.aggregates`) choose the aggregate per metric, ``metric_agg`` the rest's.
     ``categorical=False``: ``run`` and ``tag`` as plain strings."""
     return _read(
         path, kind, runs=runs, tags=tags, steps=steps, purge=purge, skip_corrupt=skip_corrupt,
@@ -85,7 +85,7 @@ def read_table(
 
 
 def _read(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     kind: str,
     *,
     runs: str | Sequence[str] = (),
@@ -101,7 +101,9 @@ def _read(
 ) -> WholeTable:
     """The columns of one kind's table, built in place (:func:`read_table`'s options)."""
     if kind == "all":
-        raise UsageError("read_table reads one kind; use tbtool.tables.read_tables for several")
+        raise UsageError(
+            "read_table reads one kind; use tbtool.reading.tables.read_tables for several"
+        )
     (kind,) = check_kinds([kind])
     reader = _reader(path, runs, tags, purge, skip_corrupt)
     if jobs is not None and jobs < 0:
@@ -159,7 +161,7 @@ def whole_frame(whole: WholeTable) -> pd.DataFrame:
 
 
 def read_frame(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     kind: str = "scalars",
     *,
     runs: str | Sequence[str] = (),
@@ -182,7 +184,7 @@ def read_frame(
 
 
 def read_scalars(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -196,10 +198,10 @@ def read_scalars(
     """Scalars as ``run, tag, step, wall_time, value`` (float64).
 
     ``path``: a logdir, run directory or event file (or URL), a list of them, or a
-    :class:`~tbtool.reader.LogReader` (which then brings its own runs, tags, purge and
+    :class:`~tbtool.LogReader` (which then brings its own runs, tags, purge and
     skip_corrupt). ``runs``: regular expressions searched in run names, ``tags``: glob
     patterns (each a string for one pattern, or a sequence). ``steps``: ``N``,
-    ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reader.StepRange`. ``purge``: restart
+    ``slice(A, B)``, ``"A:B"`` or a :class:`~tbtool.reading.reader.StepRange`. ``purge``: restart
     semantics; ``skip_corrupt``: skip damaged records instead of raising. ``jobs``: reading
     processes (default 1; ``0`` as many as pay). ``engine``: ``"auto"`` (bulk decoder) or
     ``"events"`` (per-event iterator, the same frame). ``categorical``: ``run`` and ``tag``
@@ -212,7 +214,7 @@ def read_scalars(
 
 
 def read_histograms(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -234,7 +236,7 @@ def read_histograms(
 
 
 def read_text(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -255,7 +257,7 @@ def read_text(
 
 
 def read_hparams(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -281,7 +283,7 @@ def read_hparams(
 
 
 def read_images(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -302,7 +304,7 @@ def read_images(
 
 
 def read_audio(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -324,7 +326,7 @@ def read_audio(
 
 
 def read_tensors(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),
@@ -346,7 +348,7 @@ def read_tensors(
 
 
 def read_pr_curves(
-    path: PathArg | LogReader,
+    path: PathArg | Reader,
     *,
     runs: str | Sequence[str] = (),
     tags: str | Sequence[str] = (),

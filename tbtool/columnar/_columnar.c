@@ -1,5 +1,5 @@
 /*
- * tbtool._columnar: frames TFRecord records, verifies both CRCs and decodes the Event /
+ * tbtool.columnar._columnar: frames TFRecord records, verifies both CRCs and decodes the Event /
  * Summary wire format of a whole buffer into column arrays, in one call without the GIL.
  *
  * It is an accelerator for tbtool.columnar.index.IndexBuilder and must produce exactly the
@@ -1654,7 +1654,7 @@ static PyBufferProcs growing_buffer = {(getbufferproc)growing_getbuffer,
                                        (releasebufferproc)growing_releasebuffer};
 
 static PyTypeObject GrowingType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tbtool._columnar.Growing",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tbtool.columnar._columnar.Growing",
     .tp_basicsize = sizeof(Growing),
     .tp_dealloc = (destructor)growing_dealloc,
     .tp_as_sequence = &growing_sequence,

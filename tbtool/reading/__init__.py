@@ -1,0 +1,1 @@
+"""Readers, tables and frames."""

@@ -1,0 +1,1 @@
+"""Words users type and read."""
