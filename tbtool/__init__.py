@@ -11,9 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tbtool._version import __version__
 from tbtool.errors import DamagedFiles, TbtoolError
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from tbtool.ops.summary import summarize

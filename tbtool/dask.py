@@ -38,7 +38,7 @@ from tbtool.reading.frames import read_hparams as _read_hparams
 from tbtool.reading.frames import to_frame
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange, Steps
-from tbtool.reading.tables import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
+from tbtool.reading.rows import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
 from tbtool.runs.damage import raise_for_damage
 from tbtool.runs.logdir import as_patterns, tag_matcher
 from tbtool.runs.purge import PurgeFilter, Restart

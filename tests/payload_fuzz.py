@@ -49,7 +49,8 @@ from tbtool.errors import TbtoolError
 from tbtool.format.record import RecordWriter
 from tbtool.ops.validate import validate
 from tbtool.reading.log_reader import LogReader
-from tbtool.reading.tables import TABLE_KINDS, read_tables
+from tbtool.reading.rows import TABLE_KINDS
+from tbtool.reading.tables import read_tables
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 FILE_NAME = "events.out.tfevents.1700000000.fuzz"

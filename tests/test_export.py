@@ -19,7 +19,8 @@ import tbtool
 from tbtool.errors import UsageError
 from tbtool.ops.export import export
 from tbtool.reading.log_reader import LogReader
-from tbtool.reading.tables import TABLE_KINDS, read_tables
+from tbtool.reading.rows import TABLE_KINDS
+from tbtool.reading.tables import read_tables
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WRITERS = sorted(
@@ -164,7 +165,7 @@ def test_partitioned_dataset_reads_as_one_table(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["_common_metadata", *("run=" + r.replace("/", "%2F") for r in runs)]
     )
-    assert pq.read_schema(out / "_common_metadata") == tbtool.reading.tables.SCHEMAS["scalars"]
+    assert pq.read_schema(out / "_common_metadata") == tbtool.reading.rows.SCHEMAS["scalars"]
     query = (
         f"select run, count(*) as n, sum(value) as total from read_parquet('{out}/*/*.parquet', "
         "hive_partitioning=true, hive_types={'run': VARCHAR}) group by run order by run"
@@ -279,7 +280,7 @@ def test_jobs_give_the_same_output(tmp_path):
 
 def test_exploded_schema_is_what_exploding_gives():
     from tbtool.ops.export import EXPLODED_SCHEMA, _empty, exploded_histograms
-    from tbtool.reading.tables import SCHEMAS
+    from tbtool.reading.rows import SCHEMAS
 
     assert exploded_histograms(_empty(SCHEMAS["histograms"])).schema == EXPLODED_SCHEMA
 

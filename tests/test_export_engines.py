@@ -29,7 +29,8 @@ from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
 from tbtool.reading.frames import read_frame, to_frame
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange
-from tbtool.reading.tables import TABLE_KINDS, read_tables
+from tbtool.reading.rows import TABLE_KINDS
+from tbtool.reading.tables import read_tables
 from tbtool.sample import path as sample_logdir
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

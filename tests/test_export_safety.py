@@ -26,7 +26,7 @@ from tbtool.ops.export_media import index_schema
 from tbtool.ops.export_output import ExportOutput
 from tbtool.ops.synth.generate import synth
 from tbtool.reading.hparams import HParamsCollector
-from tbtool.reading.tables import SCHEMAS, TABLE_KINDS
+from tbtool.reading.rows import SCHEMAS, TABLE_KINDS
 
 runner = CliRunner()
 TMP_PREFIX = ".tbtool-tmp-"

@@ -85,6 +85,7 @@ def test_restart_search_matches_the_per_record_scan(
     same record indexes and offsets."""
     from tbtool.columnar import restarts
     from tbtool.format.record import RecordReader
+    from tbtool.runs import purge
 
     if pure_python:
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1")

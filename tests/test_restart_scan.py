@@ -21,7 +21,9 @@ from tbtool.errors import DataCrcMismatch, RecordError
 from tbtool.format.record import RecordReader, encode_record
 from tbtool.proto import event_pb2, summary_pb2
 from tbtool.reading.log_reader import LogReader
-from tbtool.reading.tables import TABLE_KINDS, iter_batches, read_tables
+from tbtool.reading.rows import TABLE_KINDS
+from tbtool.reading.tables import iter_batches, read_tables
+from tbtool.runs import purge
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 needs_c = pytest.mark.skipif(not native.available(), reason="C extension not built")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-import tbtool
+from tbtool._version import __version__
 from tbtool.cli.command import (
     ALIASES,
     EXAMPLES,
@@ -156,7 +156,7 @@ def _version(value: bool) -> None:
     if value:
         from tbtool.columnar.decoder import summary
 
-        typer.echo(f"tbtool {tbtool.__version__}")
+        typer.echo(f"tbtool {__version__}")
         typer.echo(summary())
         raise typer.Exit()
 

@@ -32,7 +32,7 @@ from tbtool.cli.progress import progress_display
 from tbtool.errors import UsageError
 from tbtool.ops.export import PARTITION_KEYS, export
 from tbtool.reading.hparams import METRIC_AGGREGATES
-from tbtool.reading.tables import TABLE_KINDS
+from tbtool.reading.rows import TABLE_KINDS
 from tbtool.runs.damage import damaged_files
 
 KIND_CHOICES = [*TABLE_KINDS, "all"]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import K_SKIP, K, RunAssembler
+from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import WHAT_CODES, ChunkIndex
+from tbtool.columnar.pieces import K_SKIP, K
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress
 from tbtool.format.record import HEADER_SIZE, ReadState

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.pieces import ValueBlock
 from tbtool.columnar.walk import Progress
 from tbtool.errors import UsageError
 from tbtool.ops.findings import Finding, Report

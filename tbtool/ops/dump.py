@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool.columnar.assemble import ValueBlock
 from tbtool.columnar.parallel import usable_cores
+from tbtool.columnar.pieces import ValueBlock
 from tbtool.columnar.text import (
     float_reprs,
     integers,

@@ -41,7 +41,8 @@ from tbtool.reading.aggregates import metric_aggregates
 from tbtool.reading.hparams import HParamsCollector
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange, Steps
-from tbtool.reading.tables import SCHEMAS, Progress, check_kinds, iter_batches
+from tbtool.reading.rows import SCHEMAS, check_kinds
+from tbtool.reading.tables import Progress, iter_batches
 
 PARTITION_KEYS = ("run",)
 

@@ -22,7 +22,7 @@ from tbtool.runs.purge import START, UNPURGED_KINDS, PurgeFilter, Restart
 from tbtool.values.normalize import Normalizer
 
 if TYPE_CHECKING:
-    from tbtool.ops.merge import OutputRun
+    from tbtool.ops.merge_plan import OutputRun
 
 ValuePosition = tuple[int, int, int]  # (file number, record index, value index)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tbtool.columnar.assemble import K_SKIP, K
+from tbtool.columnar.pieces import K_SKIP, K
 from tbtool.columnar.run_table import UNPURGED, FileTable
 from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter
 

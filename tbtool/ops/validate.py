@@ -4,6 +4,11 @@ Every file is streamed once (bounded memory: per-tag state, not per-value state)
 problem becomes a :class:`~tbtool.ops.findings.Finding` with a stable code. The codes, their
 severities and what to do about each are in docs/findings.md; the table behind it is
 :data:`tbtool.ops.validate_codes.CODES`.
+
+One idea, kept whole: the per-run validator is one streaming pass whose checks read and
+update the same per-tag state; split into modules, that state would have to travel between
+them. What is not that pass lives apart: the logdir-wide findings in
+:mod:`~tbtool.ops.validate_logdir`, the catalogue of codes in :mod:`~tbtool.ops.validate_codes`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import tensor_kind
 from tbtool.columnar.index import (
     COL_HISTO,
     ONEOF_SIMPLE,
@@ -27,6 +31,7 @@ from tbtool.columnar.index import (
     ChunkIndex,
     scalar_rows,
 )
+from tbtool.columnar.pieces import tensor_kind
 from tbtool.columnar.restarts import find_restarts
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size

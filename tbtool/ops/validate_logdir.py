@@ -15,7 +15,7 @@ from tbtool.format.record import RecordReader
 from tbtool.ops.findings import FindingCollector
 from tbtool.ops.validate_codes import finding
 from tbtool.proto import event_pb2
-from tbtool.runs.logdir import is_event_file_name, walk_files
+from tbtool.runs.logdir import is_event_file_name
 from tbtool.storage.temporaries import find_leftovers
 from tbtool.values.typed import HParams
 
@@ -84,7 +84,7 @@ def unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) 
     for path in paths:
         if not storage.isdir(path):
             continue
-        for directory, files in walk_files(path):
+        for directory, files in storage.walk_files(path):
             for name in sorted(files):
                 if is_event_file_name(name):
                     continue

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from tbtool.columnar.assemble import ValueBlock
 from tbtool.columnar.decoder import describe
+from tbtool.columnar.pieces import ValueBlock
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.format.record import ReadState
 from tbtool.reading.reader import Reader

@@ -15,7 +15,6 @@ from typing import Any
 
 from tbtool.columnar.restarts import find_restarts
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.format.record import ReadState
 from tbtool.runs.damage import FileDamage, damaged_files, raise_for_damage
 from tbtool.runs.events import EventFileReader, EventRecord, FileStatus
 from tbtool.runs.logdir import Run, as_patterns, discover, tag_matcher
@@ -192,12 +191,13 @@ class Reader:
         progress: Any = None,
         runs: Sequence[Run] | None = None,
     ) -> Iterator[Any]:
-        """Every run's values as :class:`~tbtool.columnar.assemble.ValueBlock` s (columns, a
+        """Every run's values as :class:`~tbtool.columnar.pieces.ValueBlock` s (columns, a
         chunk of a file at a time, in read order, filtered and purged): the batch path that
         ``ls``, ``dump`` and ``check`` read through. ``progress``: a
         :class:`~tbtool.columnar.walk.Progress` to update; ``runs``: only these of the
         reader's runs."""
-        from tbtool.columnar.assemble import RunAssembler, ValueBlock
+        from tbtool.columnar.assemble import RunAssembler
+        from tbtool.columnar.pieces import ValueBlock
         from tbtool.columnar.walk import HOLD_BYTES, Holdback, walk_runs
 
         wanted = _check_kinds(kinds) or frozenset(KINDS)

@@ -48,31 +48,6 @@ def _run_files(directory: str, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(os.path.join(directory, n) for n in chosen)
 
 
-def walk_files(top: str, *, follow_symlinks: bool = True) -> Iterable[tuple[str, list[str]]]:
-    """(directory, file names) below ``top``, sorted; symlinked directories are followed once
-    each, or not at all with ``follow_symlinks=False`` (what commands that delete use).
-    Below a URL: every object listed, grouped by key prefix."""
-    if storage.is_url(top):
-        yield from storage.walk(top)
-        return
-    seen: set[str] = set()
-
-    def unreadable(error: OSError) -> None:
-        # os.walk skips what it cannot list; a logdir read in part must not pass for whole.
-        raise PathError(
-            f"cannot read this directory ({error.strerror or error})", file=error.filename or top
-        )
-
-    for directory, dirs, files in os.walk(top, followlinks=follow_symlinks, onerror=unreadable):
-        real = os.path.realpath(directory)
-        if real in seen:  # a symlink loop or a second link to the same directory
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs.sort()
-        yield directory, files
-
-
 def _relative_name(directory: str, top: str) -> str:
     rel = os.path.relpath(directory, top)
     return rel.replace(os.sep, "/")
@@ -99,7 +74,7 @@ def find_runs(path: str, *, follow_symlinks: bool = True) -> list[Run]:
             raise PathError(f"cannot read this path ({e.strerror or e})", file=path) from None
         raise PathError("not a regular file or directory", file=path)
     runs = []
-    for directory, files in walk_files(path, follow_symlinks=follow_symlinks):
+    for directory, files in storage.walk_files(path, follow_symlinks=follow_symlinks):
         if any(is_event_file_name(f) for f in files):
             runs.append(
                 Run(_relative_name(directory, path), directory, _run_files(directory, files))

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tbtool.proto import event_pb2
 
 START = event_pb2.SessionLog.START

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from tbtool import storage
+from tbtool.storage import filesystems as storage
 
 BLOCK_SIZE = 8 << 20
 #: The first request is small (a probe of a file's first record should not fetch 8 MB);

@@ -5,7 +5,7 @@ need the STARTs that come *after* a value) and the read itself; validate, merge 
 read files twice too. Through a network that would mean downloading everything twice. A
 caller that is about to read remote files registers them (:func:`spooled`, in read order):
 background threads then download them, a few files ahead, into a temporary directory, with
-parallel ranged requests; :func:`tbtool.storage.open_input` serves registered URLs from
+parallel ranged requests; :func:`tbtool.storage.inputs.open_input` serves registered URLs from
 their copies, and the caller releases each run's files when done, which deletes them.
 
 Bounds: downloads run at most :data:`AHEAD_BYTES` ahead of what the caller holds, and copies
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tbtool import storage
+from tbtool.storage import filesystems as storage
 
 AHEAD_BYTES = 512 << 20
 MAX_BYTES = int(os.environ.get("TBTOOL_SPOOL_BYTES", 8 << 30))

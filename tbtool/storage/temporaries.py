@@ -282,8 +282,6 @@ def find_leftovers(paths: Sequence[str]) -> list[Leftover]:
     """Every ``.tbtool-tmp-*`` file or directory below the directories among ``paths``
     (not what is inside a leftover directory), judged. Below a URL only names can be
     judged (no locks): a leftover of this host is stale when its pid does not run here."""
-    from tbtool.runs.logdir import walk_files
-
     found: list[Leftover] = []
     for top in paths:
         if not storage.isdir(top):
@@ -291,7 +289,7 @@ def find_leftovers(paths: Sequence[str]) -> list[Leftover]:
         remote = storage.is_url(top)
         sep = "/" if remote else os.sep
         inside: list[str] = []  # leftover directories: their contents are theirs
-        for directory, files in walk_files(top, follow_symlinks=False):
+        for directory, files in storage.walk_files(top, follow_symlinks=False):
             here = directory.rstrip(sep)
             if any(here == d or here.startswith(d + sep) for d in inside):
                 continue

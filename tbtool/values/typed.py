@@ -5,6 +5,10 @@ These are what readers hand out after normalization (format.md §3.7), and what 
 itself briefly (``brief()``, for text output) and as JSON (``to_json()``, for ``--format
 jsonl``); JSON floats that are not finite become the strings "NaN", "Infinity", "-Infinity"
 (the protobuf JSON convention), so every line is strict JSON.
+
+One idea, kept whole: the catalogue of value classes. Each is small and shaped like the
+others (fields, ``brief()``, ``to_json()``); side by side they show what the kinds share and
+where they differ, which a module per kind would scatter.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-import tbtool
+from tbtool._version import __version__
 from tbtool.errors import UsageError
 from tbtool.ops.synth import shapes
 from tbtool.ops.synth.bulk import BulkScalars, varint_width, width_bands
@@ -333,7 +333,7 @@ def synth(
         "corrupt": list(corrupt),
         "size": None if size is None else parse_size(size, "--size"),
         "start": start,
-        "tbtool": tbtool.__version__,
+        "tbtool": __version__,
     }
     _prepare(out, overwrite)
     with open(os.path.join(out, MARKER), "w") as f:
