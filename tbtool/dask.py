@@ -33,12 +33,18 @@ from tbtool.columnar import names
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import (
+    DICTIONARY_SCHEMAS,
+    SCHEMAS,
+    TABLE_KINDS,
+    check_kinds,
+    piece_batch,
+)
 from tbtool.columnar.walk import chunk_restarts
 from tbtool.reading.frames import read_hparams as _read_hparams
 from tbtool.reading.frames import to_frame
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange, Steps
-from tbtool.reading.rows import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
 from tbtool.runs.damage import raise_for_damage
 from tbtool.runs.logdir import as_patterns, tag_matcher
 from tbtool.runs.purge import PurgeFilter, Restart

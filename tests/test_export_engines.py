@@ -23,13 +23,13 @@ import tbtool
 from tbtool.columnar import native
 from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import TbtoolError
 from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
 from tbtool.reading.frames import read_frame, to_frame
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange
-from tbtool.reading.rows import TABLE_KINDS
 from tbtool.reading.tables import read_tables
 from tbtool.sample import path as sample_logdir
 

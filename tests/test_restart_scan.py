@@ -17,11 +17,11 @@ from google.protobuf.message import DecodeError
 import tbtool
 from tbtool.columnar import native, restarts
 from tbtool.columnar import walk as walk_module
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import DataCrcMismatch, RecordError
 from tbtool.format.record import RecordReader, encode_record
 from tbtool.proto import event_pb2, summary_pb2
 from tbtool.reading.log_reader import LogReader
-from tbtool.reading.rows import TABLE_KINDS
 from tbtool.reading.tables import iter_batches, read_tables
 from tbtool.runs import purge
 

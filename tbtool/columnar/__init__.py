@@ -11,6 +11,7 @@ extension ``_columnar`` (``_columnar.c``) when it is built and the same in pure 
 - ``parallel``: files read in worker processes (``--jobs``), handed over in read order.
 - ``assemble``: a run's normalization rules, filters and purge semantics applied to arrays,
   giving ``pieces`` (a request's columns per chunk; value blocks for ls, dump and check).
+- ``table_rows``: one table kind's rows and schemas, from pieces or typed values.
 - ``whole``: whole tables built in place (what ``read_*`` returns).
 - ``names``, ``arrow``: run and tag names as dictionaries; Arrow arrays from buffers.
 - ``run_table``: a run's records as flat arrays (what merge and purge plan from).

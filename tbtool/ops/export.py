@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tbtool.columnar import arrow, names
+from tbtool.columnar.table_rows import SCHEMAS, check_kinds
 from tbtool.errors import TbtoolError, UsageError
 from tbtool.ops.export_media import MediaWriter, index_schema
 from tbtool.ops.export_output import MEDIA_KINDS, ExportOutput
@@ -41,7 +42,6 @@ from tbtool.reading.aggregates import metric_aggregates
 from tbtool.reading.hparams import HParamsCollector
 from tbtool.reading.log_reader import LogReader
 from tbtool.reading.reader import StepRange, Steps
-from tbtool.reading.rows import SCHEMAS, check_kinds
 from tbtool.reading.tables import Progress, iter_batches
 
 PARTITION_KEYS = ("run",)

@@ -24,7 +24,7 @@ import urllib.parse
 import pyarrow as pa
 
 from tbtool import storage
-from tbtool.reading.rows import SCHEMAS
+from tbtool.columnar.table_rows import SCHEMAS
 
 _SAFE = "-_.~ +=,@"
 #: The longest name of a directory written for a run or tag part, in bytes (see above).

@@ -10,7 +10,7 @@ identical frames) and ``jobs`` (processes
 reading files: default 1, as a library never starts processes in its caller's program
 unasked; ``0`` as many as pay (1 on 2 cores); see
 :func:`~tbtool.columnar.parallel.auto_jobs`; the frame is the same). :func:`read_table` gives
-the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.reading.rows.SCHEMAS`.
+the same data as a ``pyarrow.Table``. The schemas are in :data:`tbtool.columnar.table_rows.SCHEMAS`.
 ``run`` and ``tag`` come dictionary-encoded (a pandas ``category``; a ``dictionary<int32,
 string>`` in Arrow), so names are held once; ``categorical=False`` gives plain strings.
 """
@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from tbtool.columnar.table_rows import check_kinds
 from tbtool.columnar.whole import Names, WholeTable
 from tbtool.errors import UsageError
 from tbtool.reading.aggregates import MetricSpec, metric_aggregates
 from tbtool.reading.reader import Reader, StepRange
-from tbtool.reading.rows import check_kinds
 from tbtool.reading.tables import collect_tables
 from tbtool.runs.logdir import as_patterns
 

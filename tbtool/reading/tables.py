@@ -20,11 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar.assemble import RunAssembler
-from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
-from tbtool.columnar.whole import TableBuilder, WholeTable
-from tbtool.reading.hparams import HParamsCollector
-from tbtool.reading.reader import Reader, StepRange, resolve_engine
-from tbtool.reading.rows import (
+from tbtool.columnar.table_rows import (
     DICTIONARY_SCHEMAS,
     TABLE_KINDS,
     check_kinds,
@@ -32,6 +28,10 @@ from tbtool.reading.rows import (
     piece_columns,
     values_batch,
 )
+from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
+from tbtool.columnar.whole import TableBuilder, WholeTable
+from tbtool.reading.hparams import HParamsCollector
+from tbtool.reading.reader import Reader, StepRange, resolve_engine
 from tbtool.runs.purge import UNPURGED_KINDS
 from tbtool.values.typed import (
     LoggedValue,
