@@ -245,7 +245,7 @@ def _from_rows(kind: str, rows: list[list[Any]]) -> pa.RecordBatch:
         if pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type):
             arrays.append(_list_array(column))
         else:
-            arrays.append(pa.array(list(column), type=f.type))
+            arrays.append(arrow.from_python(column, f.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -255,8 +255,9 @@ def _list_array(items: Sequence[Any]) -> pa.Array:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     parts = [np.asarray(x, dtype=np.float64) for x in items if x is not None and len(x)]
     flat = np.concatenate(parts) if parts else np.zeros(0)
-    mask = pa.array([x is None for x in items]) if any(x is None for x in items) else None
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
+    missing = [x is None for x in items]
+    mask = arrow.from_python(missing, pa.bool_()) if any(missing) else None
+    return pa.ListArray.from_arrays(arrow.numbers(offsets), arrow.numbers(flat), mask=mask)
 
 
 def _value_rows(kind: str, items: Sequence[LoggedValue]) -> tuple[list[list[Any]], list[int]]:
@@ -332,10 +333,10 @@ def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
         formats.append(fmt)
     return {
         "sample": arrow.numbers(np.zeros(n, dtype=np.int32)),
-        "sample_rate": pa.array(rates, pa.float64()),
-        "frames": pa.array(frames, pa.int64()),
-        "channels": pa.array(channels, pa.int64()),
-        "content_type": pa.array(types, pa.string()),
+        "sample_rate": arrow.from_python(rates, pa.float64()),
+        "frames": arrow.from_python(frames, pa.int64()),
+        "channels": arrow.from_python(channels, pa.int64()),
+        "content_type": arrow.from_python(types, pa.string()),
         "label": arrow.strings([""] * n),
         "format": arrow.strings(formats),
         "data": cols["data"],
@@ -367,9 +368,9 @@ def piece_columns(kind: str, piece: Piece) -> Columns | None:
             both = [*a, *b.to_pylist()]
             merged[f.name] = [both[i] for i in order.tolist()]
         elif f.name in names.NAME_COLUMNS:
-            merged[f.name] = names.merge([a, b]).take(pa.array(order))
+            merged[f.name] = names.merge([a, b]).take(arrow.numbers(order))
         else:
-            merged[f.name] = pa.concat_arrays([a, b]).take(pa.array(order))
+            merged[f.name] = pa.concat_arrays([a, b]).take(arrow.numbers(order))
     return merged
 
 
@@ -380,7 +381,7 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
         return None
     schema = DICTIONARY_SCHEMAS[kind]
     arrays = [
-        pa.array(cols[f.name], type=f.type) if isinstance(cols[f.name], list) else cols[f.name]
+        arrow.from_python(cols[f.name], f.type) if isinstance(cols[f.name], list) else cols[f.name]
         for f in schema
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

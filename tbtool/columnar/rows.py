@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from tbtool.columnar import arrow
 from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.index import ONEOF_NONE, ONEOF_TENSOR, ChunkIndex
 from tbtool.columnar.parallel import auto_jobs
@@ -65,7 +66,7 @@ class ChunkRows:
 
 def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
     """The rows of ``batch`` whose ``step`` is below ``limit``."""
-    keep = batch.column("step").to_numpy(zero_copy_only=False) < limit
+    keep = arrow.to_numpy(batch.column("step")) < limit
     return batch if keep.all() else batch.filter(pa.array(keep))
 
 
