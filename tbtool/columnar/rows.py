@@ -245,7 +245,7 @@ def walk_rows(
     a time, in read order: assembled in this process with ``jobs`` 1, else by
     :class:`AssemblyPool` workers. The same rows either way."""
     files = [(run.name, n, path) for run in reader.runs for n, path in enumerate(run.files)]
-    jobs = auto_jobs([path for *_, path in files], jobs)
+    jobs = auto_jobs([path for *_, path in files], jobs, rows=True)
     if jobs <= 1:
         for walk in walk_runs(reader, jobs=1, chunk_size=request.chunk_size, progress=progress):
             assembler = request.assembler(walk.run.name, walk.purge)
