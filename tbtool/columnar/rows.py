@@ -32,7 +32,16 @@ from tbtool.columnar.assemble import Piece, RunAssembler
 from tbtool.columnar.index import ONEOF_NONE, ONEOF_TENSOR, ChunkIndex
 from tbtool.columnar.parallel import auto_jobs
 from tbtool.columnar.scan import FileScan
-from tbtool.columnar.walk import Progress, RunChunks, chunk_restarts, file_size, walk_runs
+from tbtool.columnar.walk import (
+    Progress,
+    RunChunks,
+    chunk_next,
+    chunk_restarts,
+    count_file,
+    file_size,
+    record_file,
+    walk_runs,
+)
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter, Restart
 from tbtool.spool import Spooled
 
@@ -169,10 +178,7 @@ def _assemble_file(request: RowRequest, run: str, number: int, path: str, out: A
             registered = {
                 assembler.tags[t]: assembler._metadata[t] for t in assembler.new_registrations
             }
-            nxt = None
-            if chunk.records:
-                end = int(chunk.r_offset[-1]) + 16 + int(chunk.r_length[-1])
-                nxt = (number, end, int(chunk.r_index[-1]) + 1)
+            nxt = chunk_next(number, chunk)
             message = _Chunk(rows, restarts, nxt, uses, registered, scan.bytes_read - done)
             done = scan.bytes_read
             out.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
@@ -274,7 +280,6 @@ def _run_rows(
     reader: LogReader, request: RowRequest, walk: RunChunks, pool: AssemblyPool,
     progress: Progress,
 ) -> Iterator[ChunkRows]:  # fmt: skip
-    from tbtool.reader import FileStatus
 
     run: Run = walk.run
     registry: dict[str, Any] = {}  # tag -> the run's metadata for it (the first registered)
@@ -305,13 +310,8 @@ def _run_rows(
                                       registry, progress)  # fmt: skip
                 break
         if end is not None:
-            reader.problems.extend(end.problems)
-            reader.file_status[path] = FileStatus(
-                end.events, end.state, end.end_offset, end.pending_bytes
-            )
-            progress.bytes += end.bytes_read
-            progress.files += 1
-            progress.update()
+            record_file(reader, path, end)
+            count_file(progress, end.bytes_read)
 
 
 def _later_restarts_applied(walk: RunChunks, message: _Chunk) -> ChunkRows:
@@ -342,7 +342,6 @@ def _read_here(
 ) -> Iterator[ChunkRows]:  # fmt: skip
     """File ``number`` read in this process, as without workers, its first ``skip`` chunks
     (handed over by a worker already) fed only for the state they leave."""
-    from tbtool.reader import FileStatus
 
     assembler = request.assembler(walk.run.name, walk.purge)
     for tag, metadata in earlier.items():
@@ -358,9 +357,7 @@ def _read_here(
             if seen >= skip:
                 if not walk.complete_:
                     walk._met(new, walk.handed)
-                if chunk.records:
-                    end = int(chunk.r_offset[-1]) + 16 + int(chunk.r_length[-1])
-                    walk._next = (number, end, int(chunk.r_index[-1]) + 1)
+                walk._next = chunk_next(number, chunk) or walk._next
                 walk.handed += 1
                 yield request.rows(piece)
                 progress.bytes += scan.bytes_read - done
@@ -371,10 +368,5 @@ def _read_here(
         for t, tag in enumerate(assembler.tags):
             if assembler._registered[t]:
                 registry.setdefault(tag, assembler._metadata[t])
-        reader.problems.extend(scan.problems)
-        reader.file_status[path] = FileStatus(
-            scan.events, scan.state, scan.end_offset, scan.pending_bytes
-        )
-    progress.bytes += scan.bytes_read - done
-    progress.files += 1
-    progress.update()
+        record_file(reader, path, scan)
+    count_file(progress, scan.bytes_read - done)
