@@ -4,6 +4,7 @@ damaged files, and the order of runs and files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,31 @@ def test_damaged_files_report_as_one_process(damaged: str) -> None:
     with pytest.raises(DamagedFiles) as second:
         read_tables(LogReader(damaged), ["scalars"], jobs=2)
     assert str(first.value) == str(second.value)
+
+
+def test_a_worker_that_dies_leaves_its_files_to_the_main_process(restarted: str, monkeypatch):
+    """A worker killed mid-read (out of memory, a signal): its files are read by the main
+    process, from the chunk it stopped at, and the rows are the same."""
+    import signal
+
+    from tbtool.columnar import rows
+
+    pools = []
+    start = rows.AssemblyPool.__init__
+
+    def keep(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        pools.append(self)
+
+    monkeypatch.setattr(rows.AssemblyPool, "__init__", keep)
+    kinds = ["scalars", "histograms", "text"]
+
+    def streamed(jobs: int, kill: bool) -> list:
+        out = []
+        for kind, batch in iter_batches(LogReader(restarted), kinds, jobs=jobs, chunk_size=4096):
+            out.append((kind, repr(batch.to_pylist())))
+            if kill and len(out) == 2:
+                os.kill(pools[-1]._processes[1].pid, signal.SIGKILL)
+        return out
+
+    assert streamed(2, kill=True) == streamed(1, kill=False)

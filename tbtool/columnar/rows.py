@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import multiprocessing
 import pickle
+import queue
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -221,10 +222,19 @@ class AssemblyPool:
 
     def messages(self) -> Iterator[_Chunk | _End | _Redo]:
         """The next file's messages, up to and including its end (or a redo)."""
-        out = self._queues[self._next % len(self._queues)]
+        worker = self._next % len(self._queues)
+        out, process = self._queues[worker], self._processes[worker]
         self._next += 1
         while True:
-            message = pickle.loads(out.get())
+            try:
+                message = pickle.loads(out.get(timeout=0.5))
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                try:  # what it flushed on its way out
+                    message = pickle.loads(out.get(timeout=0.5))
+                except queue.Empty:  # the worker died (killed, out of memory): read it here
+                    message = _Redo()
             yield message
             if not isinstance(message, _Chunk):
                 return
