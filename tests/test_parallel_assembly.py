@@ -160,3 +160,21 @@ def test_a_worker_that_dies_leaves_its_files_to_the_main_process(restarted: str,
         return out
 
     assert streamed(2, kill=True) == streamed(1, kill=False)
+
+
+@pytest.mark.parametrize("which", ["metadata_earlier", "restarted"])
+def test_progress_counts_every_byte_once(which: str, request: pytest.FixtureRequest) -> None:
+    """Bytes and files counted as one process counts them, a file read again by the main
+    process (the metadata case) included."""
+    from tbtool.columnar.walk import Progress
+
+    path = str(request.getfixturevalue(which))
+    counted = []
+    for jobs in (1, 2):
+        progress = Progress()
+        for _ in iter_batches(LogReader(path), ["scalars"], jobs=jobs, chunk_size=4096,
+                              progress=progress):  # fmt: skip
+            pass
+        counted.append((progress.files, progress.bytes, progress.files_total, progress.bytes_total))
+    assert counted[0] == counted[1]
+    assert counted[0][0] == counted[0][2] and counted[0][1] == counted[0][3] > 0

@@ -326,6 +326,15 @@ class RunAssembler:
         if not self._registered[i]:
             self._register(i, metadata)
 
+    def metadata_of(self, tag: int) -> Any | None:
+        """The metadata registered for run tag id ``tag`` (``None``: none yet)."""
+        return self._metadata[tag]
+
+    def registrations(self) -> dict[str, Any]:
+        """Every tag's registered metadata, by tag name."""
+        known = zip(self.tags, self._metadata, self._registered.tolist(), strict=True)
+        return {tag: metadata for tag, metadata, registered in known if registered}
+
     def _register(self, tag: int, metadata: Any) -> None:
         self.new_registrations.append(tag)
         self._registered[tag] = True

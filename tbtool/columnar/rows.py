@@ -17,7 +17,6 @@ records skipped (``problems``) are handed over with the file's end.
 
 from __future__ import annotations
 
-import bisect
 import multiprocessing
 import pickle
 import queue
@@ -157,7 +156,7 @@ def _metadata_uses(assembler: RunAssembler, chunk: ChunkIndex) -> dict[str, list
         rows = dependent & (c.tag == t)
         metas = [None] if (rows & ~c.has_meta).any() else []
         if (rows & c.has_meta).any():
-            metas.append(assembler._metadata[t])
+            metas.append(assembler.metadata_of(t))
         uses[assembler.tags[t]] = metas
     return uses
 
@@ -177,7 +176,7 @@ def _assemble_file(request: RowRequest, run: str, number: int, path: str, out: A
             rows = request.rows(assembler.feed(number, chunk))
             uses = _metadata_uses(assembler, chunk)
             registered = {
-                assembler.tags[t]: assembler._metadata[t] for t in assembler.new_registrations
+                assembler.tags[t]: assembler.metadata_of(t) for t in assembler.new_registrations
             }
             nxt = chunk_next(number, chunk)
             message = _Chunk(rows, restarts, nxt, uses, registered, scan.bytes_read - done)
@@ -302,11 +301,7 @@ def _run_rows(
             if isinstance(message, _Chunk) and not _conflicts(message.uses, registry):
                 for tag, metadata in message.registered.items():
                     registry.setdefault(tag, metadata)
-                if not walk.complete_ and message.restarts:
-                    walk._met(walk.purge.add(message.restarts), walk.handed)
-                if message.next is not None:
-                    walk._next = message.next
-                walk.handed += 1
+                walk.handed_over(message.restarts, message.next)
                 handed += 1
                 yield _later_restarts_applied(walk, message)
                 progress.bytes += message.bytes_read
@@ -328,14 +323,11 @@ def _later_restarts_applied(walk: RunChunks, message: _Chunk) -> ChunkRows:
     """A worker's rows without those that restarts the main process knows of, later in the
     run than the chunk, erase (after a look-ahead, :meth:`RunChunks.complete`, held rows are
     not held any more; the worker knew only its file's restarts up to the chunk)."""
-    purge = walk.purge
-    if not purge or message.next is None:
+    if not walk.purge or message.next is None:
         return message.rows
     number, _, index = message.next
-    i = bisect.bisect_right(purge._positions, (number, index - 1))
-    if i == len(purge._positions):
-        return message.rows
-    return message.rows.purged(purge._min_step_after[i])
+    limit = walk.purge.limit_after((number, index - 1))
+    return message.rows if limit is None else message.rows.purged(limit)
 
 
 def _conflicts(uses: dict[str, list[Any]], registry: dict[str, Any]) -> bool:
@@ -352,7 +344,6 @@ def _read_here(
 ) -> Iterator[ChunkRows]:  # fmt: skip
     """File ``number`` read in this process, as without workers, its first ``skip`` chunks
     (handed over by a worker already) fed only for the state they leave."""
-
     assembler = request.assembler(walk.run.name, walk.purge)
     for tag, metadata in earlier.items():
         assembler.seed_metadata(tag, metadata)
@@ -361,22 +352,19 @@ def _read_here(
     seen = 0
     try:
         for chunk in scan:
-            restarts = chunk_restarts(number, chunk) if request.purge else []
-            new = walk.purge.add(restarts)  # restarts of chunks handed over are known already
-            piece = assembler.feed(number, chunk)
-            if seen >= skip:
-                if not walk.complete_:
-                    walk._met(new, walk.handed)
-                walk._next = chunk_next(number, chunk) or walk._next
-                walk.handed += 1
-                yield request.rows(piece)
-                progress.bytes += scan.bytes_read - done
+            if seen < skip:  # handed over by the worker: its restarts and bytes are counted
+                assembler.feed(number, chunk)
+                seen += 1
                 done = scan.bytes_read
-                progress.update()
-            seen += 1
+                continue
+            restarts = chunk_restarts(number, chunk) if request.purge else []
+            walk.handed_over(restarts, chunk_next(number, chunk))
+            yield request.rows(assembler.feed(number, chunk))
+            progress.bytes += scan.bytes_read - done
+            done = scan.bytes_read
+            progress.update()
     finally:
-        for t, tag in enumerate(assembler.tags):
-            if assembler._registered[t]:
-                registry.setdefault(tag, assembler._metadata[t])
+        for tag, metadata in assembler.registrations().items():
+            registry.setdefault(tag, metadata)
         record_file(reader, path, scan)
     count_file(progress, scan.bytes_read - done)

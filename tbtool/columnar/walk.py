@@ -92,11 +92,21 @@ class RunChunks:
 
     def __iter__(self) -> Iterator[tuple[int, ChunkIndex]]:
         for number, chunk in self._chunks:
+            restarts = []
             if not self.complete_ and (chunk.r_what == _SESSION_LOG).any():
-                self._met(self.purge.add(chunk_restarts(number, chunk)), self.handed)
-            self._next = chunk_next(number, chunk) or self._next
-            self.handed += 1  # this chunk is number handed - 1
+                restarts = chunk_restarts(number, chunk)
+            self.handed_over(restarts, chunk_next(number, chunk))
             yield number, chunk
+
+    def handed_over(self, restarts: list[Restart], next_: tuple[int, int, int] | None) -> None:
+        """One more chunk handed over (here, or by a worker process that read it): the
+        restarts among its records, and where reading goes on after it (``None``: a chunk
+        without records). It is chunk number ``handed - 1`` from then on."""
+        if not self.complete_ and restarts:
+            self._met(self.purge.add(restarts), self.handed)
+        if next_ is not None:
+            self._next = next_
+        self.handed += 1
 
     def _met(self, restarts: list[Restart], at: int) -> None:
         """Restarts met at chunk ``at``: they erase values of the chunks before it."""
