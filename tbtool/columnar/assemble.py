@@ -286,6 +286,11 @@ class RunAssembler:
         self._tensor_kind = np.zeros(0, dtype=np.int16)  # per tag, given its metadata
         self._none_kind = np.zeros(0, dtype=np.int16)
         self._normalizer = _GivenMetadata()
+        #: Tags (ids) whose metadata was registered since the caller last cleared it, and
+        #: the last chunk's classification: what a worker process reports of a chunk
+        #: (:mod:`tbtool.columnar.rows`).
+        self.new_registrations: list[int] = []
+        self.last_classified: _Classified | None = None
 
     # -- tags and metadata ---------------------------------------------------------------------
     def _tag_lut(self, tags: list[str]) -> np.ndarray:
@@ -321,7 +326,17 @@ class RunAssembler:
         if not self._registered[i]:
             self._register(i, metadata)
 
+    def metadata_of(self, tag: int) -> Any | None:
+        """The metadata registered for run tag id ``tag`` (``None``: none yet)."""
+        return self._metadata[tag]
+
+    def registrations(self) -> dict[str, Any]:
+        """Every tag's registered metadata, by tag name."""
+        known = zip(self.tags, self._metadata, self._registered.tolist(), strict=True)
+        return {tag: metadata for tag, metadata, registered in known if registered}
+
     def _register(self, tag: int, metadata: Any) -> None:
+        self.new_registrations.append(tag)
         self._registered[tag] = True
         self._metadata[tag] = metadata
         self._plugins[tag] = metadata.plugin_data.plugin_name
@@ -406,10 +421,11 @@ class RunAssembler:
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
         may_be_tensor = general & ~fast_image & ~fast_audio
         keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
-        return _Classified(
+        self.last_classified = _Classified(
             tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
             general,
         )  # fmt: skip
+        return self.last_classified
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
         ok = np.ones(len(step), dtype=bool)
