@@ -14,7 +14,7 @@ DataFrame holds them as one Arrow binary column (``binary[pyarrow]``: each item 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,10 @@ class Blobs:
 
     def __len__(self) -> int:
         return len(self.parts)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Each blob as ``bytes`` (a copy each: for tests and rare callers)."""
+        return (bytes(part) for part in self.parts)
 
     @property
     def nbytes(self) -> int:
@@ -142,8 +146,9 @@ class BlobColumn:
         tail = [bytes(self._segments[n][a:b]) for n, a, b in spans]
         if spans:  # back to where row ``start`` began
             number, first, _ = spans[0]
+            before = start - sum(len(ends) for ends in self._ends[:number])
             del self._segments[number + 1 :], self._ends[number + 1 :]
-            self._ends[number] = [e for e in self._ends[number] if e <= first]
+            del self._ends[number][before:]
             self._used = first
         self.rows = start
         for part, kept in zip(tail, keep.tolist(), strict=True):
