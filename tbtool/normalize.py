@@ -82,7 +82,8 @@ def _sorted_keys(data: Any) -> Any:
     return data
 
 
-def _decode_strings(array: np.ndarray) -> np.ndarray:
+def decode_strings(array: np.ndarray) -> np.ndarray:
+    """Text of each element of a string tensor: UTF-8, invalid bytes replaced."""
     out = np.empty(array.shape, dtype=object)
     flat_in, flat_out = array.reshape(-1), out.reshape(-1)
     for i, s in enumerate(flat_in):
@@ -336,7 +337,7 @@ class Normalizer:
             if plugin == "audio":
                 return audio_from_tensor(tensor)
             if plugin == "text":
-                return Text(_decode_strings(_strings(tensor)))
+                return Text(decode_strings(_strings(tensor)))
             if plugin == "pr_curves":
                 return pr_curve_from_tensor(tensor, content)
             if plugin == "hparams":

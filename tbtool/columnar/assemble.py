@@ -8,9 +8,12 @@ per run in read order. This module applies the same rules to whole chunks:
   "which metadata applies to this value" is a comparison of positions, done on arrays;
 * classification (format.md §3.7) by oneof case, then the metadata's plugin / data class;
 * filters (tags, steps) and purge semantics on arrays;
-* scalars and ``HistogramProto`` s come straight from the index columns; every other value is
-  decoded by the general normalizer, with the metadata that applies to it, so the result is
-  the same typed value the per-event path gives.
+* scalars and ``HistogramProto`` s come straight from the index columns, as do images and
+  audio (their bytes sliced where they lie) and text: a string tensor the index decoded
+  (``COL_STRINGS``) is text where the metadata that applies says so (the ``text`` plugin),
+  which both decoders know alike. Every other value is decoded by the general normalizer,
+  with the metadata that applies to it, so the result is the same typed value the per-event
+  path gives.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tbtool.columnar.index import (
     COL_IMAGE,
     COL_SCALAR,
     COL_SCALAR64,
+    COL_STRINGS,
     ONEOF_AUDIO,
     ONEOF_HISTO,
     ONEOF_IMAGE,
@@ -39,9 +43,15 @@ from tbtool.columnar.index import (
     WHAT_CODES,
     ChunkIndex,
 )
-from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values, histogram_from_proto
+from tbtool.normalize import (
+    DATA_CLASS_SCALAR,
+    Normalizer,
+    decode_strings,
+    event_values,
+    histogram_from_proto,
+)
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter
-from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
+from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar, Text
 
 # Kinds as small integers (index into KINDS); SKIP: a value that yields nothing.
 K = {kind: i for i, kind in enumerate(KINDS)}
@@ -89,6 +99,7 @@ class _Classified:
     fast_histo: np.ndarray  # a HistogramProto the index decoded
     fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
     fast_audio: np.ndarray  # a Summary.Audio the index decoded (also in general)
+    fast_text: np.ndarray  # a string tensor the index decoded, read as text (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -105,8 +116,9 @@ class _GivenMetadata(Normalizer):
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars``, ``histograms``, ``images`` and ``audio``: columns in read order (tags as ids
-    into ``tags``, the run's tag list; encoded images and clips as ``bytes``); ``values``: the
+    ``scalars``, ``histograms``, ``images``, ``audio`` and ``text``: columns in read order
+    (tags as ids into ``tags``, the run's tag list; encoded images and clips as ``bytes``,
+    text as the ``str`` of its table cell, :meth:`~tbtool.values.Text.cell`); ``values``: the
     values decoded one by one, in read order, with their tag ids. ``row`` columns order all
     of them (the value's place in the chunk).
     """
@@ -117,6 +129,7 @@ class Piece:
     histograms: dict[str, np.ndarray] | None = None
     images: dict[str, Any] | None = None
     audio: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -129,6 +142,7 @@ class Piece:
             + (len(self.histograms["min"]) if self.histograms else 0)
             + (len(self.images["row"]) if self.images else 0)
             + (len(self.audio["row"]) if self.audio else 0)
+            + (len(self.text["row"]) if self.text else 0)
             + len(self.values)
         )
 
@@ -402,13 +416,15 @@ class RunAssembler:
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
         fast_image = col == COL_IMAGE  # a Summary.Image is always an image
         fast_audio = col == COL_AUDIO  # and a Summary.Audio audio
+        # A string tensor of the plain layout always decodes as the text it is read as.
+        fast_text = (col == COL_STRINGS) & (kind == K["text"])
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        may_be_tensor = general & ~fast_image & ~fast_audio
+        may_be_tensor = general & ~fast_image & ~fast_audio & ~fast_text
         keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
         return _Classified(
             tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
-            general,
+            fast_text, general,
         )  # fmt: skip
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
@@ -464,6 +480,9 @@ class RunAssembler:
         if self.wanted[K["audio"]]:
             piece.audio = self._audio(chunk, keep & c.fast_audio, purge_ok, c.tag, c.step)
             general = general & ~c.fast_audio
+        if self.wanted[K["text"]]:
+            piece.text = self._text(chunk, keep & c.fast_text, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_text
         rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -714,6 +733,29 @@ class RunAssembler:
         out["channels"] = chunk.a_channels[entry]
         out["frames"] = chunk.a_frames[entry]
         out["data"], out["content_type"] = chunk.audio_parts(rows)
+        return out
+
+    def _text(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
+        """Text rows of the string tensors the index decoded: each value's table cell (the
+        rule of ``Normalizer`` and :meth:`~tbtool.values.Text.cell`), its strings sliced
+        once from the chunk."""
+        rows, _, out = self._entry_rows(chunk, *where, COL_STRINGS)
+        strings = chunk.strings(rows)
+        cells = []
+        several = []
+        for i, value in enumerate(strings):
+            if len(value) == 1:  # most text: one string, shown as it is
+                cells.append(value[0].decode("utf-8", "replace"))
+            else:
+                cells.append("")
+                several.append(i)
+        if several:
+            shapes = chunk.string_shapes(rows[several])
+            for i, shape in zip(several, shapes, strict=True):
+                array = np.empty(len(strings[i]), dtype=object)
+                array[:] = strings[i]
+                cells[i] = Text(decode_strings(array.reshape(shape))).cell()
+        out["text"] = cells
         return out
 
     def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:
