@@ -1490,6 +1490,46 @@ done:
 }
 
 /* ---- histogram rows, as TensorBoard's Python loader shows them ---------------------------- */
+PyDoc_STRVAR(decode_strings_doc,
+"decode_strings(buffer, starts, lengths) -> list of str\n\n"
+"buffer[starts[i]:starts[i] + lengths[i]] (int64 columns) decoded as UTF-8 with invalid\n"
+"bytes replaced, as bytes.decode(\"utf-8\", \"replace\") does: text cells straight from a\n"
+"read buffer, without a bytes object per string.");
+
+static PyObject *decode_strings(PyObject *self, PyObject *args) {
+    Py_buffer data, st, ln;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &st, &ln)) return NULL;
+    PyObject *list = NULL;
+    if (st.len != ln.len || st.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "decode_strings: starts and lengths differ");
+        goto done;
+    }
+    Py_ssize_t n = st.len / 8;
+    const int64_t *starts = st.buf, *lengths = ln.buf;
+    for (Py_ssize_t i = 0; i < n; i++) /* all in range before any is read */
+        if (starts[i] < 0 || lengths[i] < 0 || starts[i] > data.len ||
+            lengths[i] > data.len - starts[i]) {
+            PyErr_SetString(PyExc_ValueError, "decode_strings: a string outside the buffer");
+            goto done;
+        }
+    list = PyList_New(n);
+    if (!list) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)data.buf + starts[i],
+                                              (Py_ssize_t)lengths[i], "replace");
+        if (!text) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, text);
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&st);
+    PyBuffer_Release(&ln);
+    return list;
+}
+
 PyDoc_STRVAR(histogram_rows_doc,
 "histogram_rows(limits, buckets, counts, mins, maxs, entries) -> (offsets, left, right, count)\n\n"
 "The rows of the histogram entries `entries` (int64) of an index: entry e has counts[e]\n"
@@ -1771,6 +1811,7 @@ static PyMethodDef methods[] = {
     {"frame", frame, METH_VARARGS, frame_doc},
     {"session_logs", session_logs, METH_VARARGS, session_logs_doc},
     {"histogram_rows", histogram_rows, METH_VARARGS, histogram_rows_doc},
+    {"decode_strings", decode_strings, METH_VARARGS, decode_strings_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
     {"hardware_crc", hardware_crc, METH_NOARGS,
      "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},

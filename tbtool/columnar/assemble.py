@@ -739,23 +739,27 @@ class RunAssembler:
         """Text rows of the string tensors the index decoded: each value's table cell (the
         rule of ``Normalizer`` and :meth:`~tbtool.values.Text.cell`), its strings sliced
         once from the chunk."""
-        rows, _, out = self._entry_rows(chunk, *where, COL_STRINGS)
-        strings = chunk.strings(rows)
-        cells = []
-        several = []
-        for i, value in enumerate(strings):
-            if len(value) == 1:  # most text: one string, shown as it is
-                cells.append(value[0].decode("utf-8", "replace"))
-            else:
-                cells.append("")
-                several.append(i)
-        if several:
-            shapes = chunk.string_shapes(rows[several])
-            for i, shape in zip(several, shapes, strict=True):
-                array = np.empty(len(strings[i]), dtype=object)
-                array[:] = strings[i]
-                cells[i] = Text(decode_strings(array.reshape(shape))).cell()
-        out["text"] = cells
+        rows, entry, out = self._entry_rows(chunk, *where, COL_STRINGS)
+        cells = np.empty(len(rows), dtype=object)
+        rest = np.arange(len(rows))
+        ext = native.module()
+        single = chunk.t_count[entry] == 1  # most text: one string, shown as it is
+        if ext is not None and single.any():  # decoded in C, straight from the read buffer
+            places = chunk.first_string_places(rows[single], entry[single])
+            if places is not None:
+                cells[single] = ext.decode_strings(chunk.buffer, *places)
+                rest = np.flatnonzero(~single)
+        if len(rest):
+            strings = chunk.strings(rows[rest])
+            shapes = chunk.string_shapes(rows[rest])
+            for i, value, shape in zip(rest.tolist(), strings, shapes, strict=True):
+                if len(value) == 1:
+                    cells[i] = value[0].decode("utf-8", "replace")
+                else:
+                    array = np.empty(len(value), dtype=object)
+                    array[:] = value
+                    cells[i] = Text(decode_strings(array.reshape(shape))).cell()
+        out["text"] = cells.tolist()
         return out
 
     def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:

@@ -218,6 +218,23 @@ class ChunkIndex:
                 )
         return out
 
+    def first_string_places(
+        self, rows: np.ndarray, entry: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(starts, lengths)`` in ``buffer`` of the first string of the ``COL_STRINGS``
+        values at ``rows`` (``entry``: their entries), or ``None`` unless all lie there (a
+        detached index, or one the pure-Python decoder built, holds them elsewhere)."""
+        if self.buffer is None or not len(self.t_start):
+            return None
+        first = (np.cumsum(self.t_count) - self.t_count)[entry]
+        starts = self.t_start[first]
+        if (starts < 0).any():
+            return None
+        recs = self.v_rec[rows]
+        if self.payloads and np.isin(recs, list(self.payloads)).any():
+            return None
+        return self.r_offset[recs] - self.base + 12 + starts, self.t_length[first]
+
     def string_shapes(self, rows: np.ndarray) -> list[tuple[int, ...]]:
         """The shapes of the ``COL_STRINGS`` values at ``rows``."""
         entry = (np.cumsum(self.v_col == COL_STRINGS) - 1)[rows]
