@@ -335,6 +335,29 @@ def test_frames_equal_the_tables_they_come_from(kind):
                 frame.loc[0, name] = 1  # in place: the numbers are the frame's own
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_values_of_records_without_values_keep_their_steps(engine, tmp_path, monkeypatch):
+    """As many values as records, but not one per record (two in the first, none in the
+    second): each value keeps its own record's step (equal counts once passed for one value
+    per record, and the second value took the second record's step)."""
+
+    def event(step, *tags):
+        e = event_pb2.Event(step=step, wall_time=float(step))
+        e.summary.SetInParent()
+        for tag in tags:
+            e.summary.value.add(tag=tag, simple_value=1.0)
+        return e.SerializeToString()
+
+    path = tmp_path / "events.out.tfevents.1.h"
+    _write(path, [event(1, "a", "b"), event(2), event(3, "c")])
+    got = tables(str(path), engine, monkeypatch)[0]["scalars"].to_pylist()
+    assert [(r["tag"], r["step"], r["wall_time"]) for r in got] == [
+        ("a", 1, 1.0),
+        ("b", 1, 1.0),
+        ("c", 3, 3.0),
+    ]
+
+
 def test_large_records_and_truncated_tail(tmp_path, monkeypatch):
     """Records larger than a read chunk, and a file cut inside its last record."""
     big = summary_pb2.Summary.Value(tag="big", tensor=tensor_pb2.TensorProto(dtype=7))

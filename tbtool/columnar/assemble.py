@@ -795,9 +795,15 @@ class RunAssembler:
 
 def _one_value_per_record(chunk: ChunkIndex) -> bool:
     """Does value i belong to record i (so record columns serve as value columns)? ``v_rec``
-    never decreases, so equal counts and ends say so."""
+    never decreases, so equal counts, ends and no record twice say so (equal counts alone do
+    not: records without values can make up for one with several)."""
     n = chunk.values
-    return n == chunk.records and (n == 0 or (chunk.v_rec[0] == 0 and chunk.v_rec[-1] == n - 1))
+    if n != chunk.records:
+        return False
+    v_rec = chunk.v_rec
+    return n == 0 or (
+        v_rec[0] == 0 and v_rec[-1] == n - 1 and bool((v_rec[1:] != v_rec[:-1]).all())
+    )
 
 
 def _histogram_rows(
