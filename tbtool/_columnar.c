@@ -998,7 +998,7 @@ static int push_text(Scan *sc, Rd r, const uint8_t *payload) {
     Buf *c = sc->col;
     uint32_t f;
     int wt;
-    Rd s, d;
+    Rd s, d, name;
     uint64_t v;
     const uint8_t *at;
     int64_t rank = 0, count = 0;
@@ -1024,7 +1024,7 @@ static int push_text(Scan *sc, Rd r, const uint8_t *payload) {
                         if (wt == WT_VARINT) {
                             if (rd_varint(&d, &v)) return -1;
                             if (f == 1) size = (int64_t)v;
-                        } else if (wt != WT_LEN || rd_len(&d, &s)) {
+                        } else if (wt != WT_LEN || rd_len(&d, &name)) {
                             return -1;
                         }
                     }
