@@ -506,6 +506,25 @@ def test_text_in_bulk_equals_the_events_engine(tmp_path, monkeypatch):
     assert '["bad \ufffd\ufffd utf-8", "\ufffd\ufffd\ufffd"]' in texts
 
 
+@pytest.mark.parametrize("style", ["torch", "tensorboardx", "tf2", "faults"])
+def test_synth_text_in_bulk_equals_the_events_engine(style, tmp_path, monkeypatch):
+    """Text of every synth style (restarts; and damage of every kind in "faults") reads the
+    same in every engine."""
+    from tbtool.ops.synth import synth
+
+    if style == "faults":
+        faults = ["bitflip", "length", "truncate", "garbage"]
+        synth(tmp_path, kinds="text", steps=400, runs=len(faults), restart_at=150, corrupt=faults)
+    else:
+        synth(tmp_path, style=style, kinds="text", steps=400, runs=2, restart_at="50%")
+    want = read_frame(str(tmp_path), "text", engine="events", skip_corrupt=True)
+    assert len(want) >= 30
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        got = read_frame(str(tmp_path), "text", skip_corrupt=True)
+        pd.testing.assert_frame_equal(got, want)
+
+
 @pytest.mark.parametrize("engine", ENGINES[1:])
 def test_text_comes_from_the_index(engine, tmp_path, monkeypatch):
     """Both decoders index plain string tensors (COL_STRINGS: shape and strings) and the
