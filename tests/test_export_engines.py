@@ -518,7 +518,7 @@ def test_synth_text_in_bulk_equals_the_events_engine(style, tmp_path, monkeypatc
     else:
         synth(tmp_path, style=style, kinds="text", steps=400, runs=2, restart_at="50%")
     want = read_frame(str(tmp_path), "text", engine="events", skip_corrupt=True)
-    assert len(want) >= 30
+    assert len(want) >= 20  # synth writes 10 text values a run
     for engine in ("python", "c") if native.available() else ("python",):
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
         got = read_frame(str(tmp_path), "text", skip_corrupt=True)
