@@ -506,6 +506,28 @@ def test_text_in_bulk_equals_the_events_engine(tmp_path, monkeypatch):
     assert '["bad \ufffd\ufffd utf-8", "\ufffd\ufffd\ufffd"]' in texts
 
 
+@pytest.mark.parametrize("kinds", [["text"], None])
+def test_text_values_from_the_index_equal_the_events_engine(kinds, tmp_path, monkeypatch):
+    """LogReader.values() (what dump and ls show) builds typed text from the index too: the
+    same strings, shapes, places and plugin names as decoding each event."""
+    logdir = str(_text_logdir(tmp_path))
+
+    def read(engine):
+        reader = LogReader(logdir, skip_corrupt=True)
+        return [
+            (v.run, v.offset, v.index, v.step, v.wall_time, v.tag, v.kind, v.plugin_name,
+             v.value.array.shape if v.kind == "text" else None,
+             v.value.to_json() if v.kind == "text" else None)
+            for v in reader.values(kinds, engine=engine)
+        ]  # fmt: skip
+
+    want = read("events")
+    assert sum(1 for v in want if v[6] == "text") > 40
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        assert read("batch") == want
+
+
 @pytest.mark.parametrize("style", ["torch", "tensorboardx", "tf2", "faults"])
 def test_synth_text_in_bulk_equals_the_events_engine(style, tmp_path, monkeypatch):
     """Text of every synth style (restarts; and damage of every kind in "faults") reads the
@@ -546,6 +568,11 @@ def test_text_comes_from_the_index(engine, tmp_path, monkeypatch):
     assert len(piece.text["row"]) == 9
     assert piece.text["text"][:2] == ["scalar", ""]
     assert [v.value.strings for v in piece.values] == [["x", "x", "x", "x"], ["u1", "u2"]]
+    if engine == "c":  # typed values too: only those two records' events were decoded
+        (chunk,) = FileScan(str(path), use_native=True, skip_corrupt=True)
+        block = RunAssembler("run", {"text"}).block(0, chunk)
+        assert len(block.items) == 11
+        assert sorted(chunk.events) == [6, 11]
 
 
 @needs_c

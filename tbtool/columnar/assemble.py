@@ -524,7 +524,9 @@ class RunAssembler:
                         is_scalar & (col == COL_SCALAR),
                     )
                 )
-            rows = np.flatnonzero(c.keep & c.general)
+            rows = np.flatnonzero(c.keep & c.fast_text & purge_ok)
+            self._text_items(chunk, rows, c, items)
+            rows = np.flatnonzero(c.keep & c.general & ~c.fast_text)
             if len(rows):
                 piece = Piece(self.run, self.tags)
                 self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -567,6 +569,37 @@ class RunAssembler:
                 self.tags[t],
                 histogram_from_proto(proto),
                 self._plugins[t] if c.has_meta[row] else "",
+            )
+            items.append((rec, int(chunk.v_widx[row]), item))
+
+    def _text_items(
+        self,
+        chunk: ChunkIndex,
+        rows: np.ndarray,
+        c: _Classified,
+        items: list[tuple[int, int, LoggedValue]],
+    ) -> None:
+        """Typed text of the string tensors the index decoded (the rule of ``Normalizer``:
+        each string UTF-8 with invalid bytes replaced, in the tensor's shape)."""
+        if not len(rows):
+            return
+        for row, strings, shape in zip(
+            rows.tolist(), chunk.strings(rows), chunk.string_shapes(rows), strict=True
+        ):
+            array = np.empty(len(strings), dtype=object)
+            array[:] = strings
+            rec = int(chunk.v_rec[row])
+            t = int(c.tag[row])
+            item = LoggedValue(
+                self.run,
+                chunk.file,
+                int(chunk.r_offset[rec]),
+                int(chunk.r_index[rec]),
+                float(chunk.r_wall_time[rec]),
+                int(chunk.r_step[rec]),
+                self.tags[t],
+                Text(decode_strings(array.reshape(shape))),
+                self._plugins[t],  # text only where its metadata applies
             )
             items.append((rec, int(chunk.v_widx[row]), item))
 
