@@ -524,8 +524,11 @@ class RunAssembler:
                         is_scalar & (col == COL_SCALAR),
                     )
                 )
-            rows = np.flatnonzero(c.keep & c.fast_text & purge_ok)
-            self._text_items(chunk, rows, c, items)
+            rows = np.flatnonzero(c.keep & c.fast_text & purge_ok)  # typed text from the index
+            for row, strings, shape in zip(
+                rows.tolist(), chunk.strings(rows), chunk.string_shapes(rows), strict=True
+            ):
+                items.append(self._indexed_item(chunk, row, c, _text(strings, shape)))
             rows = np.flatnonzero(c.keep & c.general & ~c.fast_text)
             if len(rows):
                 piece = Piece(self.run, self.tags)
@@ -557,51 +560,27 @@ class RunAssembler:
                 bucket=chunk.h_buckets[start:end],
                 **dict(zip(_HISTO_STATS, (float(x[e]) for x in stats), strict=True)),
             )
-            rec = int(chunk.v_rec[row])
-            t = int(c.tag[row])
-            item = LoggedValue(
-                self.run,
-                chunk.file,
-                int(chunk.r_offset[rec]),
-                int(chunk.r_index[rec]),
-                float(chunk.r_wall_time[rec]),
-                int(chunk.r_step[rec]),
-                self.tags[t],
-                histogram_from_proto(proto),
-                self._plugins[t] if c.has_meta[row] else "",
-            )
-            items.append((rec, int(chunk.v_widx[row]), item))
+            items.append(self._indexed_item(chunk, row, c, histogram_from_proto(proto)))
 
-    def _text_items(
-        self,
-        chunk: ChunkIndex,
-        rows: np.ndarray,
-        c: _Classified,
-        items: list[tuple[int, int, LoggedValue]],
-    ) -> None:
-        """Typed text of the string tensors the index decoded (the rule of ``Normalizer``:
-        each string UTF-8 with invalid bytes replaced, in the tensor's shape)."""
-        if not len(rows):
-            return
-        for row, strings, shape in zip(
-            rows.tolist(), chunk.strings(rows), chunk.string_shapes(rows), strict=True
-        ):
-            array = np.empty(len(strings), dtype=object)
-            array[:] = strings
-            rec = int(chunk.v_rec[row])
-            t = int(c.tag[row])
-            item = LoggedValue(
-                self.run,
-                chunk.file,
-                int(chunk.r_offset[rec]),
-                int(chunk.r_index[rec]),
-                float(chunk.r_wall_time[rec]),
-                int(chunk.r_step[rec]),
-                self.tags[t],
-                Text(decode_strings(array.reshape(shape))),
-                self._plugins[t],  # text only where its metadata applies
-            )
-            items.append((rec, int(chunk.v_widx[row]), item))
+    def _indexed_item(
+        self, chunk: ChunkIndex, row: int, c: _Classified, value: Any
+    ) -> tuple[int, int, LoggedValue]:
+        """``(record, position in the event, typed value)`` of value ``row``, decoded from
+        the index as ``value``."""
+        rec = int(chunk.v_rec[row])
+        t = int(c.tag[row])
+        item = LoggedValue(
+            self.run,
+            chunk.file,
+            int(chunk.r_offset[rec]),
+            int(chunk.r_index[rec]),
+            float(chunk.r_wall_time[rec]),
+            int(chunk.r_step[rec]),
+            self.tags[t],
+            value,
+            self._plugins[t] if c.has_meta[row] else "",
+        )
+        return rec, int(chunk.v_widx[row]), item
 
     def _record_values(self, chunk: ChunkIndex, items: list[tuple[int, int, LoggedValue]]) -> None:
         """Values of whole non-summary events (file_version, session_log, graphs, ...): few,
@@ -789,9 +768,7 @@ class RunAssembler:
                 if len(value) == 1:
                     cells[i] = value[0].decode("utf-8", "replace")
                 else:
-                    array = np.empty(len(value), dtype=object)
-                    array[:] = value
-                    cells[i] = Text(decode_strings(array.reshape(shape))).cell()
+                    cells[i] = _text(value, shape).cell()
         out["text"] = cells.tolist()
         return out
 
@@ -824,6 +801,14 @@ class RunAssembler:
             "right": right,
             "count": count,
         }
+
+
+def _text(strings: list[bytes], shape: tuple[int, ...]) -> Text:
+    """The text of a string tensor's strings in its shape (the rule of ``Normalizer``: each
+    string UTF-8 with invalid bytes replaced)."""
+    array = np.empty(len(strings), dtype=object)
+    array[:] = strings
+    return Text(decode_strings(array.reshape(shape)))
 
 
 def _one_value_per_record(chunk: ChunkIndex) -> bool:
