@@ -12,7 +12,6 @@ semantics and filters. Two engines produce them and must agree exactly (tests co
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -172,13 +171,6 @@ def _histogram_row(h: Histogram) -> list[Any]:
     ]
 
 
-def text_of(value: Text) -> str:
-    """One string for a text value: the string itself, or JSON of a table/list."""
-    if value.array.size == 1:
-        return str(value.array.reshape(-1)[0])
-    return json.dumps(value.array.tolist(), ensure_ascii=False)
-
-
 def _tensor_row(t: Tensor) -> list[Any]:
     values = strings = None
     array = t.array
@@ -205,7 +197,7 @@ def rows_of(kind: str, item: LoggedValue) -> list[list[Any]]:
     if kind == "histograms" and isinstance(value, Histogram):
         return [_histogram_row(value)]
     if kind == "text" and isinstance(value, Text):
-        return [[text_of(value)]]
+        return [[value.cell()]]
     if kind == "images" and isinstance(value, Image):
         return [
             [i, value.width, value.height, sniff_format(blob), blob]
@@ -289,8 +281,13 @@ Columns = dict[str, Any]
 
 def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
     """The rows the index decoded in bulk, and their places in the chunk."""
-    by_kind = {"scalars": piece.scalars, "histograms": piece.histograms}
-    cols = {**by_kind, "images": piece.images, "audio": piece.audio}.get(kind)
+    cols = {
+        "scalars": piece.scalars,
+        "histograms": piece.histograms,
+        "images": piece.images,
+        "audio": piece.audio,
+        "text": piece.text,
+    }.get(kind)
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
@@ -309,6 +306,8 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         for name in ("left", "right", "count"):
             values = arrow.numbers(cols[name], pa.float64())
             out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
+    elif kind == "text":
+        out["text"] = pa.array(cols["text"], type=pa.string())
     elif kind == "audio":  # one clip per Summary.Audio: the rule of rows_of
         out.update(_audio_columns(cols, n))
     else:  # one sample per Summary.Image
@@ -395,6 +394,7 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
 #: the chunk, so larger chunks only mean fewer, larger read buffers (fewer page faults:
 #: 0.049-0.053 s -> 0.048-0.050 s for the images benchmark, docs/performance.md).
 BLOB_CHUNK_SIZE = 16 << 20
+
 
 def iter_batches(
     reader: LogReader,

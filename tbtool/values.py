@@ -9,6 +9,7 @@ jsonl``); JSON floats that are not finite become the strings "NaN", "Infinity", 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -250,6 +251,12 @@ class Text:
 
     def to_json(self) -> Any:
         return json_array(self.array)
+
+    def cell(self) -> str:
+        """One string for a table: the string itself, or JSON of a table or list."""
+        if self.array.size == 1:
+            return str(self.array.reshape(-1)[0])
+        return json.dumps(self.array.tolist(), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

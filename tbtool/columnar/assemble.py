@@ -8,9 +8,12 @@ per run in read order. This module applies the same rules to whole chunks:
   "which metadata applies to this value" is a comparison of positions, done on arrays;
 * classification (format.md §3.7) by oneof case, then the metadata's plugin / data class;
 * filters (tags, steps) and purge semantics on arrays;
-* scalars and ``HistogramProto`` s come straight from the index columns; every other value is
-  decoded by the general normalizer, with the metadata that applies to it, so the result is
-  the same typed value the per-event path gives.
+* scalars and ``HistogramProto`` s come straight from the index columns, as do images and
+  audio (their bytes sliced where they lie) and text: a string tensor the index decoded
+  (``COL_STRINGS``) is text where the metadata that applies says so (the ``text`` plugin),
+  which both decoders know alike. Every other value is decoded by the general normalizer,
+  with the metadata that applies to it, so the result is the same typed value the per-event
+  path gives.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tbtool.columnar.index import (
     COL_IMAGE,
     COL_SCALAR,
     COL_SCALAR64,
+    COL_STRINGS,
     ONEOF_AUDIO,
     ONEOF_HISTO,
     ONEOF_IMAGE,
@@ -39,9 +43,15 @@ from tbtool.columnar.index import (
     WHAT_CODES,
     ChunkIndex,
 )
-from tbtool.normalize import DATA_CLASS_SCALAR, Normalizer, event_values, histogram_from_proto
+from tbtool.normalize import (
+    DATA_CLASS_SCALAR,
+    Normalizer,
+    decode_strings,
+    event_values,
+    histogram_from_proto,
+)
 from tbtool.purge import UNPURGED_KINDS, PurgeFilter
-from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar
+from tbtool.values import EVENT_KINDS, KINDS, LoggedValue, Scalar, Text
 
 # Kinds as small integers (index into KINDS); SKIP: a value that yields nothing.
 K = {kind: i for i, kind in enumerate(KINDS)}
@@ -89,6 +99,7 @@ class _Classified:
     fast_histo: np.ndarray  # a HistogramProto the index decoded
     fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
     fast_audio: np.ndarray  # a Summary.Audio the index decoded (also in general)
+    fast_text: np.ndarray  # a string tensor the index decoded, read as text (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -105,8 +116,9 @@ class _GivenMetadata(Normalizer):
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars``, ``histograms``, ``images`` and ``audio``: columns in read order (tags as ids
-    into ``tags``, the run's tag list; encoded images and clips as ``bytes``); ``values``: the
+    ``scalars``, ``histograms``, ``images``, ``audio`` and ``text``: columns in read order
+    (tags as ids into ``tags``, the run's tag list; encoded images and clips as ``bytes``,
+    text as the ``str`` of its table cell, :meth:`~tbtool.values.Text.cell`); ``values``: the
     values decoded one by one, in read order, with their tag ids. ``row`` columns order all
     of them (the value's place in the chunk).
     """
@@ -117,6 +129,7 @@ class Piece:
     histograms: dict[str, np.ndarray] | None = None
     images: dict[str, Any] | None = None
     audio: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -129,6 +142,7 @@ class Piece:
             + (len(self.histograms["min"]) if self.histograms else 0)
             + (len(self.images["row"]) if self.images else 0)
             + (len(self.audio["row"]) if self.audio else 0)
+            + (len(self.text["row"]) if self.text else 0)
             + len(self.values)
         )
 
@@ -417,13 +431,15 @@ class RunAssembler:
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
         fast_image = col == COL_IMAGE  # a Summary.Image is always an image
         fast_audio = col == COL_AUDIO  # and a Summary.Audio audio
+        # A string tensor of the plain layout always decodes as the text it is read as.
+        fast_text = (col == COL_STRINGS) & (kind == K["text"])
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        may_be_tensor = general & ~fast_image & ~fast_audio
+        may_be_tensor = general & ~fast_image & ~fast_audio & ~fast_text
         keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
         self.last_classified = _Classified(
             tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
-            general,
+            fast_text, general,
         )  # fmt: skip
         return self.last_classified
 
@@ -480,6 +496,9 @@ class RunAssembler:
         if self.wanted[K["audio"]]:
             piece.audio = self._audio(chunk, keep & c.fast_audio, purge_ok, c.tag, c.step)
             general = general & ~c.fast_audio
+        if self.wanted[K["text"]]:
+            piece.text = self._text(chunk, keep & c.fast_text, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_text
         rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -521,7 +540,12 @@ class RunAssembler:
                         is_scalar & (col == COL_SCALAR),
                     )
                 )
-            rows = np.flatnonzero(c.keep & c.general)
+            rows = np.flatnonzero(c.keep & c.fast_text & purge_ok)  # typed text from the index
+            for row, strings, shape in zip(
+                rows.tolist(), chunk.strings(rows), chunk.string_shapes(rows), strict=True
+            ):
+                items.append(self._indexed_item(chunk, row, c, _text(strings, shape)))
+            rows = np.flatnonzero(c.keep & c.general & ~c.fast_text)
             if len(rows):
                 piece = Piece(self.run, self.tags)
                 self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -552,20 +576,27 @@ class RunAssembler:
                 bucket=chunk.h_buckets[start:end],
                 **dict(zip(_HISTO_STATS, (float(x[e]) for x in stats), strict=True)),
             )
-            rec = int(chunk.v_rec[row])
-            t = int(c.tag[row])
-            item = LoggedValue(
-                self.run,
-                chunk.file,
-                int(chunk.r_offset[rec]),
-                int(chunk.r_index[rec]),
-                float(chunk.r_wall_time[rec]),
-                int(chunk.r_step[rec]),
-                self.tags[t],
-                histogram_from_proto(proto),
-                self._plugins[t] if c.has_meta[row] else "",
-            )
-            items.append((rec, int(chunk.v_widx[row]), item))
+            items.append(self._indexed_item(chunk, row, c, histogram_from_proto(proto)))
+
+    def _indexed_item(
+        self, chunk: ChunkIndex, row: int, c: _Classified, value: Any
+    ) -> tuple[int, int, LoggedValue]:
+        """``(record, position in the event, typed value)`` of value ``row``, decoded from
+        the index as ``value``."""
+        rec = int(chunk.v_rec[row])
+        t = int(c.tag[row])
+        item = LoggedValue(
+            self.run,
+            chunk.file,
+            int(chunk.r_offset[rec]),
+            int(chunk.r_index[rec]),
+            float(chunk.r_wall_time[rec]),
+            int(chunk.r_step[rec]),
+            self.tags[t],
+            value,
+            self._plugins[t] if c.has_meta[row] else "",
+        )
+        return rec, int(chunk.v_widx[row]), item
 
     def _record_values(self, chunk: ChunkIndex, items: list[tuple[int, int, LoggedValue]]) -> None:
         """Values of whole non-summary events (file_version, session_log, graphs, ...): few,
@@ -732,6 +763,31 @@ class RunAssembler:
         out["data"], out["content_type"] = chunk.audio_parts(rows)
         return out
 
+    def _text(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
+        """Text rows of the string tensors the index decoded: each value's table cell (the
+        rule of ``Normalizer`` and :meth:`~tbtool.values.Text.cell`), its strings sliced
+        once from the chunk."""
+        rows, entry, out = self._entry_rows(chunk, *where, COL_STRINGS)
+        cells = np.empty(len(rows), dtype=object)
+        rest = np.arange(len(rows))
+        ext = native.module()
+        single = chunk.t_count[entry] == 1  # most text: one string, shown as it is
+        if ext is not None and single.any():  # decoded in C, straight from the read buffer
+            places = chunk.first_string_places(rows[single], entry[single])
+            if places is not None:
+                cells[single] = ext.decode_strings(chunk.buffer, *places)
+                rest = np.flatnonzero(~single)
+        if len(rest):
+            strings = chunk.strings(rows[rest])
+            shapes = chunk.string_shapes(rows[rest])
+            for i, value, shape in zip(rest.tolist(), strings, shapes, strict=True):
+                if len(value) == 1:
+                    cells[i] = value[0].decode("utf-8", "replace")
+                else:
+                    cells[i] = _text(value, shape).cell()
+        out["text"] = cells.tolist()
+        return out
+
     def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:
         """Histogram rows as TensorBoard's Python loader shows a HistogramProto (the rule of
         ``normalize.histogram_from_proto``, on flat arrays): empty buckets at both ends
@@ -761,6 +817,14 @@ class RunAssembler:
             "right": right,
             "count": count,
         }
+
+
+def _text(strings: list[bytes], shape: tuple[int, ...]) -> Text:
+    """The text of a string tensor's strings in its shape (the rule of ``Normalizer``: each
+    string UTF-8 with invalid bytes replaced)."""
+    array = np.empty(len(strings), dtype=object)
+    array[:] = strings
+    return Text(decode_strings(array.reshape(shape)))
 
 
 def _one_value_per_record(chunk: ChunkIndex) -> bool:

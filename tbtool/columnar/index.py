@@ -5,14 +5,18 @@ the pure-Python builder below, which must produce the same index) and everything
 (classification, purge, tables). A row says where a value is (record, position in the
 event), its tag and first-sight metadata, which oneof case it holds, and, for the two cases
 worth decoding in bulk, its contents: a scalar (``simple_value`` or a one-element float/double
-tensor) or a ``HistogramProto``'s statistics and buckets. Everything else (images, text, most
-tensors) is decoded later, one value at a time, by the general normalizer, from the record's
-payload. Images (``Summary.Image``) are decoded as far as their size, and where their encoded
-bytes lie in the record, which is then all a table needs of them.
+tensor) or a ``HistogramProto``'s statistics and buckets. Everything else (most tensors) is
+decoded later, one value at a time, by the general normalizer, from the record's payload.
+Images (``Summary.Image``) and audio are decoded as far as their fields, and where their
+encoded bytes lie in the record, which is then all a table needs of them; string tensors of
+a plain layout (:func:`text_shape`) as far as their shape and where each string lies. Which
+of those are text (the ``text`` plugin) is for classification to say: the index only holds
+what both decoders see in the value itself.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,11 +54,13 @@ ONEOF_CODES = {
 }
 # What the index decoded of a value: nothing (decode later), a float32 scalar (simple_value
 # or DT_FLOAT tensor), a histogram, a float64 scalar (DT_DOUBLE tensor), a Summary.Image or
-# Summary.Audio (its fields, and where its bytes are). Printing needs to know which
+# Summary.Audio (its fields, and where its bytes are), a string tensor of the plain layout
+# of text_shape (its shape, and where its strings are). Printing needs to know which
 # precision a scalar was written in (dump shows float32 at float32's shortest).
 COL_NONE, COL_SCALAR, COL_HISTO, COL_SCALAR64, COL_IMAGE, COL_AUDIO = 0, 1, 2, 3, 4, 5
+COL_STRINGS = 6
 #: Values whose contents still need the record's payload (or its decoded event).
-_NEEDS_PAYLOAD = np.array([COL_NONE, COL_IMAGE, COL_AUDIO], dtype=np.uint8)
+_NEEDS_PAYLOAD = np.array([COL_NONE, COL_IMAGE, COL_AUDIO, COL_STRINGS], dtype=np.uint8)
 
 
 def scalar_rows(v_col: np.ndarray) -> np.ndarray:
@@ -62,7 +68,9 @@ def scalar_rows(v_col: np.ndarray) -> np.ndarray:
     return (v_col == COL_SCALAR) | (v_col == COL_SCALAR64)
 
 
-DT_FLOAT, DT_DOUBLE = 1, 2
+DT_FLOAT, DT_DOUBLE, DT_STRING = 1, 2, 7
+#: String tensors of more dims than this are decoded one by one (numpy holds at most 64).
+MAX_TEXT_RANK = 32
 
 
 @dataclass(eq=False)
@@ -76,6 +84,9 @@ class ChunkIndex:
     bytes from ``i_start`` in the record's payload (``i_start`` -1: in the decoded event;
     :meth:`image_blobs`). Audio columns ``a_*`` per ``COL_AUDIO`` value the same way, with
     its content type as ``a_type_length`` bytes from ``a_type_start`` (:meth:`audio_parts`).
+    String tensors ``t_*`` per ``COL_STRINGS`` value: ``t_rank`` dims in ``t_dims`` and
+    ``t_count`` strings, each ``t_length`` bytes from ``t_start`` (-1: see event;
+    :meth:`strings`).
     ``v_tag`` indexes ``tags`` and ``v_meta`` indexes ``metas`` (canonical, non-empty
     serialized ``SummaryMetadata``; -1: none, including metadata present but empty:
     :mod:`tbtool.summary_metadata`). ``payloads`` maps record positions to payload bytes
@@ -116,6 +127,11 @@ class ChunkIndex:
     a_length: np.ndarray  # int64
     a_type_start: np.ndarray  # int64 offset of the content type; -1: see event
     a_type_length: np.ndarray  # int64
+    t_rank: np.ndarray  # int64 dims of each COL_STRINGS value's shape
+    t_dims: np.ndarray  # int64, t_rank[i] of them per entry
+    t_count: np.ndarray  # int64 strings per entry (the product of its dims)
+    t_start: np.ndarray  # int64 per string: offset in the payload; -1: see event
+    t_length: np.ndarray  # int64 per string
     tags: list[str]
     metas: list[bytes]
     buffer: Any = None  # bytes-like holding the payloads; offsets are relative to base
@@ -184,6 +200,62 @@ class ChunkIndex:
         view = memoryview(self.buffer)
         return Blobs([view[a : a + n] for a, n in zip(at.tolist(), lengths.tolist(), strict=True)])
 
+    def strings(self, rows: np.ndarray) -> list[list[bytes]]:
+        """The strings of the ``COL_STRINGS`` values at ``rows``, each value's in row-major
+        order, sliced once from the buffer or payload they are in (or taken from the decoded
+        event, where the index does not say where they lie)."""
+        entry = (np.cumsum(self.v_col == COL_STRINGS) - 1)[rows]
+        ends = np.cumsum(self.t_count)
+        firsts = (ends - self.t_count)[entry].tolist()
+        recs = self.v_rec[rows].tolist()
+        widxs = self.v_widx[rows].tolist()
+        starts, lengths = self.t_start.tolist(), self.t_length.tolist()
+        out: list[list[bytes]] = []
+        for rec, widx, first, end in zip(recs, widxs, firsts, ends[entry].tolist(), strict=True):
+            if first == end:
+                out.append([])
+            elif starts[first] < 0:
+                out.append(list(self.event(rec).summary.value[widx].tensor.string_val))
+            else:
+                data = self.payloads.get(rec)
+                at = 0
+                if data is None:
+                    data, at = self.buffer, int(self.r_offset[rec]) - self.base + 12
+                out.append(
+                    [
+                        bytes(data[at + s : at + s + n])
+                        for s, n in zip(starts[first:end], lengths[first:end], strict=True)
+                    ]
+                )
+        return out
+
+    def first_string_places(
+        self, rows: np.ndarray, entry: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(starts, lengths)`` in ``buffer`` of the first string of the ``COL_STRINGS``
+        values at ``rows`` (``entry``: their entries), or ``None`` unless all lie there (a
+        detached index, or one the pure-Python decoder built, holds them elsewhere)."""
+        if self.buffer is None or not len(self.t_start):
+            return None
+        first = (np.cumsum(self.t_count) - self.t_count)[entry]
+        starts = self.t_start[first]
+        if (starts < 0).any():
+            return None
+        recs = self.v_rec[rows]
+        if self.payloads and np.isin(recs, list(self.payloads)).any():
+            return None
+        return self.r_offset[recs] - self.base + 12 + starts, self.t_length[first]
+
+    def string_shapes(self, rows: np.ndarray) -> list[tuple[int, ...]]:
+        """The shapes of the ``COL_STRINGS`` values at ``rows``."""
+        entry = (np.cumsum(self.v_col == COL_STRINGS) - 1)[rows]
+        ends = np.cumsum(self.t_rank)
+        dims = self.t_dims.tolist()
+        return [
+            tuple(dims[end - rank : end])
+            for end, rank in zip(ends[entry].tolist(), self.t_rank[entry].tolist(), strict=True)
+        ]
+
     def _slices(
         self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray, from_value: Any
     ) -> list[bytes]:
@@ -244,6 +316,22 @@ def empty_index(file: str) -> ChunkIndex:
     return IndexBuilder().finish(file)
 
 
+def text_shape(tensor: Any) -> tuple[int, ...] | None:
+    """The shape of a string tensor in its plain layout: DT_STRING, a known shape of at most
+    :data:`MAX_TEXT_RANK` dims, and ``string_val`` listing exactly its elements; else
+    ``None`` (the C decoder applies exactly this rule; padded, unknown or other tensors are
+    decoded later). What the strings decode to then cannot fail."""
+    if tensor.dtype != DT_STRING:
+        return None
+    shape = tensor.tensor_shape
+    if shape.unknown_rank or len(shape.dim) > MAX_TEXT_RANK:
+        return None
+    dims = tuple(int(d.size) for d in shape.dim)
+    if any(d < 0 for d in dims) or math.prod(dims) != len(tensor.string_val):
+        return None
+    return dims
+
+
 def _simple_tensor_scalar(tensor: Any) -> float | None:
     """The value of a one-element DT_FLOAT/DT_DOUBLE tensor in its plainest encodings, else
     ``None`` (the C decoder applies exactly this rule; anything else is decoded later)."""
@@ -285,6 +373,7 @@ class IndexBuilder:
         self.h_buckets = array("d")
         self.i_columns = [array("q") for _ in range(5)]  # height, width, colorspace, start, length
         self.a_columns = [array("d"), *(array("q") for _ in range(6))]  # as _AUDIO_COLUMNS
+        self.t_columns = [array("q") for _ in range(5)]  # as _STRING_COLUMNS
         self.tags: list[str] = []
         self.tag_ids: dict[str, int] = {}
         self.metas: list[bytes] = []
@@ -338,7 +427,7 @@ class IndexBuilder:
                         col, scalar = COL_SCALAR, value.simple_value
                     else:
                         col, scalar = self._contents(value, case, nan)
-                        if col in (COL_NONE, COL_IMAGE, COL_AUDIO):
+                        if col in (COL_NONE, COL_IMAGE, COL_AUDIO, COL_STRINGS):
                             stored[rec] = event
                     v_rec(rec)
                     v_widx(widx)
@@ -364,7 +453,7 @@ class IndexBuilder:
         if case == "tensor":
             found = _simple_tensor_scalar(value.tensor)
             if found is None:
-                return COL_NONE, nan
+                return self._strings(value.tensor), nan
             return (COL_SCALAR64 if value.tensor.dtype == DT_DOUBLE else COL_SCALAR), found
         if case == "image":  # its bytes stay in the decoded event (i_start -1)
             img = value.image
@@ -394,6 +483,21 @@ class IndexBuilder:
                 self.h_buckets.extend(h.bucket)
                 return COL_HISTO, nan
         return COL_NONE, nan
+
+    def _strings(self, tensor: Any) -> int:
+        """``COL_STRINGS`` (its shape and string lengths appended; the strings stay in the
+        decoded event, ``t_start`` -1) or ``COL_NONE``."""
+        shape = text_shape(tensor)
+        if shape is None:
+            return COL_NONE
+        rank, dims, count, start, length = self.t_columns
+        rank.append(len(shape))
+        dims.extend(shape)
+        count.append(len(tensor.string_val))
+        for s in tensor.string_val:
+            start.append(-1)
+            length.append(len(s))
+        return COL_STRINGS
 
     def finish(self, file: str, buffer: Any = None, base: int = 0) -> ChunkIndex:
         def np_(a: array, dtype: Any) -> np.ndarray:
@@ -431,6 +535,10 @@ class IndexBuilder:
                 name: np_(column, np.float64 if name == "a_sample_rate" else np.int64)
                 for name, column in zip(_AUDIO_COLUMNS, self.a_columns, strict=True)
             },
+            **{
+                name: np_(column, np.int64)
+                for name, column in zip(_STRING_COLUMNS, self.t_columns, strict=True)
+            },
             tags=self.tags,
             metas=self.metas,
             buffer=buffer,
@@ -444,12 +552,14 @@ _AUDIO_COLUMNS = (
     *("a_sample_rate", "a_channels", "a_frames", "a_start", "a_length"),
     *("a_type_start", "a_type_length"),
 )
+_STRING_COLUMNS = ("t_rank", "t_dims", "t_count", "t_start", "t_length")
 _PLAIN_COLUMNS = (
     *("r_index", "r_offset", "r_length", "r_wall_time", "r_step", "r_what"),
     *("v_widx", "v_oneof", "v_col", "v_scalar"),
     *("h_min", "h_max", "h_num", "h_sum", "h_sum_squares", "h_count", "h_limits", "h_buckets"),
     *_IMAGE_COLUMNS,
     *_AUDIO_COLUMNS,
+    *_STRING_COLUMNS,
 )
 
 
