@@ -307,7 +307,7 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
             values = arrow.numbers(cols[name], pa.float64())
             out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
     elif kind == "text":
-        out["text"] = pa.array(cols["text"], type=pa.string())
+        out["text"] = arrow.from_python(cols["text"], pa.string())
     elif kind == "audio":  # one clip per Summary.Audio: the rule of rows_of
         out.update(_audio_columns(cols, n))
     else:  # one sample per Summary.Image
