@@ -390,10 +390,6 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
 
 
 # -- the driver -------------------------------------------------------------------------------
-#: Chunks of a whole-table read of images or audio: mostly blobs, which are copied out of
-#: the chunk, so larger chunks only mean fewer, larger read buffers (fewer page faults:
-#: 0.049-0.053 s -> 0.048-0.050 s for the images benchmark, docs/performance.md).
-BLOB_CHUNK_SIZE = 16 << 20
 
 
 def iter_batches(
@@ -553,8 +549,6 @@ def _collect(
     """Every run's rows appended as its chunks are read; rows a restart met later in the
     run erases are removed when the run ends (:meth:`RunChunks.late_limit`)."""
     value_kinds = {TABLE_KINDS[k] for k in builders}
-    if chunk_size is None and value_kinds & {"image", "audio"}:
-        chunk_size = BLOB_CHUNK_SIZE
     request = _request(reader, list(builders), value_kinds, steps, chunk_size, columns=True)
     for walk, rows in walk_rows(reader, request, jobs=jobs, progress=progress):
         start = {k: b.rows for k, b in builders.items()}
