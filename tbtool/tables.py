@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from tbtool.columnar import arrow, names
 from tbtool.columnar.assemble import Piece
+from tbtool.columnar.blobs import Blobs
 from tbtool.columnar.rows import ChunkRows, RowRequest, walk_rows
 from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size
 from tbtool.columnar.whole import TableBuilder, WholeTable
@@ -135,8 +136,10 @@ def _base(item: LoggedValue) -> list[Any]:
     return [item.run, item.tag, item.step, item.wall_time]
 
 
-def wav_info(data: bytes) -> tuple[float | None, int | None, int | None]:
-    """(sample rate, channels, frames) from a RIFF/WAVE header, else Nones."""
+def wav_info(data: bytes, length: int | None = None) -> tuple[float | None, int | None, int | None]:
+    """(sample rate, channels, frames) from a RIFF/WAVE header, else Nones. ``data`` may be
+    the clip's first bytes only, when ``length`` says how long the whole clip is."""
+    length = len(data) if length is None else length
     if len(data) < 12 or not data.startswith(b"RIFF") or data[8:12] != b"WAVE":
         return None, None, None
     pos, rate, channels, block = 12, None, None, None
@@ -147,7 +150,7 @@ def wav_info(data: bytes) -> tuple[float | None, int | None, int | None]:
             channels, sample_rate, _, block = struct.unpack_from("<HIIH", data, body + 2)
             rate = float(sample_rate)
         elif chunk_id == b"data":
-            available = min(size, len(data) - body)
+            available = min(size, length - body)
             frames = available // block if block else None
             return rate, channels, frames
         pos = body + size + (size & 1)
@@ -270,8 +273,9 @@ def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
 
 
 # -- rows straight from the bulk columns ------------------------------------------------------
-#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as a list of
-#: ``bytes`` for binary columns (so that a DataFrame takes them without another copy).
+#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as
+#: :class:`~tbtool.columnar.blobs.Blobs` for encoded images and clips (copied once, where
+#: they end up).
 Columns = dict[str, Any]
 
 
@@ -310,7 +314,7 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
         out["width"] = arrow.numbers(cols["width"], pa.int64())
         out["height"] = arrow.numbers(cols["height"], pa.int64())
-        out["format"] = arrow.strings([sniff_format(blob) for blob in cols["data"]])
+        out["format"] = arrow.strings([sniff_format(head) for head in cols["data"].heads()])
         out["data"] = cols["data"]
     return out, cols["row"]
 
@@ -319,12 +323,13 @@ def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
     """What :func:`rows_of` gives a one-clip ``Audio``: the value's fields where set, else
     what the clip's WAV header says; its label is empty."""
     rates, channels, frames, types, formats = [], [], [], [], []
-    for rate, chans, length, content_type, clip in zip(
+    clips = cols["data"]
+    for rate, chans, length, content_type, head, size in zip(
         cols["sample_rate"].tolist(), cols["channels"].tolist(), cols["frames"].tolist(),
-        cols["content_type"], cols["data"], strict=True,
+        cols["content_type"], clips.heads(), clips.sizes(), strict=True,
     ):  # fmt: skip
-        wav_rate, wav_channels, wav_frames = wav_info(clip)
-        fmt = sniff_format(clip)
+        wav_rate, wav_channels, wav_frames = wav_info(head, size)
+        fmt = sniff_format(head)
         rates.append(rate if rate else wav_rate)
         frames.append(length if length else wav_frames)
         channels.append(chans if chans else wav_channels)
@@ -363,10 +368,9 @@ def piece_columns(kind: str, piece: Piece) -> Columns | None:
     merged: Columns = {}
     for f, b in zip(slow.schema, slow.columns, strict=True):
         a = fast[0][f.name]
-        if isinstance(a, list):
-            both = [*a, *b.to_pylist()]
-            merged[f.name] = [both[i] for i in order.tolist()]
-        elif f.name in names.NAME_COLUMNS:
+        if isinstance(a, Blobs):
+            a = a.arrow()
+        if f.name in names.NAME_COLUMNS:
             merged[f.name] = names.merge([a, b]).take(arrow.numbers(order))
         else:
             merged[f.name] = pa.concat_arrays([a, b]).take(arrow.numbers(order))
@@ -380,13 +384,14 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
         return None
     schema = DICTIONARY_SCHEMAS[kind]
     arrays = [
-        arrow.from_python(cols[f.name], f.type) if isinstance(cols[f.name], list) else cols[f.name]
-        for f in schema
+        cols[f.name].arrow() if isinstance(cols[f.name], Blobs) else cols[f.name] for f in schema
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 # -- the driver -------------------------------------------------------------------------------
+
+
 def iter_batches(
     reader: LogReader,
     kinds: Sequence[str],

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from tbtool.columnar.blobs import Blobs
 from tbtool.events import decode_event
 from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
 
@@ -167,19 +168,19 @@ class ChunkIndex:
             )
         return found
 
-    def image_blobs(self, rows: np.ndarray) -> list[bytes]:
-        """The encoded bytes of the ``COL_IMAGE`` values at ``rows`` (value rows), sliced
-        once from the buffer or payload they are in."""
+    def image_blobs(self, rows: np.ndarray) -> Blobs:
+        """The encoded bytes of the ``COL_IMAGE`` values at ``rows`` (value rows), as slices
+        of the buffer or payload they are in (not copied yet)."""
         entry = (np.cumsum(self.v_col == COL_IMAGE) - 1)[rows]
-        return self._slices(
+        return self._blobs(
             rows, self.i_start[entry], self.i_length[entry],
             lambda value: value.image.encoded_image_string,
         )  # fmt: skip
 
-    def audio_parts(self, rows: np.ndarray) -> tuple[list[bytes], list[str]]:
+    def audio_parts(self, rows: np.ndarray) -> tuple[Blobs, list[str]]:
         """The encoded bytes and the content types of the ``COL_AUDIO`` values at ``rows``."""
         entry = (np.cumsum(self.v_col == COL_AUDIO) - 1)[rows]
-        clips = self._slices(
+        clips = self._blobs(
             rows, self.a_start[entry], self.a_length[entry],
             lambda value: value.audio.encoded_audio_string,
         )  # fmt: skip
@@ -188,6 +189,16 @@ class ChunkIndex:
             lambda value: value.audio.content_type.encode(),
         )  # fmt: skip
         return clips, [bytes(t).decode() for t in types]
+
+    def _blobs(
+        self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray, from_value: Any
+    ) -> Blobs:
+        """:meth:`_slices` as :class:`Blobs`, the slices of the read buffer not copied."""
+        if (starts < 0).any() or self.buffer is None or self.payloads:
+            return Blobs(self._slices(rows, starts, lengths, from_value))
+        at = self.r_offset[self.v_rec[rows]] - self.base + 12 + starts
+        view = memoryview(self.buffer)
+        return Blobs([view[a : a + n] for a, n in zip(at.tolist(), lengths.tolist(), strict=True)])
 
     def strings(self, rows: np.ndarray) -> list[list[bytes]]:
         """The strings of the ``COL_STRINGS`` values at ``rows``, each value's in row-major
