@@ -1,17 +1,18 @@
 """How ``--jobs`` would scale on more cores than this machine has (issue 16), from a profile.
 
-A read with ``jobs`` > 1 splits its work in two lanes. Worker processes take whole files:
-reading, framing, CRCs, the C scan, and sending the file's value index to the main process
-(pickling). The main process takes what needs the run's order: receiving the indexes
-(unpickling), assembling runs (metadata, purge semantics, classification) and building the
-table. This measures both lanes on one process (no contention), per file, then models N
-cores as ``N - 1`` workers beside the main process (what ``auto_jobs`` gives):
+A table read with ``jobs`` > 1 splits its work in two lanes. Worker processes take whole
+files: reading, framing, CRCs, the C scan, *and assembly* (classification, filters, the
+file's restarts, columns), then send each chunk's finished rows to the main process
+(pickling; :mod:`tbtool.columnar.rows`). The main process takes what crosses files:
+receiving the rows (unpickling), appending them to the table's columns, and the frame at the
+end. This measures both lanes on one process (no contention), per file, then models N cores
+as ``N - 1`` workers beside the main process (what ``auto_jobs`` gives):
 
-    seconds(N) = first file's worker lane + max(main lane, worker lane / (N - 1))
+    seconds(N) = first chunk's worker lane + max(main lane, worker lane / (N - 1))
 
-(the main process can only start on a file once it is scanned; after that the slower lane
-sets the pace). Files are the unit of work, so the worker lane cannot shrink below its
-largest file. Run it on a quiet machine:
+(the main process can only start once a worker handed over a first chunk; after that the
+slower lane sets the pace). Files are the unit of work, so the worker lane cannot shrink
+below its largest file. Run it on a quiet machine:
 
     python -m benchmarks.scaling [--logdir DIR]... [--kind scalars] [--repeat 3]
 """
@@ -30,55 +31,65 @@ from benchmarks import data
 CORES = (1, 2, 4, 8)
 
 
+class _Outbox:
+    """A worker's queue that keeps the pickled messages and when each was ready."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.ready: list[float] = []
+
+    def put(self, message: bytes) -> None:
+        self.messages.append(message)
+        self.ready.append(time.perf_counter())
+
+
 def _profile(logdir: str, kind: str) -> dict[str, Any]:
-    """One read in this process, timed in the two lanes, per file."""
+    """One read in this process, then the two lanes timed apart, per file."""
     import tbtool.reading.frames
-    from tbtool.columnar import scan as scan_module
+    from tbtool.columnar import rows as rows_module
+    from tbtool.columnar.table_rows import DICTIONARY_SCHEMAS, TABLE_KINDS
+    from tbtool.columnar.whole import TableBuilder
+    from tbtool.reading.log_reader import LogReader
+    from tbtool.reading.tables import _request
 
-    per_file: dict[str, float] = {}
-    real_iter = scan_module.FileScan.__iter__
-
-    def timed_iter(self):  # the worker lane's reading and scanning, as a worker does it
-        chunks = real_iter(self)
-        while True:
+    start = time.perf_counter()
+    n_rows = len(tbtool.reading.frames.read_frame(logdir, kind, jobs=1))
+    total = time.perf_counter() - start
+    reader = LogReader(logdir)
+    request = _request(reader, [kind], {TABLE_KINDS[kind]}, None, None, columns=True)
+    lanes: dict[str, float] = {}
+    first_chunk = None
+    outboxes = []
+    for run in reader.runs:  # the worker lane: a file scanned and assembled, rows pickled
+        for number, path in enumerate(run.files):
+            outbox = _Outbox()
             start = time.perf_counter()
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                per_file[self.path] = per_file.get(self.path, 0.0) + time.perf_counter() - start
-                return
-            per_file[self.path] = per_file.get(self.path, 0.0) + time.perf_counter() - start
-            yield chunk
-
-    scan_module.FileScan.__iter__ = timed_iter
-    try:
-        start = time.perf_counter()
-        rows = len(tbtool.reading.frames.read_frame(logdir, kind, jobs=1))
-        total = time.perf_counter() - start
-    finally:
-        scan_module.FileScan.__iter__ = real_iter
-    send, receive, sizes = {}, {}, {}
-    for path in per_file:  # handing each file's index over, as a worker and the main do
-        chunks = [chunk.detach() for chunk in scan_module.FileScan(path)]
-        start = time.perf_counter()
-        pickled = pickle.dumps(chunks, protocol=pickle.HIGHEST_PROTOCOL)
-        send[path] = time.perf_counter() - start
-        start = time.perf_counter()
-        pickle.loads(pickled)
-        receive[path] = time.perf_counter() - start
-        sizes[path] = len(pickled)
-    scan = sum(per_file.values())
+            rows_module._assemble_file(request, run.name, number, path, outbox)
+            lanes[path] = time.perf_counter() - start
+            if first_chunk is None:
+                first_chunk = outbox.ready[0] - start
+            outboxes.append(outbox)
+    sent = sum(len(m) for box in outboxes for m in box.messages)
+    start = time.perf_counter()  # the main lane: rows received, appended, the frame built
+    builder = TableBuilder(DICTIONARY_SCHEMAS[kind])
+    for box in outboxes:
+        for message in box.messages:
+            chunk = pickle.loads(message)
+            if isinstance(chunk, rows_module._Chunk):
+                for _, columns in chunk.rows.batches:
+                    builder.append(columns)
+    tbtool.reading.frames.whole_frame(builder.finish())
+    main = time.perf_counter() - start
+    worker = sum(lanes.values())
     return {
-        "rows": rows,
-        "files": len(per_file),
+        "rows": n_rows,
+        "files": len(lanes),
         "total": total,
-        "scan": scan,
-        "assemble": total - scan,
-        "send": sum(send.values()),
-        "receive": sum(receive.values()),
-        "largest_file_lane": max(per_file[p] + send[p] for p in per_file),
-        "first_file_lane": next(iter(per_file.values())) + next(iter(send.values())),
-        "index_bytes": sum(sizes.values()),
+        "worker": worker,
+        "main": main,
+        "largest_file_lane": max(lanes.values()),
+        "first_chunk_lane": first_chunk or 0.0,
+        "rows_bytes": sent,
     }
 
 
@@ -86,9 +97,8 @@ def model(profile: dict[str, Any], cores: int) -> float:
     """Modeled seconds of the read on ``cores`` idle cores (see the module docs)."""
     if cores == 1:
         return profile["total"]
-    main = profile["assemble"] + profile["receive"]
-    workers = max((profile["scan"] + profile["send"]) / (cores - 1), profile["largest_file_lane"])
-    return profile["first_file_lane"] + max(main, workers)
+    workers = max(profile["worker"] / (cores - 1), profile["largest_file_lane"])
+    return profile["first_chunk_lane"] + max(profile["main"], workers)
 
 
 def scaling(logdir: str, kind: str, repeat: int) -> dict[str, Any]:
@@ -102,9 +112,9 @@ def print_table(result: dict[str, Any]) -> None:
     p = result["profile"]
     print(
         f"{result['logdir']} ({p['files']} files, {p['rows']:,} rows): one process "
-        f"{p['total']:.3f} s = scan {p['scan']:.3f} + assemble {p['assemble']:.3f}; "
-        f"handing indexes over: send {p['send']:.3f}, receive {p['receive']:.3f} "
-        f"({p['index_bytes'] / 2**20:.0f} MiB)"
+        f"{p['total']:.3f} s; worker lane {p['worker']:.3f} s (scan, assembly, pickling; "
+        f"largest file {p['largest_file_lane']:.3f} s), main lane {p['main']:.3f} s "
+        f"(unpickling, appending, the frame); rows handed over {p['rows_bytes'] / 2**20:.0f} MiB"
     )
     print("| cores | workers | modeled s | speed-up |")
     print("|---:|---:|---:|---:|")

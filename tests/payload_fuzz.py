@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from tbtool.columnar import native
-from tbtool.columnar.index import COL_HISTO
+from tbtool.columnar.index import COL_HISTO, COL_STRINGS
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import TbtoolError
@@ -176,6 +176,29 @@ def gen_tensor(rng: random.Random) -> list[Field]:
     return fields
 
 
+#: Strings of text tensors: empty, NUL, non-ASCII, invalid UTF-8 (bytes fields: protobuf takes
+#: any; reading replaces what is not UTF-8).
+TEXT_STRINGS = [b"", b"hi", "ü".encode(), b"\x00", b"\xff", b"\xed\xa0\x80", b"\xe2\x82"]
+
+
+def gen_text_tensor(rng: random.Random) -> list[Field]:
+    """A DT_STRING tensor, mostly of a shape its strings fill exactly (the layout the index
+    decodes), of up to 3 dims (named or not), sometimes a string short or over."""
+    shape = [rng.choice([0, 1, 1, 2, 3]) for _ in range(rng.randint(0, 3))]
+    count = math.prod(shape) + (rng.choice([-1, 1]) if rng.random() < 0.2 else 0)
+    dims = []
+    for size in shape:
+        dim = [Field(1, VARINT, size)]
+        if rng.random() < 0.2:
+            dim.append(Field(2, LEN, _s("n")))
+            rng.shuffle(dim)
+        dims.append(Field(2, LEN, dim))
+    fields = [Field(1, VARINT, 7), Field(2, LEN, dims)]
+    fields += [Field(8, LEN, rng.choice(TEXT_STRINGS)) for _ in range(max(0, count))]
+    rng.shuffle(fields)
+    return fields
+
+
 def gen_histo(rng: random.Random) -> list[Field]:
     n = rng.randint(0, 4)
     limits = sorted(rng.uniform(-5, 5) for _ in range(n))
@@ -192,7 +215,7 @@ def gen_value(rng: random.Random) -> list[Field]:
         fields.append(Field(7, LEN, _s("node")))
     if rng.random() < 0.5:
         fields.append(Field(9, LEN, gen_metadata(rng)))
-    case = rng.randint(0, 6)
+    case = rng.randint(0, 7)
     if case == 0:
         fields.append(Field(2, I32, _f32(rng.choice(FLOATS))))
     elif case == 1:
@@ -208,6 +231,11 @@ def gen_value(rng: random.Random) -> list[Field]:
         fields.append(Field(6, LEN, audio))
     elif case == 5:
         fields.append(Field(3, LEN, b"old"))
+    elif case == 6:  # text, with its plugin's metadata (here, earlier or not at all)
+        fields.append(Field(8, LEN, gen_text_tensor(rng)))
+        if rng.random() < 0.5:
+            plugin = Field(1, LEN, [Field(1, LEN, _s("text"))])
+            fields = [f for f in fields if f.number != 9] + [Field(9, LEN, [plugin])]
     rng.shuffle(fields)
     return fields
 
@@ -378,9 +406,20 @@ def index_rows(path: str, use_native: bool) -> Any:
     for chunk in scan:
         hist = np.flatnonzero(chunk.v_col == COL_HISTO)
         bounds = np.concatenate([[0], np.cumsum(chunk.h_count)])
+        texts = np.flatnonzero(chunk.v_col == COL_STRINGS)
+        strings = dict(
+            zip(
+                texts.tolist(),
+                (
+                    [list(s), list(t)]
+                    for s, t in zip(chunk.string_shapes(texts), chunk.strings(texts), strict=True)
+                ),
+                strict=True,
+            )
+        )
         for i in range(chunk.values):
             rec = int(chunk.v_rec[i])
-            h = None
+            h = strings.get(i)
             if chunk.v_col[i] == COL_HISTO:
                 e = int(np.searchsorted(hist, i))
                 h = [

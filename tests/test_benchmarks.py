@@ -44,3 +44,16 @@ def test_quick_run_writes_the_table(tiny: Path) -> None:
 def test_a_failing_task_is_reported_not_raised() -> None:
     result = measure("read", {"tool": "no-such-tool", "path": "."})
     assert "error" in result and "no-such-tool" in result["error"]
+
+
+def test_interleaved_rounds_give_a_ratio_with_its_spread(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import interleaved
+
+    assert interleaved.main(["images", "--quick", "--rounds", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[:2]] == ["round 0", "round 1"]
+    assert out[-1].startswith("rustboard / tbtool: ") and "2 rounds" in out[-1]
+    ratio = float(out[-1].split(": ")[1].split("x")[0])
+    assert ratio > 0

@@ -285,16 +285,18 @@ def test_exploded_schema_is_what_exploding_gives():
     assert exploded_histograms(_empty(SCHEMAS["histograms"])).schema == EXPLODED_SCHEMA
 
 
-def test_exporting_scalars_and_histograms_leaves_pandas_unloaded(tmp_path):
+@pytest.mark.parametrize("kinds", [["scalars", "histograms"], ["all"], ["hparams"]])
+def test_exporting_leaves_pandas_unloaded(tmp_path, kinds):
     """pandas costs 30 MB of the 200 MB an export of 1 GB may take (issue 16): the streamed
-    export builds its Arrow arrays from buffers (pa.array would import pandas)."""
+    export builds its Arrow arrays from buffers (pa.array would import pandas), and the
+    hparams metrics fold scalars with numpy."""
     import subprocess
     import sys
 
     code = (
         "import sys; from tbtool.ops.export import export; "
         f"export({str(logdir('tbx_all'))!r}, {str(tmp_path / 'out')!r}, "
-        "kinds=['scalars', 'histograms']); "
+        f"kinds={kinds!r}); "
         "print('pandas' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tbtool
 from tbtool.columnar import native
-from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE
+from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE, COL_STRINGS
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import TbtoolError
@@ -125,6 +125,14 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
         audio = np.flatnonzero(chunk.v_col == COL_AUDIO)
         parts = chunk.audio_parts(audio)
         clips = dict(zip(audio.tolist(), zip(*parts, strict=True), strict=True))
+        texts = np.flatnonzero(chunk.v_col == COL_STRINGS)  # shape and strings; not where
+        strings = dict(
+            zip(
+                texts.tolist(),
+                zip(chunk.string_shapes(texts), chunk.strings(texts), strict=True),
+                strict=True,
+            )
+        )
         for i in range(chunk.values):
             rec = int(chunk.v_rec[i])
             meta = chunk.metas[chunk.v_meta[i]] if chunk.v_meta[i] >= 0 else None
@@ -150,6 +158,8 @@ def _index_rows(path: str, use_native: bool, chunk_size: int = 1 << 20):
                 clip, content_type = clips[i]
                 rate = repr(float(chunk.a_sample_rate[e]))
                 image = (rate, *map(int, fields), bytes(clip), content_type)
+            if chunk.v_col[i] == COL_STRINGS:
+                image = strings[i]
             rows.append(
                 (
                     int(chunk.r_index[rec]),
@@ -206,6 +216,33 @@ def _tensor(draw):
     return t
 
 
+# Strings a text tensor may hold: empty, NUL, non-ASCII, invalid UTF-8 (replaced when read).
+_TEXT_BYTES = st.sampled_from(
+    [b"", b"a", b"\x00", "ü *md*".encode(), b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80"]
+)
+
+
+@st.composite
+def _string_tensor(draw):
+    """DT_STRING tensors, mostly of the layout the index decodes (string_val listing every
+    element of a known shape), sometimes padded, unknown or of another dtype."""
+    shape = draw(st.lists(st.integers(0, 3), max_size=3))
+    count = math.prod(shape)
+    if draw(st.integers(0, 4)) == 0:  # not the plain layout: one string short or over
+        count = max(0, count + draw(st.sampled_from([-1, 1])))
+    t = tensor_pb2.TensorProto(dtype=draw(st.sampled_from([7, 7, 7, 1])))
+    for size in shape:
+        t.tensor_shape.dim.add(size=size, name=draw(st.sampled_from(["", "n"])))
+    if draw(st.integers(0, 9)) == 0:
+        t.tensor_shape.dim.add(size=-1)
+    t.tensor_shape.unknown_rank = draw(st.integers(0, 9)) == 0
+    t.string_val.extend(draw(st.lists(_TEXT_BYTES, min_size=count, max_size=count)))
+    if draw(st.integers(0, 4)) == 0:  # other fields a string tensor ignores
+        t.tensor_content = b"xy"
+        t.float_val.append(1.0)
+    return t
+
+
 # A WAV header of 2 channels at 16 kHz, 16 bits, with 8 frames of data.
 _WAV = (
     b"RIFF" + struct.pack("<I", 36 + 32) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, 16000,
@@ -224,7 +261,7 @@ def _value(draw):
         )
         v.metadata.display_name = draw(st.text(max_size=3))
         v.metadata.data_class = draw(st.integers(0, 3))
-    case = draw(st.integers(0, 6))
+    case = draw(st.integers(0, 7))
     if case == 1:
         v.simple_value = draw(_floats)
     elif case == 2:
@@ -252,6 +289,10 @@ def _value(draw):
         v.audio.encoded_audio_string = draw(st.sampled_from([b"", b"RIFF....", _WAV, b"OggS"]))
     elif case == 6:
         v.obsolete_old_style_histogram = b"x"
+    elif case == 7:  # text: its metadata on this value, an earlier one or none
+        v.tensor.CopyFrom(draw(_string_tensor()))
+        if draw(st.booleans()):
+            v.metadata.plugin_data.plugin_name = "text"
     return v
 
 
@@ -291,6 +332,18 @@ def test_generated_events_index_alike(tmp_path_factory, payloads):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payloads=st.lists(_event(), max_size=8), purge=st.booleans())
+# As many values as records, first and last in place, but not one per record: the batch
+# path once took record columns for value columns and gave the scalar the graph's step 0.
+@example(
+    payloads=[
+        b"\x10\x01*\x0b\n\x00\n\x00\n\x05\x15\x00\x00\x00\x00",
+        b'"\x05graph',
+        b'"\x05graph',
+        b"*\x00",
+        b"*\x06\n\x00\n\x00\n\x00X\x01",
+    ],
+    purge=False,
+)
 def test_generated_events_give_the_same_tables(tmp_path_factory, payloads, purge):
     path = tmp_path_factory.mktemp("g") / "events.out.tfevents.1.h"
     start = event_pb2.Event(step=1, session_log=event_pb2.SessionLog(status=1))
@@ -337,6 +390,29 @@ def test_frames_equal_the_tables_they_come_from(kind):
                 frame.loc[0, name] = 1  # in place: the numbers are the frame's own
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_values_of_records_without_values_keep_their_steps(engine, tmp_path, monkeypatch):
+    """As many values as records, but not one per record (two in the first, none in the
+    second): each value keeps its own record's step (equal counts once passed for one value
+    per record, and the second value took the second record's step)."""
+
+    def event(step, *tags):
+        e = event_pb2.Event(step=step, wall_time=float(step))
+        e.summary.SetInParent()
+        for tag in tags:
+            e.summary.value.add(tag=tag, simple_value=1.0)
+        return e.SerializeToString()
+
+    path = tmp_path / "events.out.tfevents.1.h"
+    _write(path, [event(1, "a", "b"), event(2), event(3, "c")])
+    got = tables(str(path), engine, monkeypatch)[0]["scalars"].to_pylist()
+    assert [(r["tag"], r["step"], r["wall_time"]) for r in got] == [
+        ("a", 1, 1.0),
+        ("b", 1, 1.0),
+        ("c", 3, 3.0),
+    ]
+
+
 def test_large_records_and_truncated_tail(tmp_path, monkeypatch):
     """Records larger than a read chunk, and a file cut inside its last record."""
     big = summary_pb2.Summary.Value(tag="big", tensor=tensor_pb2.TensorProto(dtype=7))
@@ -358,13 +434,13 @@ def test_large_records_and_truncated_tail(tmp_path, monkeypatch):
         assert got[0]["text"].num_rows == 3
 
 
-@pytest.mark.parametrize("kind", ["images", "audio"])
+@pytest.mark.parametrize("kind", ["images", "audio", "text"])
 @pytest.mark.parametrize("fixture", ["torch_all", "tbx_all", "tf2_all", "tf1_legacy"])
 def test_media_in_bulk_equal_the_events_engine(fixture, kind, monkeypatch):
     """Summary.Image and Summary.Audio values come from the index (their fields, and their
     bytes sliced where they lie), tensor images and audio one by one, merged in read
-    order; read in worker processes, a chunk's index travels without its buffer and keeps
-    those records' payloads."""
+    order; text from the index's string tensors; read in worker processes, a chunk's index
+    travels without its buffer and keeps those records' payloads."""
     logdir = str(FIXTURES / fixture / "logdir")
     want = read_frame(logdir, kind, engine="events")
     assert len(want)
@@ -372,6 +448,145 @@ def test_media_in_bulk_equal_the_events_engine(fixture, kind, monkeypatch):
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
         for jobs in (1, 2):
             pd.testing.assert_frame_equal(read_frame(logdir, kind, jobs=jobs), want)
+
+
+def _text_value(tag, strings, shape, metadata=True, dtype=7):
+    v = summary_pb2.Summary.Value(tag=tag)
+    v.tensor.dtype = dtype
+    for size in shape:
+        v.tensor.tensor_shape.dim.add(size=size)
+    v.tensor.string_val.extend(strings)
+    if metadata:
+        v.metadata.plugin_data.plugin_name = "text"
+    return v
+
+
+def _text_logdir(root: Path) -> Path:
+    """A run of text in every layout the writers use and a few they do not: rank 0 and [1]
+    strings, 2-D tables, empty strings and tables, NUL, invalid UTF-8, a padded tensor and
+    one of unknown rank (decoded one by one), a tag whose metadata comes later, string
+    tensors of other plugins, a restart that erases steps, and a damaged last record."""
+    run = root / "run"
+    with tbtool.SummaryWriter(run) as w:
+        for step in range(40):
+            w.add_text("notes", f"step {step}: *ok* ü", step)
+    values = [
+        (_text_value("t", [b"scalar"], []), 1),
+        (_text_value("t", [b""], [1]), 2),
+        (_text_value("t", [b"\x00nul\x00"], [1, 1]), 3),
+        (_text_value("t", [b"bad \xff\xfe utf-8", b"\xed\xa0\x80"], [2]), 4),
+        (_text_value("table", [b"a", b"b", b"c", b"d", b"e", b"\xc3\xa9"], [3, 2]), 5),
+        (_text_value("table", [], [0, 3]), 6),
+        (_text_value("table", [b"x"], [2, 2]), 7),  # padded: decoded one by one
+        (_text_value("late", [b"before its metadata"], [], metadata=False), 8),
+        (_text_value("late", [b"after"], []), 9),
+        (_text_value("late", [b"again"], [], metadata=False), 10),
+        (_text_value("img", [b"2", b"1", b"\x89PNG"], [3], metadata=False), 11),
+    ]
+    unknown = _text_value("t", [b"u1", b"u2"], [2])
+    unknown.tensor.tensor_shape.unknown_rank = True
+    values.append((unknown, 12))
+    payloads = []
+    for value, step in values:
+        e = event_pb2.Event(step=step, wall_time=1.7e9 + step)
+        e.summary.value.append(value)
+        payloads.append(e.SerializeToString())
+    restart = event_pb2.Event(step=7, session_log=event_pb2.SessionLog(status=1))
+    payloads.append(restart.SerializeToString())  # erases steps >= 7 before it
+    e = event_pb2.Event(step=8, wall_time=1.7e9 + 20)
+    e.summary.value.append(_text_value("t", [b"after the restart", b"2"], [1, 2]))
+    payloads.append(e.SerializeToString())
+    path = run / "events.out.tfevents.1700000001.raw"
+    _write(path, payloads)
+    with open(path, "ab") as f:  # a record cut short
+        f.write(struct.pack("<Q", 100) + b"\x00" * 10)
+    return root
+
+
+def test_text_in_bulk_equals_the_events_engine(tmp_path, monkeypatch):
+    """Text from the index (both decoders, in one process and in workers) gives exactly the
+    rows the per-event path gives, with and without purge, for every layout and damage."""
+    logdir = str(_text_logdir(tmp_path))
+    for purge in (True, False):
+        want = read_frame(logdir, "text", engine="events", purge=purge, skip_corrupt=True)
+        assert len(want) > 40
+        for engine in ("python", "c") if native.available() else ("python",):
+            monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+            for jobs in (1, 2):
+                got = read_frame(logdir, "text", jobs=jobs, purge=purge, skip_corrupt=True)
+                pd.testing.assert_frame_equal(got, want)
+    texts = set(want["text"])
+    assert {"", "\x00nul\x00", '[["a", "b"], ["c", "d"], ["e", "é"]]', "[]"} <= texts
+    assert '["bad \ufffd\ufffd utf-8", "\ufffd\ufffd\ufffd"]' in texts
+
+
+@pytest.mark.parametrize("kinds", [["text"], None])
+def test_text_values_from_the_index_equal_the_events_engine(kinds, tmp_path, monkeypatch):
+    """LogReader.values() (what dump and ls show) builds typed text from the index too: the
+    same strings, shapes, places and plugin names as decoding each event."""
+    logdir = str(_text_logdir(tmp_path))
+
+    def read(engine):
+        reader = LogReader(logdir, skip_corrupt=True)
+        return [
+            (v.run, v.offset, v.index, v.step, v.wall_time, v.tag, v.kind, v.plugin_name,
+             v.value.array.shape if v.kind == "text" else None,
+             v.value.to_json() if v.kind == "text" else None)
+            for v in reader.values(kinds, engine=engine)
+        ]  # fmt: skip
+
+    want = read("events")
+    assert sum(1 for v in want if v[6] == "text") > 40
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        assert read("batch") == want
+
+
+@pytest.mark.parametrize("style", ["torch", "tensorboardx", "tf2", "faults"])
+def test_synth_text_in_bulk_equals_the_events_engine(style, tmp_path, monkeypatch):
+    """Text of every synth style (restarts; and damage of every kind in "faults") reads the
+    same in every engine."""
+    from tbtool.ops.synth.generate import synth
+
+    if style == "faults":
+        faults = ["bitflip", "length", "truncate", "garbage"]
+        synth(tmp_path, kinds="text", steps=400, runs=len(faults), restart_at=150, corrupt=faults)
+    else:
+        synth(tmp_path, style=style, kinds="text", steps=400, runs=2, restart_at="50%")
+    want = read_frame(str(tmp_path), "text", engine="events", skip_corrupt=True)
+    assert len(want) >= 20  # synth writes 10 text values a run
+    for engine in ("python", "c") if native.available() else ("python",):
+        monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+        got = read_frame(str(tmp_path), "text", skip_corrupt=True)
+        pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("engine", ENGINES[1:])
+def test_text_comes_from_the_index(engine, tmp_path, monkeypatch):
+    """Both decoders index plain string tensors (COL_STRINGS: shape and strings) and the
+    assembler takes text from there, not from decoding each event; a padded tensor, one of
+    unknown rank and a string tensor of another plugin stay with the general decoder."""
+    from tbtool.columnar.assemble import RunAssembler
+
+    monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1" if engine == "python" else "0")
+    path = _text_logdir(tmp_path) / "run" / "events.out.tfevents.1700000001.raw"
+    (chunk,) = FileScan(str(path), use_native=engine == "c", skip_corrupt=True)
+    rows = np.flatnonzero(chunk.v_col == COL_STRINGS)
+    assert len(rows) == 11  # all but the padded one and the one of unknown rank
+    assert chunk.string_shapes(rows[4:6]) == [(3, 2), (0, 3)]
+    assert chunk.strings(rows[3:4]) == [[b"bad \xff\xfe utf-8", b"\xed\xa0\x80"]]
+    piece = RunAssembler("run", {"text"}).feed(0, chunk)
+    # Text of the plain layout under the text plugin's metadata: from the index; the padded
+    # table and the tensor of unknown rank are decoded one by one ("late" before its
+    # metadata and "img" are tensors, not text, and not asked for).
+    assert len(piece.text["row"]) == 9
+    assert piece.text["text"][:2] == ["scalar", ""]
+    assert [v.value.strings for v in piece.values] == [["x", "x", "x", "x"], ["u1", "u2"]]
+    if engine == "c":  # typed values too: only those two records' events were decoded
+        (chunk,) = FileScan(str(path), use_native=True, skip_corrupt=True)
+        block = RunAssembler("run", {"text"}).block(0, chunk)
+        assert len(block.items) == 11
+        assert sorted(chunk.events) == [6, 11]
 
 
 @needs_c

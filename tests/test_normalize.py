@@ -115,6 +115,15 @@ def test_unknown_dtype_is_reported_not_raised():
     assert isinstance(got, Tensor) and got.array is None and "DT_24" in got.error
 
 
+@pytest.mark.parametrize(("plugin", "shape"), [("histograms", (1, 3)), ("pr_curves", (6, 1))])
+def test_strings_that_are_no_numbers_under_a_numeric_plugin_are_undecodable(plugin, shape):
+    """A string tensor under the histogram or PR curve plugin whose strings are not numbers
+    is an undecodable tensor, not a ValueError out of the reader (found by the fuzzer)."""
+    strings = ["ü".encode()] * math.prod(shape)
+    got = normalize(value(plugin=plugin, tensor=tensor("string", shape=shape, string_val=strings)))
+    assert isinstance(got, Tensor) and got.array is None and "not numbers" in got.error
+
+
 def test_histogram_tensor_float32_and_float64():
     rows = np.array([[0, 1, 2], [1, 2, 3]], dtype=np.float64)
     for np_dtype, dt in (("<f4", "float"), ("<f8", "double")):

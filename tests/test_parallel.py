@@ -46,7 +46,7 @@ def test_export_jobs_1_and_2_agree(multi_run: str, tmp_path) -> None:
 
 
 def test_jobs_0_keeps_a_core_for_the_main_process_within_the_memory_budget(
-    multi_run: str, monkeypatch
+    multi_run: str, monkeypatch, tmp_path: Path
 ) -> None:
     files = [str(p) for p in sorted(Path(multi_run).rglob("*tfevents*"))]
     assert len(files) >= 3
@@ -70,6 +70,25 @@ def test_jobs_0_keeps_a_core_for_the_main_process_within_the_memory_budget(
     assert parallel.auto_jobs(files, 0) == 2
     monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(2 * held) - 1)
     assert parallel.auto_jobs(files, 0) == 1  # whole-file indexes would not stay bounded
+    # rows in flight (table reads) do not grow with the files: a chunk's worth per message
+    from tbtool.columnar.parallel import IN_FLIGHT
+    from tbtool.columnar.scan import DEFAULT_CHUNK_SIZE
+
+    per_worker = parallel.ROW_BYTES_PER_FILE_BYTE * min(largest, DEFAULT_CHUNK_SIZE)
+    per_worker *= IN_FLIGHT + 1
+    monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(3 * per_worker) + 1)
+    assert parallel.auto_jobs(files, 0, rows=True) == min(3, len(files))
+    big = tmp_path / "big"
+    big.mkdir()
+    for i, f in enumerate(files[:3]):  # files far larger than a chunk: the same bound
+        (big / f"events.out.tfevents.{i}.h").write_bytes(Path(f).read_bytes())
+        with open(big / f"events.out.tfevents.{i}.h", "ab") as out:
+            out.truncate(64 << 20)
+    bigs = [str(p) for p in sorted(big.iterdir())]
+    chunk_bound = parallel.ROW_BYTES_PER_FILE_BYTE * DEFAULT_CHUNK_SIZE * (IN_FLIGHT + 1)
+    monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(3 * chunk_bound) + 1)
+    assert parallel.auto_jobs(bigs, 0, rows=True) == 3
+    assert parallel.auto_jobs(bigs, 0) == 1  # 64 MB indexes would not fit
     monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", 32 << 20)
     assert parallel.auto_jobs([*files[:-1], "s3://bucket/run/" + Path(files[-1]).name], 0) == 1
     # every core gives the same frame as one process

@@ -49,7 +49,8 @@
 
 enum { STOP_END = 0, STOP_LENGTH_CRC = 1, STOP_TOO_LARGE = 2, STOP_DATA_CRC = 3, STOP_PYTHON = 4 };
 enum { ONEOF_NONE, ONEOF_SIMPLE, ONEOF_HISTO, ONEOF_IMAGE, ONEOF_AUDIO, ONEOF_TENSOR, ONEOF_OBSOLETE };
-enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4, COL_AUDIO = 5 };
+enum { COL_NONE = 0, COL_SCALAR = 1, COL_HISTO = 2, COL_SCALAR64 = 3, COL_IMAGE = 4, COL_AUDIO = 5,
+       COL_STRINGS = 6 };
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- masked CRC-32C (format.md §1.2) ---------------------------------------------------- */
@@ -615,15 +616,22 @@ static int read_histo(Rd r, Histo *h, Buf *limits, Buf *buckets) {
     return 0;
 }
 
+/* Element counts at or above this are all alike to the text rule (a record holds fewer
+ * strings), so a shape's product saturates here instead of overflowing. */
+#define SIZE_CAP ((uint64_t)1 << 40)
+
 /* TensorShapeProto: all dims known and of size 1 -> *ones = 1; *rank = its number of dims,
- * -1 when unknown_rank is set. */
-static int read_shape(Rd r, int *ones, int64_t *rank) {
+ * -1 when unknown_rank is set; *size = the product of the dims (saturating at SIZE_CAP),
+ * UINT64_MAX when a dim is unknown (negative). */
+static int read_shape(Rd r, int *ones, int64_t *rank, uint64_t *size_out) {
     uint32_t seen = 0, f;
     int wt;
     Rd s, d;
     uint64_t v;
+    int negative = 0;
     *ones = 1;
     *rank = 0;
+    *size_out = 1;
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         if (f == 2 && wt == WT_LEN) {
@@ -646,6 +654,12 @@ static int read_shape(Rd r, int *ones, int64_t *rank) {
                     return -1;
             }
             if (size != 1) *ones = 0;
+            if (size < 0)
+                negative = 1;
+            else if (*size_out && (uint64_t)size >= SIZE_CAP / *size_out)
+                *size_out = size ? SIZE_CAP : 0;
+            else
+                *size_out *= (uint64_t)size;
         } else if (f == 3 && wt == WT_VARINT) {
             ONCE(3);
             if (rd_varint(&r, &v)) return -1;
@@ -656,13 +670,19 @@ static int read_shape(Rd r, int *ones, int64_t *rank) {
         } else
             return -1;
     }
+    if (negative) *size_out = UINT64_MAX;
     return 0;
 }
 
+/* Text tensors the index decodes: DT_STRING of a known shape of at most this many dims
+ * whose string_val lists exactly its elements (index.text_shape, the same rule). */
+#define DT_STRING 7
+#define MAX_TEXT_RANK 32
+
 /* TensorProto: validates; a one-element DT_FLOAT/DT_DOUBLE tensor in its plainest encodings
  * gives *value and *is_scalar = 1 (float) or 2 (double), the rule of
- * index._simple_tensor_scalar. */
-static int read_tensor(Rd r, int *is_scalar, double *value) {
+ * index._simple_tensor_scalar; a text tensor (MAX_TEXT_RANK) sets *is_text. */
+static int read_tensor(Rd r, int *is_scalar, double *value, int *is_text) {
     uint32_t seen = 0, f;
     int wt;
     Rd s;
@@ -673,9 +693,11 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
     int64_t rank = 0;
     const uint8_t *content = NULL;
     size_t content_len = 0;
-    size_t nfloat = 0, ndouble = 0;
+    size_t nfloat = 0, ndouble = 0, nstring = 0;
+    uint64_t size = 1;
     const uint8_t *first_float = NULL, *first_double = NULL;
     *is_scalar = 0;
+    *is_text = 0;
     while (r.p < r.end) {
         if (rd_key(&r, &f, &wt)) return -1;
         switch (f) {
@@ -689,7 +711,7 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
         case 2:
             if (wt != WT_LEN) return -1;
             ONCE(2);
-            if (rd_len(&r, &s) || read_shape(s, &ones, &rank)) return -1;
+            if (rd_len(&r, &s) || read_shape(s, &ones, &rank, &size)) return -1;
             break;
         case 4:
         case 18: /* tensor_content, float8_val */
@@ -748,13 +770,16 @@ static int read_tensor(Rd r, int *is_scalar, double *value) {
             } else
                 return -1;
             break;
-        case 8: /* string_val */
+        case 8: /* string_val (bytes: any contents) */
             if (wt != WT_LEN || rd_len(&r, &s)) return -1;
+            nstring++;
             break;
         default:
             return -1;
         }
     }
+    if (dtype == DT_STRING && rank >= 0 && rank <= MAX_TEXT_RANK && size == (uint64_t)nstring)
+        *is_text = 1;
     if ((dtype == 1 || dtype == 2) && ones) {
         if (content_len) {
             if (dtype == 1 && content_len == 4) {
@@ -782,7 +807,7 @@ typedef struct {
     size_t meta_len; /* meta == NULL: absent */
     uint8_t oneof, col;
     double scalar;
-    Rd histo;
+    Rd histo, tensor; /* a COL_HISTO's HistogramProto, a COL_STRINGS's TensorProto */
     ImageInfo image;
     AudioInfo audio;
 } Value;
@@ -846,13 +871,16 @@ static int read_value(Rd r, Value *out) {
                 out->histo = s;
                 out->col = h.nlimits == h.nbuckets ? COL_HISTO : COL_NONE;
             } else {
-                int is_scalar = 0;
+                int is_scalar = 0, is_text = 0;
                 double value = 0;
                 out->oneof = ONEOF_TENSOR;
-                if (read_tensor(s, &is_scalar, &value)) return -1;
+                if (read_tensor(s, &is_scalar, &value, &is_text)) return -1;
                 if (is_scalar) {
                     out->col = is_scalar == 2 ? COL_SCALAR64 : COL_SCALAR;
                     out->scalar = value;
+                } else if (is_text) {
+                    out->col = COL_STRINGS;
+                    out->tensor = s;
                 }
             }
             break;
@@ -955,6 +983,7 @@ enum {
     H_MIN, H_MAX, H_NUM, H_SUM, H_SUMSQ, H_COUNT, H_LIMITS, H_BUCKETS,
     I_HEIGHT, I_WIDTH, I_COLORSPACE, I_START, I_LENGTH,
     A_RATE, A_CHANNELS, A_FRAMES, A_START, A_LENGTH, A_TYPE_START, A_TYPE_LENGTH,
+    T_RANK, T_DIMS, T_COUNT, T_START, T_LENGTH,
     NCOLS
 };
 
@@ -963,6 +992,56 @@ typedef struct {
     Intern tags, metas;
     Values values;
 } Scan;
+
+/* A validated text tensor's dims and where each of its strings lies in the payload. */
+static int push_text(Scan *sc, Rd r, const uint8_t *payload) {
+    Buf *c = sc->col;
+    uint32_t f;
+    int wt;
+    Rd s, d, name;
+    uint64_t v;
+    const uint8_t *at;
+    int64_t rank = 0, count = 0;
+    while (r.p < r.end) {
+        if (rd_key(&r, &f, &wt)) return -1;
+        if (wt == WT_LEN) {
+            if (rd_len(&r, &s)) return -1;
+            if (f == 8) {
+                PUT(c[T_START], int64_t, (int64_t)(s.p - payload));
+                PUT(c[T_LENGTH], int64_t, (int64_t)(s.end - s.p));
+                count++;
+            } else if (f == 2) { /* TensorShapeProto: each dim's size */
+                while (s.p < s.end) {
+                    if (rd_key(&s, &f, &wt)) return -1;
+                    if (wt == WT_VARINT) {
+                        if (rd_varint(&s, &v)) return -1;
+                        continue;
+                    }
+                    if (wt != WT_LEN || rd_len(&s, &d)) return -1;
+                    int64_t size = 0;
+                    while (d.p < d.end) {
+                        if (rd_key(&d, &f, &wt)) return -1;
+                        if (wt == WT_VARINT) {
+                            if (rd_varint(&d, &v)) return -1;
+                            if (f == 1) size = (int64_t)v;
+                        } else if (wt != WT_LEN || rd_len(&d, &name)) {
+                            return -1;
+                        }
+                    }
+                    PUT(c[T_DIMS], int64_t, size);
+                    rank++;
+                }
+            }
+        } else if (wt == WT_VARINT) {
+            if (rd_varint(&r, &v)) return -1;
+        } else if (rd_fixed(&r, wt == WT_I64 ? 8 : 4, &at)) {
+            return -1;
+        }
+    }
+    PUT(c[T_RANK], int64_t, rank);
+    PUT(c[T_COUNT], int64_t, count);
+    return 0;
+}
 
 static void scan_free(Scan *sc) {
     for (int i = 0; i < NCOLS; i++) PyMem_RawFree(sc->col[i].p);
@@ -1018,6 +1097,8 @@ static int push_record(Scan *sc, int64_t offset, int64_t length, const EventInfo
             PUT(c[A_LENGTH], int64_t, (int64_t)v->audio.blob_len);
             PUT(c[A_TYPE_START], int64_t, (int64_t)(v->audio.type - payload));
             PUT(c[A_TYPE_LENGTH], int64_t, (int64_t)v->audio.type_len);
+        } else if (v->col == COL_STRINGS) {
+            if (push_text(sc, v->tensor, payload)) return -1;
         }
     }
     return 0;
@@ -1363,7 +1444,8 @@ static int value_tensor_rank(Rd r, int64_t widx) {
     int shapes = last_len_field(tensor, 2, &shape); /* TensorProto.tensor_shape */
     if (shapes < 0 || shapes > 1) return -1;
     if (!shapes) return 0; /* no shape: rank 0 */
-    if (read_shape(shape, &ones, &rank) || rank > 127) return -1;
+    uint64_t size;
+    if (read_shape(shape, &ones, &rank, &size) || rank > 127) return -1;
     return (int)rank;
 }
 
@@ -1408,6 +1490,46 @@ done:
 }
 
 /* ---- histogram rows, as TensorBoard's Python loader shows them ---------------------------- */
+PyDoc_STRVAR(decode_strings_doc,
+"decode_strings(buffer, starts, lengths) -> list of str\n\n"
+"buffer[starts[i]:starts[i] + lengths[i]] (int64 columns) decoded as UTF-8 with invalid\n"
+"bytes replaced, as bytes.decode(\"utf-8\", \"replace\") does: text cells straight from a\n"
+"read buffer, without a bytes object per string.");
+
+static PyObject *decode_strings(PyObject *self, PyObject *args) {
+    Py_buffer data, st, ln;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &st, &ln)) return NULL;
+    PyObject *list = NULL;
+    if (st.len != ln.len || st.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "decode_strings: starts and lengths differ");
+        goto done;
+    }
+    Py_ssize_t n = st.len / 8;
+    const int64_t *starts = st.buf, *lengths = ln.buf;
+    for (Py_ssize_t i = 0; i < n; i++) /* all in range before any is read */
+        if (starts[i] < 0 || lengths[i] < 0 || starts[i] > data.len ||
+            lengths[i] > data.len - starts[i]) {
+            PyErr_SetString(PyExc_ValueError, "decode_strings: a string outside the buffer");
+            goto done;
+        }
+    list = PyList_New(n);
+    if (!list) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)data.buf + starts[i],
+                                              (Py_ssize_t)lengths[i], "replace");
+        if (!text) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, text);
+    }
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&st);
+    PyBuffer_Release(&ln);
+    return list;
+}
+
 PyDoc_STRVAR(histogram_rows_doc,
 "histogram_rows(limits, buckets, counts, mins, maxs, entries) -> (offsets, left, right, count)\n\n"
 "The rows of the histogram entries `entries` (int64) of an index: entry e has counts[e]\n"
@@ -1689,6 +1811,7 @@ static PyMethodDef methods[] = {
     {"frame", frame, METH_VARARGS, frame_doc},
     {"session_logs", session_logs, METH_VARARGS, session_logs_doc},
     {"histogram_rows", histogram_rows, METH_VARARGS, histogram_rows_doc},
+    {"decode_strings", decode_strings, METH_VARARGS, decode_strings_doc},
     {"masked_crc32c", masked_crc32c, METH_VARARGS, "Masked CRC-32C of a bytes-like object."},
     {"hardware_crc", hardware_crc, METH_NOARGS,
      "Whether CRC-32C uses a CPU instruction (SSE4.2 or ARMv8 CRC32)."},

@@ -34,3 +34,54 @@ def strings(values: Sequence[str]) -> pa.Array:
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     data = pa.py_buffer(b"".join(encoded))
     return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
+
+
+def _validity(values: Sequence[object]) -> tuple[pa.Buffer | None, np.ndarray]:
+    """The validity bitmap of ``values`` (``None`` is null; no bitmap without nulls) and the
+    null mask."""
+    null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    if not null.any():
+        return None, null
+    return pa.py_buffer(np.packbits(~null, bitorder="little")), null
+
+
+def from_python(values: Sequence[object], type_: pa.DataType) -> pa.Array:
+    """Python values (``None`` for null) as an Arrow array of ``type_``: numbers, strings,
+    binary and lists of those, built from buffers (``pa.array`` would import pandas)."""
+    validity, null = _validity(values)
+    n = len(values)
+    if pa.types.is_boolean(type_):
+        bits = np.fromiter((bool(v) for v in values), dtype=bool, count=n)
+        data = pa.py_buffer(np.packbits(bits, bitorder="little"))
+        return pa.Array.from_buffers(type_, n, [validity, data], int(null.sum()))
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_):
+        dtype = np.dtype(type_.to_pandas_dtype())
+        data = np.fromiter((0 if v is None else v for v in values), dtype=dtype, count=n)
+        return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(data)], int(null.sum()))
+    if pa.types.is_list(type_):
+        lengths = np.fromiter((0 if v is None else len(v) for v in values), np.int64, count=n)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = [x for v in values if v is not None for x in v]
+        child = from_python(flat, type_.value_type)
+        buffers = [validity, pa.py_buffer(offsets)]
+        return pa.Array.from_buffers(type_, n, buffers, int(null.sum()), children=[child])
+    if type_ in (pa.string(), pa.binary()):
+        encoded = [b"" if v is None else v.encode() if isinstance(v, str) else v for v in values]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        if offsets[-1] < 2**31:
+            data = pa.py_buffer(b"".join(encoded))
+            buffers = [validity, pa.py_buffer(offsets.astype(np.int32)), data]
+            return pa.Array.from_buffers(type_, n, buffers, int(null.sum()))
+    return pa.array(list(values), type=type_)
+
+
+def to_numpy(array: pa.Array) -> np.ndarray:
+    """A numeric array without nulls as numpy, sharing its memory (``to_numpy`` may import
+    pandas)."""
+    if array.null_count:
+        raise ValueError("to_numpy: the array holds nulls")
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    data = np.frombuffer(array.buffers()[1], dtype=dtype)
+    return data[array.offset : array.offset + len(array)]

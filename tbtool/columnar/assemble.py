@@ -8,9 +8,12 @@ per run in read order. This module applies the same rules to whole chunks:
   "which metadata applies to this value" is a comparison of positions, done on arrays;
 * classification (format.md §3.7) by oneof case, then the metadata's plugin / data class;
 * filters (tags, steps) and purge semantics on arrays;
-* scalars and ``HistogramProto`` s come straight from the index columns; every other value is
-  decoded by the general normalizer, with the metadata that applies to it, so the result is
-  the same typed value the per-event path gives.
+* scalars and ``HistogramProto`` s come straight from the index columns, as do images and
+  audio (their bytes sliced where they lie) and text: a string tensor the index decoded
+  (``COL_STRINGS``) is text where the metadata that applies says so (the ``text`` plugin),
+  which both decoders know alike. Every other value is decoded by the general normalizer,
+  with the metadata that applies to it, so the result is the same typed value the per-event
+  path gives.
 
 One idea, kept whole: :class:`RunAssembler` is a run's state (its tag registry, where each
 tag's metadata was first seen, the filters) and the steps that read it chunk by chunk:
@@ -33,6 +36,7 @@ from tbtool.columnar.index import (
     COL_IMAGE,
     COL_SCALAR,
     COL_SCALAR64,
+    COL_STRINGS,
     ONEOF_AUDIO,
     ONEOF_HISTO,
     ONEOF_IMAGE,
@@ -55,10 +59,11 @@ from tbtool.columnar.pieces import (
 from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter
 from tbtool.values.normalize import (
     Normalizer,
+    decode_strings,
     event_values,
     histogram_from_proto,
 )
-from tbtool.values.typed import LoggedValue
+from tbtool.values.typed import LoggedValue, Text
 
 
 @dataclass
@@ -74,6 +79,7 @@ class _Classified:
     fast_histo: np.ndarray  # a HistogramProto the index decoded
     fast_image: np.ndarray  # a Summary.Image the index decoded (also in general)
     fast_audio: np.ndarray  # a Summary.Audio the index decoded (also in general)
+    fast_text: np.ndarray  # a string tensor the index decoded, read as text (also in general)
     general: np.ndarray  # decoded one by one
 
 
@@ -136,6 +142,11 @@ class RunAssembler:
         self._tensor_kind = np.zeros(0, dtype=np.int16)  # per tag, given its metadata
         self._none_kind = np.zeros(0, dtype=np.int16)
         self._normalizer = _GivenMetadata()
+        #: Tags (ids) whose metadata was registered since the caller last cleared it, and
+        #: the last chunk's classification: what a worker process reports of a chunk
+        #: (:mod:`tbtool.columnar.rows`).
+        self.new_registrations: list[int] = []
+        self.last_classified: _Classified | None = None
 
     # -- tags and metadata ---------------------------------------------------------------------
     def _tag_lut(self, tags: list[str]) -> np.ndarray:
@@ -171,7 +182,17 @@ class RunAssembler:
         if not self._registered[i]:
             self._register(i, metadata)
 
+    def metadata_of(self, tag: int) -> Any | None:
+        """The metadata registered for run tag id ``tag`` (``None``: none yet)."""
+        return self._metadata[tag]
+
+    def registrations(self) -> dict[str, Any]:
+        """Every tag's registered metadata, by tag name."""
+        known = zip(self.tags, self._metadata, self._registered.tolist(), strict=True)
+        return {tag: metadata for tag, metadata, registered in known if registered}
+
     def _register(self, tag: int, metadata: Any) -> None:
+        self.new_registrations.append(tag)
         self._registered[tag] = True
         self._metadata[tag] = metadata
         self._plugins[tag] = metadata.plugin_data.plugin_name
@@ -252,14 +273,17 @@ class RunAssembler:
         fast_histo = (col == COL_HISTO) & (kind == K["histogram"])
         fast_image = col == COL_IMAGE  # a Summary.Image is always an image
         fast_audio = col == COL_AUDIO  # and a Summary.Audio audio
+        # A string tensor of the plain layout always decodes as the text it is read as.
+        fast_text = (col == COL_STRINGS) & (kind == K["text"])
         general = ~(fast_scalar | fast_histo)
         # A value decoded in general may end up a `tensor` (when it does not fit its kind).
-        may_be_tensor = general & ~fast_image & ~fast_audio
+        may_be_tensor = general & ~fast_image & ~fast_audio & ~fast_text
         keep &= self.wanted[kind] | (may_be_tensor & self.wanted[K["tensor"]])
-        return _Classified(
+        self.last_classified = _Classified(
             tag, has_meta, kind, step, keep, fast_scalar, fast_histo, fast_image, fast_audio,
-            general,
+            fast_text, general,
         )  # fmt: skip
+        return self.last_classified
 
     def _step_ok(self, step: np.ndarray) -> np.ndarray:
         ok = np.ones(len(step), dtype=bool)
@@ -314,6 +338,9 @@ class RunAssembler:
         if self.wanted[K["audio"]]:
             piece.audio = self._audio(chunk, keep & c.fast_audio, purge_ok, c.tag, c.step)
             general = general & ~c.fast_audio
+        if self.wanted[K["text"]]:
+            piece.text = self._text(chunk, keep & c.fast_text, purge_ok, c.tag, c.step)
+            general = general & ~c.fast_text
         rows = np.flatnonzero(keep & general)
         if len(rows):
             self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -355,7 +382,12 @@ class RunAssembler:
                         is_scalar & (col == COL_SCALAR),
                     )
                 )
-            rows = np.flatnonzero(c.keep & c.general)
+            rows = np.flatnonzero(c.keep & c.fast_text & purge_ok)  # typed text from the index
+            for row, strings, shape in zip(
+                rows.tolist(), chunk.strings(rows), chunk.string_shapes(rows), strict=True
+            ):
+                items.append(self._indexed_item(chunk, row, c, _text(strings, shape)))
+            rows = np.flatnonzero(c.keep & c.general & ~c.fast_text)
             if len(rows):
                 piece = Piece(self.run, self.tags)
                 self._decode(piece, file_number, chunk, rows, c.tag, c.has_meta)
@@ -386,20 +418,27 @@ class RunAssembler:
                 bucket=chunk.h_buckets[start:end],
                 **dict(zip(_HISTO_STATS, (float(x[e]) for x in stats), strict=True)),
             )
-            rec = int(chunk.v_rec[row])
-            t = int(c.tag[row])
-            item = LoggedValue(
-                self.run,
-                chunk.file,
-                int(chunk.r_offset[rec]),
-                int(chunk.r_index[rec]),
-                float(chunk.r_wall_time[rec]),
-                int(chunk.r_step[rec]),
-                self.tags[t],
-                histogram_from_proto(proto),
-                self._plugins[t] if c.has_meta[row] else "",
-            )
-            items.append((rec, int(chunk.v_widx[row]), item))
+            items.append(self._indexed_item(chunk, row, c, histogram_from_proto(proto)))
+
+    def _indexed_item(
+        self, chunk: ChunkIndex, row: int, c: _Classified, value: Any
+    ) -> tuple[int, int, LoggedValue]:
+        """``(record, position in the event, typed value)`` of value ``row``, decoded from
+        the index as ``value``."""
+        rec = int(chunk.v_rec[row])
+        t = int(c.tag[row])
+        item = LoggedValue(
+            self.run,
+            chunk.file,
+            int(chunk.r_offset[rec]),
+            int(chunk.r_index[rec]),
+            float(chunk.r_wall_time[rec]),
+            int(chunk.r_step[rec]),
+            self.tags[t],
+            value,
+            self._plugins[t] if c.has_meta[row] else "",
+        )
+        return rec, int(chunk.v_widx[row]), item
 
     def _record_values(self, chunk: ChunkIndex, items: list[tuple[int, int, LoggedValue]]) -> None:
         """Values of whole non-summary events (file_version, session_log, graphs, ...): few,
@@ -566,6 +605,31 @@ class RunAssembler:
         out["data"], out["content_type"] = chunk.audio_parts(rows)
         return out
 
+    def _text(self, chunk: ChunkIndex, *where: Any) -> dict[str, Any]:
+        """Text rows of the string tensors the index decoded: each value's table cell (the
+        rule of ``Normalizer`` and :meth:`~tbtool.values.typed.Text.cell`), its strings sliced
+        once from the chunk."""
+        rows, entry, out = self._entry_rows(chunk, *where, COL_STRINGS)
+        cells = np.empty(len(rows), dtype=object)
+        rest = np.arange(len(rows))
+        ext = native.module()
+        single = chunk.t_count[entry] == 1  # most text: one string, shown as it is
+        if ext is not None and single.any():  # decoded in C, straight from the read buffer
+            places = chunk.first_string_places(rows[single], entry[single])
+            if places is not None:
+                cells[single] = ext.decode_strings(chunk.buffer, *places)
+                rest = np.flatnonzero(~single)
+        if len(rest):
+            strings = chunk.strings(rows[rest])
+            shapes = chunk.string_shapes(rows[rest])
+            for i, value, shape in zip(rest.tolist(), strings, shapes, strict=True):
+                if len(value) == 1:
+                    cells[i] = value[0].decode("utf-8", "replace")
+                else:
+                    cells[i] = _text(value, shape).cell()
+        out["text"] = cells.tolist()
+        return out
+
     def _histograms(self, chunk: ChunkIndex, *where: Any) -> dict[str, np.ndarray]:
         """Histogram rows as TensorBoard's Python loader shows a HistogramProto (the rule of
         ``normalize.histogram_from_proto``, on flat arrays): empty buckets at both ends
@@ -597,11 +661,20 @@ class RunAssembler:
         }
 
 
+def _text(strings: list[bytes], shape: tuple[int, ...]) -> Text:
+    """The text of a string tensor's strings in its shape (the rule of ``Normalizer``: each
+    string UTF-8 with invalid bytes replaced)."""
+    array = np.empty(len(strings), dtype=object)
+    array[:] = strings
+    return Text(decode_strings(array.reshape(shape)))
+
+
 def _one_value_per_record(chunk: ChunkIndex) -> bool:
-    """Does value i belong to record i (so record columns serve as value columns)? ``v_rec``
-    never decreases, so equal counts and ends say so."""
+    """Does value i belong to record i (so record columns serve as value columns)? Equal
+    counts are not enough, nor equal ends: records without values and records with several
+    can balance out (found by the engine-comparison property test)."""
     n = chunk.values
-    return n == chunk.records and (n == 0 or (chunk.v_rec[0] == 0 and chunk.v_rec[-1] == n - 1))
+    return n == chunk.records and bool(np.array_equal(chunk.v_rec, np.arange(n)))
 
 
 def _histogram_rows(

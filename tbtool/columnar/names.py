@@ -70,7 +70,7 @@ def merge(chunks: Sequence[pa.Array]) -> pa.DictionaryArray:
             chunk = pa.concat_arrays(chunk.chunks) if chunk.num_chunks else pa.array([], NAME)
         if not pa.types.is_dictionary(chunk.type):
             chunk = pc.dictionary_encode(chunk)
-        indices = chunk.indices.to_numpy(zero_copy_only=False)
+        indices = arrow.to_numpy(chunk.indices)
         names = chunk.dictionary.to_pylist()
         if len(names) > 1:
             present = np.bincount(indices, minlength=len(names)) > 0

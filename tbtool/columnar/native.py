@@ -52,6 +52,11 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("a_length", np.int64),
     ("a_type_start", np.int64),
     ("a_type_length", np.int64),
+    ("t_rank", np.int64),
+    ("t_dims", np.int64),
+    ("t_count", np.int64),
+    ("t_start", np.int64),
+    ("t_length", np.int64),
 )
 
 

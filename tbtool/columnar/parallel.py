@@ -1,14 +1,16 @@
 """Reading files in parallel processes (``--jobs N``), handed over in read order.
 
-Worker processes scan whole files into value indexes (the expensive, independent part;
-restarts are among the records they index); the main process assembles them in read order,
-because a run's normalization rules depend on what came before. A file whose scan met any
-problem is read again in the main process, so errors and skipped records are reported
+Table reads (``read_*``, ``export``) hand over finished rows a chunk at a time
+(:mod:`tbtool.columnar.rows`: workers assemble their own files). Value-block reads (``ls``,
+``dump``, ``check``) use :class:`Prefetcher` here: worker processes scan whole files into value
+indexes (restarts are among the records they index) and the main process assembles them in
+read order, because a run's normalization rules depend on what came before. A file whose scan
+met any problem is read again in the main process, so errors and skipped records are reported
 exactly as without ``--jobs``. Memory: up to ``jobs`` files' indexes are held at once.
 
 :func:`auto_jobs` resolves ``jobs``: ``0`` keeps a core for the main process and gives the
 others to workers, only for local inputs large enough that starting workers pays
-(:data:`MIN_PARALLEL_BYTES`) and only as many workers as keep the indexes they hand over within
+(:data:`MIN_PARALLEL_BYTES`) and only as many workers as keep what they hand over within
 :data:`PARALLEL_MEMORY_BUDGET`. On a 2-core machine that is 1 process: measured, 2 lost on
 every benchmark workload (docs/performance.md, "The --jobs default").
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 from tbtool import storage
 from tbtool.columnar.index import ChunkIndex
-from tbtool.columnar.scan import FileScan
+from tbtool.columnar.scan import DEFAULT_CHUNK_SIZE, FileScan
 from tbtool.errors import TbtoolError
 from tbtool.format.record import ReadState
 
@@ -34,10 +36,20 @@ MIN_PARALLEL_BYTES = 64 << 20
 #: Bytes of pickled value index a worker hands over per byte of event file, measured: 1.39
 #: (69.7 MB for a 50 MB file of scalars + histograms, 7.1 MB for a 4.9 MB file of scalars).
 INDEX_BYTES_PER_FILE_BYTE = 1.4
-#: What the indexes waiting in the main process may add to its memory: the main process
-#: holds up to one handed-over index per worker (and a received copy while unpickling), and
-#: the default must stay within 1.2x of one process's peak (165-220 MB on the benchmarks).
-PARALLEL_MEMORY_BUDGET = 32 << 20
+#: Bytes of pickled rows (:mod:`tbtool.columnar.rows`) a worker hands over per byte of event
+#: file, measured: 0.64 for scalars + histograms (the 1 GB benchmark logdir) and 0.65 for
+#: scalars (10M in 100 runs); a 4 MiB chunk gives a message of at most 2.6 MB.
+ROW_BYTES_PER_FILE_BYTE = 0.7
+#: What the hand-over waiting in the main process may add to its memory. Indexes: the main
+#: process holds up to one whole file's index per worker (and a received copy while
+#: unpickling). Rows: up to ``IN_FLIGHT`` + 1 chunks' rows per worker, whatever the file
+#: size; a main process that leaves the scan to workers peaked lower than one process
+#: alone (155 vs 186 MB exporting 1 GB with ``-j 2``, 1.2x of one process is 223 MB).
+PARALLEL_MEMORY_BUDGET = 64 << 20
+#: Messages (a chunk's rows each, :mod:`tbtool.columnar.rows`) a worker may have waiting
+#: for the main process: what bounds the memory of a read with workers (a chunk's rows are
+#: a few MB).
+IN_FLIGHT = 2
 #: ``jobs`` of a library call that gives none: one process. Starting worker processes inside
 #: a user's program is not safe by default (forking a process whose threads hold locks, e.g.
 #: torch's or JAX's, can deadlock; spawning re-runs an unguarded ``__main__``). The CLI, in
@@ -53,13 +65,14 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
+def auto_jobs(files: Sequence[str], jobs: int | None, *, rows: bool = False) -> int:
     """The processes to read ``files`` with: ``jobs`` if positive, :data:`DEFAULT_JOBS` if
     ``None``; ``0`` (the CLI's default) means one worker per usable core but one, for at least
     two local files holding :data:`MIN_PARALLEL_BYTES` in all, and no more workers than keep
-    their handed-over indexes (:data:`INDEX_BYTES_PER_FILE_BYTE` x the largest file each)
-    within :data:`PARALLEL_MEMORY_BUDGET`; fewer than 2 workers, or remote files (fetched
-    ahead by the main process instead), mean 1.
+    what they hand over within :data:`PARALLEL_MEMORY_BUDGET`: whole indexes
+    (:data:`INDEX_BYTES_PER_FILE_BYTE` x the largest file each) or, with ``rows``, chunks'
+    rows in flight (:data:`ROW_BYTES_PER_FILE_BYTE` x a chunk, ``IN_FLIGHT`` + 1 each); fewer
+    than 2 workers, or remote files (fetched ahead by the main process instead), mean 1.
 
     Why a core is kept for the main process: it assembles runs, builds tables and writes
     Parquet, which workers cannot share; measured on 2 cores (docs/performance.md), the main
@@ -88,7 +101,11 @@ def auto_jobs(files: Sequence[str], jobs: int | None) -> int:
         largest = max(largest, size)
     if total < MIN_PARALLEL_BYTES:
         return 1
-    held = INDEX_BYTES_PER_FILE_BYTE * max(largest, 1)
+    if rows:
+        chunk = min(max(largest, 1), DEFAULT_CHUNK_SIZE)
+        held = ROW_BYTES_PER_FILE_BYTE * chunk * (IN_FLIGHT + 1)
+    else:
+        held = INDEX_BYTES_PER_FILE_BYTE * max(largest, 1)
     workers = min(workers, int(PARALLEL_MEMORY_BUDGET // held))
     return workers if workers >= 2 else 1
 

@@ -54,8 +54,10 @@ def tensor_kind(metadata: Any | None) -> str:
 class Piece:
     """What one chunk yields for a request.
 
-    ``scalars``, ``histograms``, ``images`` and ``audio``: columns in read order (tags as ids
-    into ``tags``, the run's tag list; encoded images and clips as ``bytes``); ``values``: the
+    ``scalars``, ``histograms``, ``images``, ``audio`` and ``text``: columns in read order
+    (tags as ids into ``tags``, the run's tag list; encoded images and clips as
+    :class:`~tbtool.columnar.blobs.Blobs`, text as the ``str`` of its table cell,
+    :meth:`~tbtool.values.typed.Text.cell`); ``values``: the
     values decoded one by one, in read order, with their tag ids. ``row`` columns order all
     of them (the value's place in the chunk).
     """
@@ -66,6 +68,7 @@ class Piece:
     histograms: dict[str, np.ndarray] | None = None
     images: dict[str, Any] | None = None
     audio: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
     values: list[LoggedValue] = field(default_factory=list)
     value_rows: list[int] = field(default_factory=list)
     value_tags: list[int] = field(default_factory=list)
@@ -78,6 +81,7 @@ class Piece:
             + (len(self.histograms["min"]) if self.histograms else 0)
             + (len(self.images["row"]) if self.images else 0)
             + (len(self.audio["row"]) if self.audio else 0)
+            + (len(self.text["row"]) if self.text else 0)
             + len(self.values)
         )
 

@@ -20,7 +20,8 @@ import numpy as np
 from tbtool import storage
 from tbtool.columnar import native
 from tbtool.columnar.framing import STOP_END, STOP_PYTHON, frame_records
-from tbtool.columnar.index import ChunkIndex, IndexBuilder, concat_indexes
+from tbtool.columnar.index import ChunkIndex, concat_indexes
+from tbtool.columnar.index_builder import IndexBuilder
 from tbtool.columnar.manyparse import parse_events
 from tbtool.errors import DataCrcMismatch, EventDecodeError, RecordError, TbtoolError
 from tbtool.format.record import DEFAULT_MAX_RECORD_LENGTH, HEADER_SIZE, ReadState, RecordReader

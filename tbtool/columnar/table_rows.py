@@ -6,7 +6,6 @@ engine) or straight from the batch path's columns (:class:`~tbtool.columnar.piec
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar import arrow, names
+from tbtool.columnar.blobs import Blobs
 from tbtool.columnar.pieces import Piece
 from tbtool.values.typed import (
     PR_ROWS,
@@ -125,8 +125,10 @@ def _base(item: LoggedValue) -> list[Any]:
     return [item.run, item.tag, item.step, item.wall_time]
 
 
-def wav_info(data: bytes) -> tuple[float | None, int | None, int | None]:
-    """(sample rate, channels, frames) from a RIFF/WAVE header, else Nones."""
+def wav_info(data: bytes, length: int | None = None) -> tuple[float | None, int | None, int | None]:
+    """(sample rate, channels, frames) from a RIFF/WAVE header, else Nones. ``data`` may be
+    the clip's first bytes only, when ``length`` says how long the whole clip is."""
+    length = len(data) if length is None else length
     if len(data) < 12 or not data.startswith(b"RIFF") or data[8:12] != b"WAVE":
         return None, None, None
     pos, rate, channels, block = 12, None, None, None
@@ -137,7 +139,7 @@ def wav_info(data: bytes) -> tuple[float | None, int | None, int | None]:
             channels, sample_rate, _, block = struct.unpack_from("<HIIH", data, body + 2)
             rate = float(sample_rate)
         elif chunk_id == b"data":
-            available = min(size, len(data) - body)
+            available = min(size, length - body)
             frames = available // block if block else None
             return rate, channels, frames
         pos = body + size + (size & 1)
@@ -156,13 +158,6 @@ def _histogram_row(h: Histogram) -> list[Any]:
         np.asarray(h.right, dtype=np.float64),
         np.asarray(h.count, dtype=np.float64),
     ]
-
-
-def text_of(value: Text) -> str:
-    """One string for a text value: the string itself, or JSON of a table/list."""
-    if value.array.size == 1:
-        return str(value.array.reshape(-1)[0])
-    return json.dumps(value.array.tolist(), ensure_ascii=False)
 
 
 def _tensor_row(t: Tensor) -> list[Any]:
@@ -191,7 +186,7 @@ def rows_of(kind: str, item: LoggedValue) -> list[list[Any]]:
     if kind == "histograms" and isinstance(value, Histogram):
         return [_histogram_row(value)]
     if kind == "text" and isinstance(value, Text):
-        return [[text_of(value)]]
+        return [[value.cell()]]
     if kind == "images" and isinstance(value, Image):
         return [
             [i, value.width, value.height, sniff_format(blob), blob]
@@ -234,7 +229,7 @@ def _from_rows(kind: str, rows: list[list[Any]]) -> pa.RecordBatch:
         if pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type):
             arrays.append(_list_array(column))
         else:
-            arrays.append(pa.array(list(column), type=f.type))
+            arrays.append(arrow.from_python(column, f.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -244,8 +239,9 @@ def _list_array(items: Sequence[Any]) -> pa.Array:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     parts = [np.asarray(x, dtype=np.float64) for x in items if x is not None and len(x)]
     flat = np.concatenate(parts) if parts else np.zeros(0)
-    mask = pa.array([x is None for x in items]) if any(x is None for x in items) else None
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
+    missing = [x is None for x in items]
+    mask = arrow.from_python(missing, pa.bool_()) if any(missing) else None
+    return pa.ListArray.from_arrays(arrow.numbers(offsets), arrow.numbers(flat), mask=mask)
 
 
 def _value_rows(kind: str, items: Sequence[LoggedValue]) -> tuple[list[list[Any]], list[int]]:
@@ -266,15 +262,21 @@ def values_batch(kind: str, items: Sequence[LoggedValue]) -> pa.RecordBatch:
 
 
 # -- rows straight from the bulk columns ------------------------------------------------------
-#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as a list of
-#: ``bytes`` for binary columns (so that a DataFrame takes them without another copy).
+#: A chunk's rows of one table kind: a column per field, as an Arrow array, or as
+#: :class:`~tbtool.columnar.blobs.Blobs` for encoded images and clips (copied once, where
+#: they end up).
 Columns = dict[str, Any]
 
 
 def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
     """The rows the index decoded in bulk, and their places in the chunk."""
-    by_kind = {"scalars": piece.scalars, "histograms": piece.histograms}
-    cols = {**by_kind, "images": piece.images, "audio": piece.audio}.get(kind)
+    cols = {
+        "scalars": piece.scalars,
+        "histograms": piece.histograms,
+        "images": piece.images,
+        "audio": piece.audio,
+        "text": piece.text,
+    }.get(kind)
     if not cols or not len(cols["row"]):
         return None
     n = len(cols["row"])
@@ -293,13 +295,15 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         for name in ("left", "right", "count"):
             values = arrow.numbers(cols[name], pa.float64())
             out[f"bucket_{name}"] = pa.ListArray.from_arrays(offsets, values)
+    elif kind == "text":
+        out["text"] = arrow.from_python(cols["text"], pa.string())
     elif kind == "audio":  # one clip per Summary.Audio: the rule of rows_of
         out.update(_audio_columns(cols, n))
     else:  # one sample per Summary.Image
         out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
         out["width"] = arrow.numbers(cols["width"], pa.int64())
         out["height"] = arrow.numbers(cols["height"], pa.int64())
-        out["format"] = arrow.strings([sniff_format(blob) for blob in cols["data"]])
+        out["format"] = arrow.strings([sniff_format(head) for head in cols["data"].heads()])
         out["data"] = cols["data"]
     return out, cols["row"]
 
@@ -308,12 +312,13 @@ def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
     """What :func:`rows_of` gives a one-clip ``Audio``: the value's fields where set, else
     what the clip's WAV header says; its label is empty."""
     rates, channels, frames, types, formats = [], [], [], [], []
-    for rate, chans, length, content_type, clip in zip(
+    clips = cols["data"]
+    for rate, chans, length, content_type, head, size in zip(
         cols["sample_rate"].tolist(), cols["channels"].tolist(), cols["frames"].tolist(),
-        cols["content_type"], cols["data"], strict=True,
+        cols["content_type"], clips.heads(), clips.sizes(), strict=True,
     ):  # fmt: skip
-        wav_rate, wav_channels, wav_frames = wav_info(clip)
-        fmt = sniff_format(clip)
+        wav_rate, wav_channels, wav_frames = wav_info(head, size)
+        fmt = sniff_format(head)
         rates.append(rate if rate else wav_rate)
         frames.append(length if length else wav_frames)
         channels.append(chans if chans else wav_channels)
@@ -321,10 +326,10 @@ def _audio_columns(cols: dict[str, Any], n: int) -> Columns:
         formats.append(fmt)
     return {
         "sample": arrow.numbers(np.zeros(n, dtype=np.int32)),
-        "sample_rate": pa.array(rates, pa.float64()),
-        "frames": pa.array(frames, pa.int64()),
-        "channels": pa.array(channels, pa.int64()),
-        "content_type": pa.array(types, pa.string()),
+        "sample_rate": arrow.from_python(rates, pa.float64()),
+        "frames": arrow.from_python(frames, pa.int64()),
+        "channels": arrow.from_python(channels, pa.int64()),
+        "content_type": arrow.from_python(types, pa.string()),
         "label": arrow.strings([""] * n),
         "format": arrow.strings(formats),
         "data": cols["data"],
@@ -352,13 +357,12 @@ def piece_columns(kind: str, piece: Piece) -> Columns | None:
     merged: Columns = {}
     for f, b in zip(slow.schema, slow.columns, strict=True):
         a = fast[0][f.name]
-        if isinstance(a, list):
-            both = [*a, *b.to_pylist()]
-            merged[f.name] = [both[i] for i in order.tolist()]
-        elif f.name in names.NAME_COLUMNS:
-            merged[f.name] = names.merge([a, b]).take(pa.array(order))
+        if isinstance(a, Blobs):
+            a = a.arrow()
+        if f.name in names.NAME_COLUMNS:
+            merged[f.name] = names.merge([a, b]).take(arrow.numbers(order))
         else:
-            merged[f.name] = pa.concat_arrays([a, b]).take(pa.array(order))
+            merged[f.name] = pa.concat_arrays([a, b]).take(arrow.numbers(order))
     return merged
 
 
@@ -369,7 +373,6 @@ def piece_batch(kind: str, piece: Piece) -> pa.RecordBatch | None:
         return None
     schema = DICTIONARY_SCHEMAS[kind]
     arrays = [
-        pa.array(cols[f.name], type=f.type) if isinstance(cols[f.name], list) else cols[f.name]
-        for f in schema
+        cols[f.name].arrow() if isinstance(cols[f.name], Blobs) else cols[f.name] for f in schema
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -104,13 +104,21 @@ class RunChunks:
 
     def __iter__(self) -> Iterator[tuple[int, ChunkIndex]]:
         for number, chunk in self._chunks:
+            restarts = []
             if not self.complete_ and (chunk.r_what == _SESSION_LOG).any():
-                self._met(self.purge.add(chunk_restarts(number, chunk)), self.handed)
-            if chunk.records:
-                end = int(chunk.r_offset[-1]) + 16 + int(chunk.r_length[-1])
-                self._next = (number, end, int(chunk.r_index[-1]) + 1)
-            self.handed += 1  # this chunk is number handed - 1
+                restarts = chunk_restarts(number, chunk)
+            self.handed_over(restarts, chunk_next(number, chunk))
             yield number, chunk
+
+    def handed_over(self, restarts: list[Restart], next_: tuple[int, int, int] | None) -> None:
+        """One more chunk handed over (here, or by a worker process that read it): the
+        restarts among its records, and where reading goes on after it (``None``: a chunk
+        without records). It is chunk number ``handed - 1`` from then on."""
+        if not self.complete_ and restarts:
+            self._met(self.purge.add(restarts), self.handed)
+        if next_ is not None:
+            self._next = next_
+        self.handed += 1
 
     def _met(self, restarts: list[Restart], at: int) -> None:
         """Restarts met at chunk ``at``: they erase values of the chunks before it."""
@@ -237,6 +245,31 @@ def walk_runs(
     reader.check_damage(since)
 
 
+def chunk_next(number: int, chunk: ChunkIndex) -> tuple[int, int, int] | None:
+    """Where reading goes on after a chunk of file ``number``: (file number, offset, record
+    index); ``None`` for a chunk without records."""
+    if not chunk.records:
+        return None
+    end = int(chunk.r_offset[-1]) + 16 + int(chunk.r_length[-1])
+    return (number, end, int(chunk.r_index[-1]) + 1)
+
+
+def record_file(reader: WalkedReader, path: str, scan: Any) -> None:
+    """How reading ``path`` ended (a scan, or what a worker reported of one): its damaged
+    records into the reader's ``problems``, its end into ``file_status``."""
+    reader.problems.extend(scan.problems)
+    reader.file_status[path] = FileStatus(
+        scan.events, scan.state, scan.end_offset, scan.pending_bytes
+    )
+
+
+def count_file(progress: Progress, unread_bytes: int) -> None:
+    """A file read to its end: its bytes not counted yet, and the file."""
+    progress.bytes += unread_bytes
+    progress.files += 1
+    progress.update()
+
+
 def _run_chunks(
     reader: WalkedReader, run: Run, prefetch: Prefetcher, progress: Progress
 ) -> Iterator[tuple[int, ChunkIndex]]:
@@ -250,10 +283,5 @@ def _run_chunks(
                 done = scan.bytes_read
                 progress.update()
         finally:
-            reader.problems.extend(scan.problems)
-            reader.file_status[path] = FileStatus(
-                scan.events, scan.state, scan.end_offset, scan.pending_bytes
-            )
-        progress.bytes += scan.bytes_read - done
-        progress.files += 1
-        progress.update()
+            record_file(reader, path, scan)
+        count_file(progress, scan.bytes_read - done)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tbtool.columnar import names, native
+from tbtool.columnar.blobs import BlobColumn
 
 #: Bytes of a full segment: above the largest threshold from which glibc's malloc maps
 #: memory of its own (32 MiB on 64-bit), so a released segment goes back to the system.
@@ -291,24 +292,7 @@ class ChunkColumn:
         return pa.chunked_array(chunks, type=self.type)
 
 
-class ObjectColumn(ChunkColumn):
-    """A binary column: ``bytes`` objects in lists, as a DataFrame holds them (one copy of
-    each value, made where it was read)."""
-
-    def append(self, column: pa.Array | pa.ChunkedArray | list) -> None:
-        values = column if isinstance(column, list) else column.to_pylist()
-        if values:
-            self.chunks.append(values)
-            self.rows += len(values)
-
-    def finish(self) -> list[bytes]:  # type: ignore[override]
-        chunks, self.chunks = self.chunks, []
-        return [value for chunk in chunks for value in chunk]
-
-
-def _select(chunk: pa.Array | list, mask: np.ndarray) -> pa.Array | list:
-    if isinstance(chunk, list):
-        return [value for value, keep in zip(chunk, mask.tolist(), strict=True) if keep]
+def _select(chunk: pa.Array, mask: np.ndarray) -> pa.Array:
     return chunk.filter(pa.array(mask))
 
 
@@ -328,11 +312,12 @@ class Names:
 class WholeTable:
     """A table read whole: numbers without nulls as numpy arrays (a DataFrame takes them as
     they are, writable, and Arrow wraps them without a copy), names as :class:`Names`,
-    binary columns as lists of ``bytes``, the other columns as Arrow arrays (chunked as
+    the other columns as Arrow arrays (binary ones over the one block their blobs were
+    copied into, :class:`~tbtool.columnar.blobs.BlobColumn`; the rest chunked as
     they were read)."""
 
     schema: pa.Schema
-    columns: list[np.ndarray | Names | pa.Array | pa.ChunkedArray | list[bytes]]
+    columns: list[np.ndarray | Names | pa.Array | pa.ChunkedArray]
     categorical: bool = True
 
     @classmethod
@@ -348,7 +333,7 @@ class WholeTable:
         schema = self.arrow_schema()
         arrays = []
         for c, f in zip(self.columns, schema, strict=True):
-            if isinstance(c, (np.ndarray, list)):
+            if isinstance(c, np.ndarray):
                 c = pa.array(c, type=f.type)
             elif isinstance(c, Names):
                 c = c.arrow(self.categorical)
@@ -361,20 +346,20 @@ class TableBuilder:
 
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
-        self.columns: list[GrowingColumn | NameColumn | ChunkColumn] = []
+        self.columns: list[GrowingColumn | NameColumn | ChunkColumn | BlobColumn] = []
         for f in schema:
             if f.name in names.NAME_COLUMNS:
                 self.columns.append(NameColumn())
             elif f.type in _NUMPY_TYPES:
                 self.columns.append(GrowingColumn(f.type.to_pandas_dtype()))
             elif f.type == pa.binary():
-                self.columns.append(ObjectColumn(f.type))
+                self.columns.append(BlobColumn())
             else:
                 self.columns.append(ChunkColumn(f.type))
         self.rows = 0
 
     def append(self, batch: pa.RecordBatch | pa.Table | dict[str, Any]) -> None:
-        """Append rows: a batch, or columns by name (Arrow arrays, or lists of ``bytes``)."""
+        """Append rows: a batch, or columns by name (Arrow arrays, or blobs)."""
         rows = None
         for i, (f, column) in enumerate(zip(self.schema, self.columns, strict=True)):
             data = batch[f.name] if isinstance(batch, dict) else batch.column(i)

@@ -24,6 +24,7 @@ import urllib.parse
 import pyarrow as pa
 
 from tbtool import storage
+from tbtool.columnar import arrow
 from tbtool.columnar.table_rows import SCHEMAS
 
 _SAFE = "-_.~ +=,@"
@@ -103,5 +104,5 @@ class MediaWriter:
             paths.append(rel)
         index = batch.schema.get_field_index("data")
         return batch.drop_columns(["data"]).add_column(
-            index, pa.field("path", pa.string()), pa.array(paths, type=pa.string())
+            index, pa.field("path", pa.string()), arrow.from_python(paths, pa.string())
         )

@@ -119,11 +119,16 @@ def _read(
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A pandas DataFrame of an export table: dictionary-encoded columns as ``category``,
     strings as the ``string`` dtype, numbers as numpy dtypes, list columns as numpy arrays,
-    binary columns as ``bytes``."""
+    binary columns (images, audio) as ``binary[pyarrow]``: each item is ``bytes``, and the
+    blobs stay in Arrow's buffers instead of becoming a Python object each."""
     return table.to_pandas(types_mapper=_STRINGS.get)
 
 
-_STRINGS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
+_STRINGS = {
+    pa.string(): pd.StringDtype(),
+    pa.large_string(): pd.StringDtype(),
+    pa.binary(): pd.ArrowDtype(pa.binary()),
+}
 
 
 def _categories(names: list[str]) -> pd.CategoricalDtype:
@@ -144,9 +149,6 @@ def whole_frame(whole: WholeTable) -> pd.DataFrame:
     for name, column in columns.items():
         if isinstance(column, np.ndarray):
             data[name] = column
-        elif isinstance(column, list):  # bytes, as read
-            data[name] = objects = np.empty(len(column), dtype=object)
-            objects[:] = column
         elif isinstance(column, Names) and whole.categorical:
             data[name] = pd.Categorical.from_codes(column.codes, dtype=_categories(column.names))
         else:

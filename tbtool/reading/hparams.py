@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tbtool.columnar import arrow
 from tbtool.proto import hparams_pb2
 from tbtool.reading.aggregates import AGGREGATES, check_aggregate, resolve
 from tbtool.values.normalize import enum_name
@@ -104,18 +105,27 @@ class HParamsCollector:
             self.experiments.append(value.message)
 
     def add_scalars(self, batch: pa.RecordBatch) -> None:
-        """Fold a ``scalars`` batch (rows in read order) into the per-series aggregates."""
+        """Fold a ``scalars`` batch (rows in read order) into the per-series aggregates
+        (with numpy on the name codes: pandas would cost an export 30 MB of imports)."""
         if not batch.num_rows:
             return
-        frame = pa.table(
-            {name: batch.column(name) for name in ("run", "tag", "step", "value")}
-        ).to_pandas()
-        for (run, tag), rows in frame.groupby(["run", "tag"], sort=False, observed=True):
-            s = self.series.setdefault((run, tag), _Series())
-            values = rows["value"].to_numpy()
-            s.last = float(values[-1])
-            s.last_step = int(rows["step"].iloc[-1])
-            finite = values[~np.isnan(values)]
+        run_codes, run_names = _codes(batch.column("run"))
+        tag_codes, tag_names = _codes(batch.column("tag"))
+        key = run_codes * max(1, len(tag_names)) + tag_codes
+        groups, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")  # rows by series, in read order within
+        ends = np.cumsum(np.bincount(inverse, minlength=len(groups)))
+        values = arrow.to_numpy(batch.column("value"))[order]
+        steps = arrow.to_numpy(batch.column("step"))[order]
+        for g in np.argsort(first).tolist():  # series in the order they first appear
+            start, end = (int(ends[g - 1]) if g else 0), int(ends[g])
+            row = order[start]
+            name = (run_names[run_codes[row]], tag_names[tag_codes[row]])
+            s = self.series.setdefault(name, _Series())
+            part = values[start:end]
+            s.last = float(part[-1])
+            s.last_step = int(steps[end - 1])
+            finite = part[~np.isnan(part)]
             if len(finite):
                 low, high = float(finite.min()), float(finite.max())
                 s.min = low if np.isnan(s.min) else min(s.min, low)
@@ -167,7 +177,7 @@ class HParamsCollector:
 
     def table(self) -> pa.Table:
         sessions = sorted(self.starts)
-        columns: dict[str, pa.Array] = {"run": pa.array(sessions, type=pa.string())}
+        columns: dict[str, pa.Array] = {"run": arrow.from_python(sessions, pa.string())}
         for name in self._hparam_names():
             raw = [
                 _hparam_value(self.starts[s].hparams[name])
@@ -180,8 +190,8 @@ class HParamsCollector:
         for group, tag in self._metric_names():
             column = f"{group}/{tag}" if group else tag
             agg = self.aggregate_of(column, tag)
-            columns[column] = pa.array(
-                [self._metric(s, group, tag, agg) for s in sessions], type=pa.float64()
+            columns[column] = arrow.from_python(
+                [self._metric(s, group, tag, agg) for s in sessions], pa.float64()
             )
         status, start_time, end_time = [], [], []
         for s in sessions:
@@ -191,14 +201,14 @@ class HParamsCollector:
             )
             start_time.append(self.starts[s].start_time_secs or None)
             end_time.append((end.end_time_secs or None) if end is not None else None)
-        columns["status"] = pa.array(status, type=pa.string())
-        columns["start_time"] = pa.array(start_time, type=pa.float64())
-        columns["end_time"] = pa.array(end_time, type=pa.float64())
+        columns["status"] = arrow.from_python(status, pa.string())
+        columns["start_time"] = arrow.from_python(start_time, pa.float64())
+        columns["end_time"] = arrow.from_python(end_time, pa.float64())
         fields = [
             pa.field(name, array.type, metadata={ROLE: b"hparam"} if name in hparams else None)
             for name, array in columns.items()
         ]
-        return pa.table(list(columns.values()), schema=pa.schema(fields))
+        return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
 
 
 def hparam_columns(table: pa.Table) -> list[str]:
@@ -210,10 +220,20 @@ def _typed(raw: list[Any]) -> pa.Array:
     """float64, bool or string, whichever fits every non-null value (else strings)."""
     present = [v for v in raw if v is not None]
     if present and all(isinstance(v, bool) for v in present):
-        return pa.array(raw, type=pa.bool_())
+        return arrow.from_python(raw, pa.bool_())
     if all(isinstance(v, float) and not isinstance(v, bool) for v in present):
-        return pa.array(raw, type=pa.float64())
-    return pa.array(
+        return arrow.from_python(raw, pa.float64())
+    return arrow.from_python(
         [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in raw],
-        type=pa.string(),
+        pa.string(),
     )
+
+
+def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """A name column as (int64 codes, the names they index)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    codes = arrow.to_numpy(column.indices).astype(np.int64)
+    return codes, column.dictionary.to_pylist()

@@ -13,55 +13,27 @@ semantics and filters. Two engines produce them and must agree exactly (tests co
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from tbtool.columnar.assemble import RunAssembler
+from tbtool.columnar.rows import ChunkRows, RowRequest, walk_rows
 from tbtool.columnar.table_rows import (
     DICTIONARY_SCHEMAS,
     TABLE_KINDS,
     check_kinds,
-    piece_batch,
-    piece_columns,
     values_batch,
 )
-from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size, walk_runs
+from tbtool.columnar.walk import HOLD_BYTES, Holdback, Progress, file_size
 from tbtool.columnar.whole import TableBuilder, WholeTable
 from tbtool.reading.hparams import HParamsCollector
 from tbtool.reading.reader import Reader, StepRange, resolve_engine
-from tbtool.runs.purge import UNPURGED_KINDS
 from tbtool.values.typed import (
     LoggedValue,
 )
 
-
 # -- the driver -------------------------------------------------------------------------------
-@dataclass
-class _ChunkRows:
-    """What one chunk yields: table batches, and the values the hparams collector takes."""
-
-    batches: list[tuple[str, pa.RecordBatch]]
-    values: list[LoggedValue]
-    count: int
-
-    def nbytes(self) -> int:
-        return sum(b.nbytes for _, b in self.batches) + 256 * len(self.values)
-
-    def purged(self, limit: int) -> _ChunkRows:
-        """Without the rows at step ``limit`` or later (every table kind is purgeable)."""
-        batches = [(kind, rows_before(batch, limit)) for kind, batch in self.batches]
-        values = [v for v in self.values if v.step < limit or v.kind in UNPURGED_KINDS]
-        dropped = sum(b.num_rows for _, b in self.batches) - sum(b.num_rows for _, b in batches)
-        return _ChunkRows(batches, values, max(0, self.count - dropped))
-
-
-def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
-    """The rows of ``batch`` whose ``step`` is below ``limit``."""
-    keep = batch.column("step").to_numpy(zero_copy_only=False) < limit
-    return batch if keep.all() else batch.filter(pa.array(keep))
 
 
 def iter_batches(
@@ -101,7 +73,7 @@ def iter_batches(
             if kind in out_kinds and batch.num_rows:
                 yield kind, batch
 
-    def emit_rows(ready: list[_ChunkRows]) -> Iterator[tuple[str, pa.RecordBatch]]:
+    def emit_rows(ready: list[ChunkRows]) -> Iterator[tuple[str, pa.RecordBatch]]:
         for rows in ready:
             if collector is not None:
                 for item in rows.values:
@@ -114,16 +86,11 @@ def iter_batches(
         progress.bytes_total = sum(file_size(f) for r in reader.runs for f in r.files)
         yield from emit(_events_engine(reader, inner, value_kinds, steps, progress, collector))
     else:
-        for walk in walk_runs(reader, jobs=jobs, chunk_size=chunk_size, progress=progress):
-            assembler = RunAssembler(
-                walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
-            )
-            held = Holdback(walk, _ChunkRows.purged, _ChunkRows.nbytes, hold)
-            for number, chunk in walk:
-                piece = assembler.feed(number, chunk)
-                batches = [(k, b) for k in inner if (b := piece_batch(k, piece)) is not None]
-                ready = held.push(_ChunkRows(batches, piece.values, piece.count))
-                yield from emit_rows(ready)
+        request = _request(reader, inner, value_kinds, steps, chunk_size)
+        for walk, rows in walk_rows(reader, request, jobs=jobs, progress=progress):
+            held = Holdback(walk, ChunkRows.purged, ChunkRows.nbytes, hold)
+            for chunk_rows in rows:
+                yield from emit_rows(held.push(chunk_rows))
             yield from emit_rows(held.finish())
     if collector is not None:
         for batch in collector.table().to_batches():
@@ -226,20 +193,15 @@ def _collect(
     """Every run's rows appended as its chunks are read; rows a restart met later in the
     run erases are removed when the run ends (:meth:`RunChunks.late_limit`)."""
     value_kinds = {TABLE_KINDS[k] for k in builders}
-    for walk in walk_runs(reader, jobs=jobs, progress=progress, chunk_size=chunk_size):
-        assembler = RunAssembler(
-            walk.run.name, value_kinds, tag_ok=reader.tag_ok, steps=steps, purge=walk.purge
-        )
+    request = _request(reader, list(builders), value_kinds, steps, chunk_size, columns=True)
+    for walk, rows in walk_rows(reader, request, jobs=jobs, progress=progress):
         start = {k: b.rows for k, b in builders.items()}
         marks: list[tuple[int, dict[str, int]]] = []  # per chunk: its number, rows before it
-        for number, chunk in walk:
-            piece = assembler.feed(number, chunk)
+        for chunk_rows in rows:
             marks.append((walk.handed - 1, {k: b.rows for k, b in builders.items()}))
-            for kind, builder in builders.items():
-                cols = piece_columns(kind, piece)
-                if cols is not None:
-                    builder.append(cols)
-            progress.values += piece.count
+            for kind, cols in chunk_rows.batches:
+                builders[kind].append(cols)
+            progress.values += chunk_rows.count
         limits = [walk.late_limit(seq) for seq, _ in marks]
         if any(limit is not None for limit in limits):
             for kind, builder in builders.items():
@@ -250,6 +212,21 @@ def _collect(
                     if step is not None:
                         limit[bounds[i] : bounds[i + 1]] = step
                 builder.compact(first, builder.steps(first) < limit)
+
+
+def _request(
+    reader: Reader,
+    kinds: Sequence[str],
+    value_kinds: set[str],
+    steps: StepRange | None,
+    chunk_size: int | None,
+    *,
+    columns: bool = False,
+) -> RowRequest:
+    return RowRequest(
+        tuple(kinds), frozenset(value_kinds), tuple(reader.tag_patterns), steps, reader.purge,
+        chunk_size, columns,
+    )  # fmt: skip
 
 
 def read_tables(reader: Reader, kinds: Sequence[str], **options: Any) -> dict[str, pa.Table]:

@@ -78,6 +78,12 @@ class PurgeFilter:
     def __bool__(self) -> bool:
         return bool(self._positions)
 
+    def limit_after(self, position: Position) -> int | None:
+        """The smallest START step of the restarts after ``position`` (values of purgeable
+        kinds up to there at that step or later are erased); ``None`` when there are none."""
+        i = bisect.bisect_right(self._positions, position)
+        return self._min_step_after[i] if i < len(self._positions) else None
+
     def keeps(self, position: Position, step: int, kind: str = "scalar") -> bool:
         """False if a later START at step <= ``step`` erases this value."""
         if kind in UNPURGED_KINDS or not self._positions:

@@ -82,7 +82,8 @@ def _sorted_keys(data: Any) -> Any:
     return data
 
 
-def _decode_strings(array: np.ndarray) -> np.ndarray:
+def decode_strings(array: np.ndarray) -> np.ndarray:
+    """Text of each element of a string tensor: UTF-8, invalid bytes replaced."""
     out = np.empty(array.shape, dtype=object)
     flat_in, flat_out = array.reshape(-1), out.reshape(-1)
     for i, s in enumerate(flat_in):
@@ -141,6 +142,15 @@ def histogram_from_proto(h: Any) -> Histogram:
     )
 
 
+def _numbers(array: np.ndarray, what: str) -> np.ndarray:
+    """``array`` as float64; strings that are no numbers (a string tensor under a numeric
+    plugin) are a :class:`TensorDecodeError`, not a crash."""
+    try:
+        return array.astype(np.float64)
+    except (ValueError, TypeError) as e:
+        raise TensorDecodeError(f"{what} tensor of values that are not numbers: {e}") from None
+
+
 def histogram_from_tensor(tensor: Any) -> Histogram:
     array, _ = decode_tensor(tensor)
     if array.size == 0:
@@ -148,7 +158,7 @@ def histogram_from_tensor(tensor: Any) -> Histogram:
         return Histogram(empty, empty, empty)
     if array.ndim != 2 or array.shape[1] != 3:
         raise TensorDecodeError(f"a histogram tensor must be [k, 3], not {list(array.shape)}")
-    rows = array.astype(np.float64)
+    rows = _numbers(array, "a histogram")
     return Histogram(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy())
 
 
@@ -190,7 +200,7 @@ def pr_curve_from_tensor(tensor: Any, content: bytes) -> PrCurve:
     num_thresholds = array.shape[1]
     with contextlib.suppress(DecodeError):
         num_thresholds = plugin_data_pb2.PrCurvePluginData.FromString(content).num_thresholds
-    return PrCurve(array.astype(np.float64), int(num_thresholds or array.shape[1]))
+    return PrCurve(_numbers(array, "a PR curve"), int(num_thresholds or array.shape[1]))
 
 
 def hparams_from_content(content: bytes) -> HParams:
@@ -336,7 +346,7 @@ class Normalizer:
             if plugin == "audio":
                 return audio_from_tensor(tensor)
             if plugin == "text":
-                return Text(_decode_strings(_strings(tensor)))
+                return Text(decode_strings(_strings(tensor)))
             if plugin == "pr_curves":
                 return pr_curve_from_tensor(tensor, content)
             if plugin == "hparams":

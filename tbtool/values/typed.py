@@ -13,6 +13,7 @@ where they differ, which a module per kind would scatter.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -254,6 +255,12 @@ class Text:
 
     def to_json(self) -> Any:
         return json_array(self.array)
+
+    def cell(self) -> str:
+        """One string for a table: the string itself, or JSON of a table or list."""
+        if self.array.size == 1:
+            return str(self.array.reshape(-1)[0])
+        return json.dumps(self.array.tolist(), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
