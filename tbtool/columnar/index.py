@@ -1,9 +1,9 @@
 """The value index of a chunk of records: one row per summary value, as numpy columns.
 
-This is the hand-over point between the decoders (the C extension ``tbtool.columnar._columnar`` and
-the pure-Python builder, :mod:`tbtool.columnar.index_builder`, which must produce the same
-index) and everything downstream
-(classification, purge, tables). A row says where a value is (record, position in the
+This is the hand-over point between the decoders (the C extension
+``tbtool.columnar._columnar`` and the pure-Python builder,
+:mod:`tbtool.columnar.index_builder`, which must produce the same index) and everything
+downstream (classification, purge, tables). A row says where a value is (record, position in the
 event), its tag and first-sight metadata, which oneof case it holds, and, for the two cases
 worth decoding in bulk, its contents: a scalar (``simple_value`` or a one-element float/double
 tensor) or a ``HistogramProto``'s statistics and buckets. Everything else (most tensors) is
