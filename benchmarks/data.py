@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from tbtool.format.record import encode_record
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.record import encode_record
 
 CACHE = Path(tempfile.gettempdir()) / "tbtool-bench"
 
@@ -66,7 +66,7 @@ def _cached(name: str, make: Callable[[Path], object]) -> Path:
 def synth_scalars(events: int, runs: int = 1, tags: int = 4) -> Path:
     """``tbtool synth`` scalars: ``runs`` runs of ``tags`` tags, ``events`` values in all
     (one file per run, torch style)."""
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     steps = max(1, events // (runs * tags))
     return _cached(
@@ -77,7 +77,7 @@ def synth_scalars(events: int, runs: int = 1, tags: int = 4) -> Path:
 
 def synth_size(size: str, runs: int = 8) -> Path:
     """``tbtool synth --size``: a logdir of every default kind, ``size`` of event files."""
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     return _cached(f"synth-size-{size}-{runs}", lambda out: synth(out, runs=runs, size=size))
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.data import CACHE, scalar_logdir
+from tbtool.format.record import encode_record
 from tbtool.proto import event_pb2, histogram_pb2, summary_pb2
-from tbtool.record import encode_record
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:

@@ -102,8 +102,8 @@ def read_task(tool: str, path: str, kind: str = "scalars", jobs: int | None = No
         import pyarrow.pandas_compat  # noqa: F401  (pyarrow loads it on a first to_pandas)
 
         import tbtool
-        import tbtool.frames
-        import tbtool.tables  # noqa: F401
+        import tbtool.reading.frames
+        import tbtool.reading.tables  # noqa: F401
 
         read = lambda: _tbtool_frame(path, kind, jobs)  # noqa: E731
     elif tool == "tbparse":
@@ -146,8 +146,8 @@ def profile_task(path: str, kind: str = "scalars", jobs: int | None = 1, top: in
     outside the profile, as for the timed read)."""
     import pyarrow.pandas_compat  # noqa: F401
 
-    import tbtool.frames
-    import tbtool.tables  # noqa: F401
+    import tbtool.reading.frames
+    import tbtool.reading.tables  # noqa: F401
 
     profiler = cProfile.Profile()
     start = time.perf_counter()

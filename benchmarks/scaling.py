@@ -45,14 +45,15 @@ class _Outbox:
 
 def _profile(logdir: str, kind: str) -> dict[str, Any]:
     """One read in this process, then the two lanes timed apart, per file."""
-    import tbtool.frames
+    import tbtool.reading.frames
     from tbtool.columnar import rows as rows_module
+    from tbtool.columnar.table_rows import DICTIONARY_SCHEMAS, TABLE_KINDS
     from tbtool.columnar.whole import TableBuilder
-    from tbtool.reader import LogReader
-    from tbtool.tables import DICTIONARY_SCHEMAS, TABLE_KINDS, _request
+    from tbtool.reading.log_reader import LogReader
+    from tbtool.reading.tables import _request
 
     start = time.perf_counter()
-    n_rows = len(tbtool.frames.read_frame(logdir, kind, jobs=1))
+    n_rows = len(tbtool.reading.frames.read_frame(logdir, kind, jobs=1))
     total = time.perf_counter() - start
     reader = LogReader(logdir)
     request = _request(reader, [kind], {TABLE_KINDS[kind]}, None, None, columns=True)
@@ -77,7 +78,7 @@ def _profile(logdir: str, kind: str) -> dict[str, Any]:
             if isinstance(chunk, rows_module._Chunk):
                 for _, columns in chunk.rows.batches:
                     builder.append(columns)
-    tbtool.frames.whole_frame(builder.finish())
+    tbtool.reading.frames.whole_frame(builder.finish())
     main = time.perf_counter() - start
     worker = sum(lanes.values())
     return {

@@ -33,7 +33,7 @@ def synth_case(
 ) -> tuple[float, float, int]:
     """(MB/s as synth reports it, MB/s including fsync, bytes), best of ``rounds`` (the
     page cache's write-back makes single rounds noisy)."""
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     out = scratch / "synth"
     best = (0.0, 0.0, 0)

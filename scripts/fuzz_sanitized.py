@@ -37,9 +37,10 @@ def build(scratch: Path, cc: str = "gcc") -> Path:
     """A copy of the package under ``scratch`` with a sanitized ``_columnar``; its path."""
     package = scratch / "tbtool"
     shutil.copytree(REPO / "tbtool", package, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-    target = package / ("_columnar" + sysconfig.get_config_var("EXT_SUFFIX"))
+    extension = package / "columnar"
+    target = extension / ("_columnar" + sysconfig.get_config_var("EXT_SUFFIX"))
     include = sysconfig.get_paths()["include"]
-    command = [cc, *FLAGS, "-shared", "-fPIC", f"-I{include}", str(package / "_columnar.c")]
+    command = [cc, *FLAGS, "-shared", "-fPIC", f"-I{include}", str(extension / "_columnar.c")]
     subprocess.run([*command, "-o", str(target)], check=True)
     return target
 

@@ -14,8 +14,8 @@ import random
 import shutil
 from pathlib import Path
 
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, histogram_pb2, summary_pb2
-from tbtool.record import RecordWriter
 
 OUT = Path(__file__).resolve().parent.parent / "tbtool" / "sample" / "logdir"
 T0 = 1_700_000_000.0

@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from tbtool._version import __version__
 from tbtool.errors import DamagedFiles, TbtoolError
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:
-    from tbtool.frames import (
+    from tbtool.ops.summary import summarize
+    from tbtool.reading.frames import (
         read_audio,
         read_histograms,
         read_hparams,
@@ -27,24 +27,23 @@ if TYPE_CHECKING:
         read_tensors,
         read_text,
     )
-    from tbtool.ops.summary import summarize
-    from tbtool.reader import LogReader
+    from tbtool.reading.log_reader import LogReader
     from tbtool.writer import FileWriter, SummaryWriter
 
 #: Public name -> the module that defines it (imported when the name is first asked for).
 _LAZY = {
     "FileWriter": "tbtool.writer",
-    "LogReader": "tbtool.reader",
+    "LogReader": "tbtool.reading.log_reader",
     "SummaryWriter": "tbtool.writer",
-    "read_audio": "tbtool.frames",
-    "read_histograms": "tbtool.frames",
-    "read_hparams": "tbtool.frames",
-    "read_images": "tbtool.frames",
-    "read_pr_curves": "tbtool.frames",
-    "read_scalars": "tbtool.frames",
-    "read_table": "tbtool.frames",
-    "read_tensors": "tbtool.frames",
-    "read_text": "tbtool.frames",
+    "read_audio": "tbtool.reading.frames",
+    "read_histograms": "tbtool.reading.frames",
+    "read_hparams": "tbtool.reading.frames",
+    "read_images": "tbtool.reading.frames",
+    "read_pr_curves": "tbtool.reading.frames",
+    "read_scalars": "tbtool.reading.frames",
+    "read_table": "tbtool.reading.frames",
+    "read_tensors": "tbtool.reading.frames",
+    "read_text": "tbtool.reading.frames",
     "summarize": "tbtool.ops.summary",
 }
 

@@ -33,16 +33,23 @@ from tbtool.columnar import names
 from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ChunkIndex
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import (
+    DICTIONARY_SCHEMAS,
+    SCHEMAS,
+    TABLE_KINDS,
+    check_kinds,
+    piece_batch,
+)
 from tbtool.columnar.walk import chunk_restarts
-from tbtool.damage import raise_for_damage
-from tbtool.frames import read_hparams as _read_hparams
-from tbtool.frames import to_frame
-from tbtool.logdir import as_patterns, tag_matcher
-from tbtool.purge import PurgeFilter, Restart
-from tbtool.reader import LogReader, StepRange, Steps
-from tbtool.spool import spooled
+from tbtool.reading.frames import read_hparams as _read_hparams
+from tbtool.reading.frames import to_frame
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, Steps
+from tbtool.runs.damage import raise_for_damage
+from tbtool.runs.logdir import as_patterns, tag_matcher
+from tbtool.runs.purge import PurgeFilter, Restart
 from tbtool.storage import MissingDependency
-from tbtool.tables import DICTIONARY_SCHEMAS, SCHEMAS, TABLE_KINDS, check_kinds, piece_batch
+from tbtool.storage.spool import spooled
 
 PathArg = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -81,7 +88,7 @@ def scan_file(path: str, skip_corrupt: bool, purge: bool) -> tuple[list[ChunkInd
             tag = chunk.tags[int(chunk.v_tag[row])]
             if tag in facts.first_metadata:
                 continue
-            # Only non-empty metadata is in the index (tbtool.summary_metadata).
+            # Only non-empty metadata is in the index (tbtool.format.summary_metadata).
             facts.first_metadata[tag] = chunk.metadata(int(chunk.v_meta[row]))
     return chunks, facts
 

@@ -83,7 +83,7 @@ class UsageError(TbtoolError):
 
 class DamagedFiles(TbtoolError):
     """Files that could not be read in full (raised after reading everything else, so it
-    names every one). ``files``: one :class:`~tbtool.damage.FileDamage` per damaged file,
+    names every one). ``files``: one :class:`~tbtool.runs.damage.FileDamage` per damaged file,
     each with validate's finding code and wording; ``file``, ``offset`` and ``index`` are
     those of the first. Read with ``skip_corrupt=True`` to get the rest of the data instead."""
 

@@ -30,8 +30,8 @@ from typer.testing import CliRunner
 import tbtool
 from tbtool.cli import app
 from tbtool.compat.tbparse import ALL_EVENT_TYPES, SummaryReader
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.record import RecordWriter
 
 KINDS = ("scalars", "histograms", "text", "images", "audio", "tensors", "pr_curves", "hparams")
 

@@ -45,11 +45,12 @@ import numpy as np
 from tbtool.columnar import native
 from tbtool.columnar.index import COL_HISTO, COL_STRINGS
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import TbtoolError
+from tbtool.format.record import RecordWriter
 from tbtool.ops.validate import validate
-from tbtool.reader import LogReader
-from tbtool.record import RecordWriter
-from tbtool.tables import TABLE_KINDS, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import read_tables
 
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 FILE_NAME = "events.out.tfevents.1700000000.fuzz"

@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 import tbtool
 from tbtool import storage
 from tbtool.cli import app
+from tbtool.storage import filesystems
 
 runner = CliRunner()
 
@@ -62,7 +63,7 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
 def reset_filesystems() -> None:
     """Forget cached filesystem objects: they hold an endpoint and credentials that are
     gone once a test server stops."""
-    storage._resolve.cache_clear()
+    filesystems._resolve.cache_clear()
     with contextlib.suppress(Exception):
         import s3fs
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from tbtool.columnar.restarts import find_restarts
 from tbtool.errors import UsageError
-from tbtool.events import EventFileReader, decode_event
-from tbtool.logdir import Run, tag_matcher
-from tbtool.normalize import Normalizer
+from tbtool.format.record import ReadState, encode_record
 from tbtool.ops.merge_salvage import classify, rewind_drops  # the old per-value rules
 from tbtool.ops.purge_steps import FilePlan, PurgePlan, RunPlan, TagPlan, runs_inside
-from tbtool.purge import UNPURGED_KINDS, PurgeFilter, find_restarts
-from tbtool.record import ReadState, encode_record
-from tbtool.spool import spooled
+from tbtool.runs.events import EventFileReader, decode_event
+from tbtool.runs.logdir import Run, tag_matcher
+from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter
+from tbtool.storage.spool import spooled
+from tbtool.values.normalize import Normalizer
 
 STEP_KEPT_KINDS = UNPURGED_KINDS | {"hparams", "custom_scalars"}
 

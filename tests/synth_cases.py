@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 
 FAULTS = ["bitflip", "length", "truncate", "garbage", "nan", "duplicate-step"]
 

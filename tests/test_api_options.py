@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import tbtool
-from tbtool import frames
 from tbtool.errors import UsageError
-from tbtool.ops.synth import synth
-from tbtool.reader import LogReader, StepRange
+from tbtool.ops.synth.generate import synth
+from tbtool.reading import frames
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange
 
 READERS = [
     "read_scalars", "read_histograms", "read_text", "read_hparams", "read_images",

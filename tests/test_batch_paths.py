@@ -20,12 +20,13 @@ from hypothesis import strategies as st
 from synth_cases import make_synth_cases
 
 from tbtool.columnar.text import float_reprs, iso_times
-from tbtool.inventory import inventory
-from tbtool.logdir import tag_matcher
 from tbtool.ops.check import Bounds, Expectation, check, collect_series
 from tbtool.ops.dump import dump_values, iso_time, value_line
-from tbtool.reader import LogReader, StepRange
-from tbtool.values import EVENT_KINDS, Scalar, float32_repr
+from tbtool.reading.inventory import inventory
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange
+from tbtool.runs.logdir import tag_matcher
+from tbtool.values.typed import EVENT_KINDS, Scalar, float32_repr
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORRUPT = sorted(p for p in (FIXTURES / "corrupt" / "logdir").iterdir() if p.is_dir())

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 import tbtool
 from tbtool.columnar import blobs
 from tbtool.columnar.blobs import BlobColumn, Blobs
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.reader import LogReader
-from tbtool.record import RecordWriter
-from tbtool.tables import collect_tables, iter_batches, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import collect_tables, iter_batches, read_tables
 
 
 def _png(seed: int) -> bytes:

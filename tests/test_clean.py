@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from tbtool.cli import app
 from tbtool.errors import UsageError
+from tbtool.format.record import RecordWriter
 from tbtool.ops import clean
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.record import RecordWriter
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tbtool.cli import app
+from tbtool.format.record import RecordWriter, encode_record
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.reader import LogReader
-from tbtool.record import RecordWriter, encode_record
+from tbtool.reading.log_reader import LogReader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WRITER_FIXTURES = sorted(

@@ -26,9 +26,9 @@ import tbtool.compat.tbparse as compat
 from tbtool.columnar import native
 from tbtool.compat.columnar_accumulator import KeptFile
 from tbtool.compat.tbparse_events import EventSummaryReader
-from tbtool.ops.synth import synth
+from tbtool.format.record import encode_record
+from tbtool.ops.synth.generate import synth
 from tbtool.proto import event_pb2, histogram_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
-from tbtool.record import encode_record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORRUPT = sorted(p for p in (FIXTURES / "corrupt" / "logdir").iterdir() if p.is_dir())

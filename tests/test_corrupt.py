@@ -17,8 +17,8 @@ from tbtool.errors import (
     RecordTooLarge,
     TbtoolError,
 )
-from tbtool.events import EventFileReader
-from tbtool.record import ReadState
+from tbtool.format.record import ReadState
+from tbtool.runs.events import EventFileReader
 
 CORRUPT = Path(__file__).resolve().parent.parent / "fixtures" / "corrupt"
 

@@ -23,11 +23,11 @@ from typer.testing import CliRunner
 
 import tbtool
 from tbtool.cli import app
-from tbtool.damage import TOLERATED, classify, damaged_files
 from tbtool.errors import DamagedFiles
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 from tbtool.ops.validate import validate
-from tbtool.reader import LogReader
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.damage import TOLERATED, classify, damaged_files
 
 CORRUPT = Path(__file__).resolve().parent.parent / "fixtures" / "corrupt" / "logdir"
 NOT_EVENTS = "not an event file: its first bytes are not a TFRecord header"

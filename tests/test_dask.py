@@ -18,8 +18,8 @@ from s3_server import moto_s3
 import tbtool
 import tbtool.dask as tbdask
 from tbtool import storage
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
-from tbtool.record import RecordWriter
 
 KINDS = ["scalars", "histograms", "text", "images", "tensors", "pr_curves", "hparams"]
 

@@ -27,12 +27,13 @@ import pytest
 from typer.testing import CliRunner
 
 import tbtool
-from tbtool import limits, storage
+from tbtool import storage
 from tbtool.cli import app
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
-from tbtool.record import RecordWriter
-from tbtool.tensor import TensorTooLarge, decode_tensor
+from tbtool.values import limits
+from tbtool.values.tensor import TensorTooLarge, decode_tensor
 
 HERE = Path(__file__).resolve().parent
 FILE_NAME = "events.out.tfevents.1700000000.crafted"

@@ -18,7 +18,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # The CLI with the extension hidden, as on a machine that could not compile it.
 _WITHOUT_C = """
 import sys
-sys.modules["tbtool._columnar"] = None  # importing it now fails
+sys.modules["tbtool.columnar._columnar"] = None  # importing it now fails
 from tbtool.cli import main
 sys.argv = ["tbtool", *sys.argv[1:]]
 main()
@@ -26,7 +26,11 @@ main()
 
 
 def _tbtool(*args: str, hide_c: bool = False, env: dict | None = None) -> str:
-    code = _WITHOUT_C if hide_c else _WITHOUT_C.replace('sys.modules["tbtool._columnar"]', "_")
+    code = (
+        _WITHOUT_C
+        if hide_c
+        else _WITHOUT_C.replace('sys.modules["tbtool.columnar._columnar"]', "_")
+    )
     command = [sys.executable, "-c", code, *args]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -65,7 +69,9 @@ def test_version_names_the_decoder(monkeypatch):
 
 def test_version_without_the_extension_says_so():
     out = _tbtool("--version", hide_c=True)
-    assert "pure Python (the C extension tbtool._columnar is not built" in out.splitlines()[1]
+    assert (
+        "pure Python (the C extension tbtool.columnar._columnar is not built" in out.splitlines()[1]
+    )
 
 
 def test_ls_json_names_the_decoder():

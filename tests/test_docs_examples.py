@@ -46,7 +46,7 @@ def page_environment(page: Path, cwd: Path) -> Iterator[None]:
     from s3_server import moto_s3
 
     from tbtool import storage
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     synth(cwd / "resumed", runs=1, steps=20, kinds="scalars", restart_at=10)
     with moto_s3():

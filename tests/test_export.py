@@ -16,10 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import tbtool
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import UsageError
 from tbtool.ops.export import export
-from tbtool.reader import LogReader
-from tbtool.tables import TABLE_KINDS, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import read_tables
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 WRITERS = sorted(
@@ -164,7 +165,7 @@ def test_partitioned_dataset_reads_as_one_table(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["_common_metadata", *("run=" + r.replace("/", "%2F") for r in runs)]
     )
-    assert pq.read_schema(out / "_common_metadata") == tbtool.tables.SCHEMAS["scalars"]
+    assert pq.read_schema(out / "_common_metadata") == tbtool.columnar.table_rows.SCHEMAS["scalars"]
     query = (
         f"select run, count(*) as n, sum(value) as total from read_parquet('{out}/*/*.parquet', "
         "hive_partitioning=true, hive_types={'run': VARCHAR}) group by run order by run"
@@ -278,8 +279,8 @@ def test_jobs_give_the_same_output(tmp_path):
 
 
 def test_exploded_schema_is_what_exploding_gives():
+    from tbtool.columnar.table_rows import SCHEMAS
     from tbtool.ops.export import EXPLODED_SCHEMA, _empty, exploded_histograms
-    from tbtool.tables import SCHEMAS
 
     assert exploded_histograms(_empty(SCHEMAS["histograms"])).schema == EXPLODED_SCHEMA
 

@@ -58,7 +58,7 @@ def test_all_kinds_to_a_directory(tmp_path):
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(
-        [f"{k}.parquet" for k in tbtool.tables.TABLE_KINDS] + ["images", "audio"]
+        [f"{k}.parquet" for k in tbtool.columnar.table_rows.TABLE_KINDS] + ["images", "audio"]
     )
 
 

@@ -23,13 +23,15 @@ import tbtool
 from tbtool.columnar import native
 from tbtool.columnar.index import COL_AUDIO, COL_HISTO, COL_IMAGE, COL_STRINGS
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import TbtoolError
-from tbtool.frames import read_frame, to_frame
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2, tensor_pb2
-from tbtool.reader import LogReader, StepRange
-from tbtool.record import RecordWriter
+from tbtool.reading.frames import read_frame, to_frame
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange
+from tbtool.reading.tables import read_tables
 from tbtool.sample import path as sample_logdir
-from tbtool.tables import TABLE_KINDS, read_tables
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LOGDIRS = sorted(str(d / "logdir") for d in FIXTURES.iterdir() if (d / "logdir").is_dir())
@@ -544,7 +546,7 @@ def test_text_values_from_the_index_equal_the_events_engine(kinds, tmp_path, mon
 def test_synth_text_in_bulk_equals_the_events_engine(style, tmp_path, monkeypatch):
     """Text of every synth style (restarts; and damage of every kind in "faults") reads the
     same in every engine."""
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     if style == "faults":
         faults = ["bitflip", "length", "truncate", "garbage"]

@@ -20,13 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from tbtool.cli import app
+from tbtool.columnar.table_rows import SCHEMAS, TABLE_KINDS
 from tbtool.errors import UsageError
-from tbtool.hparams import HParamsCollector
 from tbtool.ops.export import export
 from tbtool.ops.export_media import index_schema
 from tbtool.ops.export_output import ExportOutput
-from tbtool.ops.synth import synth
-from tbtool.tables import SCHEMAS, TABLE_KINDS
+from tbtool.ops.synth.generate import synth
+from tbtool.reading.hparams import HParamsCollector
 
 runner = CliRunner()
 TMP_PREFIX = ".tbtool-tmp-"

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import tbtool
-from tbtool.reader import LogReader
-from tbtool.values import (
+from tbtool.reading.log_reader import LogReader
+from tbtool.values.typed import (
     EVENT_KINDS,
     Audio,
     CustomScalars,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tbtool.logdir import find_runs
-from tbtool.reader import LogReader
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.logdir import find_runs
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

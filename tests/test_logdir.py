@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tbtool.errors import PathError, UsageError
-from tbtool.logdir import discover, find_runs, tag_matcher
+from tbtool.runs.logdir import discover, find_runs, tag_matcher
 
 
 def touch(path, data=b""):

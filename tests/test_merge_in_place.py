@@ -13,10 +13,10 @@ from viewers import python_loader_scalars, rustboard_scalars
 import tbtool
 from tbtool.cli import app
 from tbtool.errors import UsageError
-from tbtool.logdir import find_runs
 from tbtool.ops import merge_in_place
 from tbtool.ops.rewrite import BACKUP_DIR
 from tbtool.ops.validate import validate
+from tbtool.runs.logdir import find_runs
 
 TORCH_RESUMED = {
     "loss": [(s, 10.0 - s) for s in range(5)] + [(s, 1000.0 + s) for s in (5, 6, 7)],

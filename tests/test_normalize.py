@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tbtool.normalize import Normalizer, event_values, histogram_from_proto
 from tbtool.proto import event_pb2, histogram_pb2, summary_pb2, tensor_pb2
-from tbtool.tensor import TensorDecodeError, decode_tensor
-from tbtool.values import Histogram, HParams, Scalar, Tensor, Text
+from tbtool.values.normalize import Normalizer, event_values, histogram_from_proto
+from tbtool.values.tensor import TensorDecodeError, decode_tensor
+from tbtool.values.typed import Histogram, HParams, Scalar, Tensor, Text
 
 DT = {
     "float": 1,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tbtool.cli import app
 from tbtool.errors import UsageError
 from tbtool.ops.plot import plot
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 
 runner = CliRunner()
 

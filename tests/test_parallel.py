@@ -11,7 +11,7 @@ import pytest
 import tbtool
 from tbtool.columnar import parallel
 from tbtool.ops.export import export
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_jobs_0_keeps_a_core_for_the_main_process_within_the_memory_budget(
     monkeypatch.setattr(parallel, "PARALLEL_MEMORY_BUDGET", int(2 * held) - 1)
     assert parallel.auto_jobs(files, 0) == 1  # whole-file indexes would not stay bounded
     # rows in flight (table reads) do not grow with the files: a chunk's worth per message
-    from tbtool.columnar.rows import IN_FLIGHT
+    from tbtool.columnar.parallel import IN_FLIGHT
     from tbtool.columnar.scan import DEFAULT_CHUNK_SIZE
 
     per_worker = parallel.ROW_BYTES_PER_FILE_BYTE * min(largest, DEFAULT_CHUNK_SIZE)
@@ -102,8 +102,9 @@ def test_restart_search_matches_the_per_record_scan(
     """The look-ahead restart search (C skim or pure-Python framing, decoding only records
     that may hold a session_log) finds exactly the restarts a per-record read finds, at the
     same record indexes and offsets."""
-    from tbtool import purge
-    from tbtool.record import RecordReader
+    from tbtool.columnar import restarts
+    from tbtool.format.record import RecordReader
+    from tbtool.runs import purge
 
     if pure_python:
         monkeypatch.setenv("TBTOOL_PURE_PYTHON", "1")
@@ -114,8 +115,8 @@ def test_restart_search_matches_the_per_record_scan(
             slow = [
                 purge.Restart((5, r.index), step, r.offset)
                 for r in records
-                if (step := purge._start_event(r.payload)) is not None
+                if (step := restarts._start_event(r.payload)) is not None
             ]
-        assert purge.restarts_in_file(path, 5) == slow
+        assert restarts.restarts_in_file(path, 5) == slow
         found += len(slow)
     assert found >= 1  # the resumed run's START

@@ -11,10 +11,10 @@ import pytest
 
 import tbtool
 from tbtool.errors import DamagedFiles
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 from tbtool.proto import summary_pb2
-from tbtool.reader import LogReader
-from tbtool.tables import iter_batches, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import iter_batches, read_tables
 from tbtool.writer.file_writer import FileWriter
 
 

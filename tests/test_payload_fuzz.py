@@ -23,14 +23,14 @@ from typer.testing import CliRunner
 
 from tbtool.cli import app
 from tbtool.columnar import native
+from tbtool.columnar.restarts import find_restarts
 from tbtool.columnar.scan import FileScan
 from tbtool.errors import EventDecodeError
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import RecordReader
 from tbtool.ops.validate import validate
-from tbtool.purge import find_restarts
-from tbtool.reader import LogReader
-from tbtool.record import RecordReader
-from tbtool.tables import read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import read_tables
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "fixtures" / "fuzz_corrupt"
@@ -177,7 +177,7 @@ def test_software_crc_scans_and_detects_damage(tmp_path):
 
 @needs_c
 def test_environment_forces_the_software_crc():
-    code = "from tbtool import _columnar as c; print(c.crc_path(), c.hardware_crc())"
+    code = "from tbtool.columnar import _columnar as c; print(c.crc_path(), c.hardware_crc())"
     env = {**os.environ, "TBTOOL_SOFTWARE_CRC": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["software", "False"]

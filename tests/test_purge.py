@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tbtool
+from tbtool.columnar.restarts import find_restarts
+from tbtool.format.record import RecordWriter
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.purge import PurgeFilter, Restart, find_restarts
-from tbtool.record import RecordWriter
+from tbtool.runs.purge import PurgeFilter, Restart
 
 START = event_pb2.SessionLog.START
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tbtool.errors import DataCrcMismatch, LengthCrcMismatch, RecordTooLarge
-from tbtool.masked_crc import crc32c, mask, masked_crc32c, unmask
-from tbtool.record import (
+from tbtool.format.masked_crc import crc32c, mask, masked_crc32c, unmask
+from tbtool.format.record import (
     HEADER_SIZE,
     RECORD_OVERHEAD,
     ReadState,

@@ -37,7 +37,7 @@ from remote_support import (
 
 import tbtool
 from tbtool import storage
-from tbtool.remote_file import RemoteFile
+from tbtool.storage.remote_file import RemoteFile
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 #: Fixture logdirs uploaded together, one sub-directory each.

@@ -32,8 +32,8 @@ from s3_server import moto_s3
 
 import tbtool
 from tbtool import storage
-from tbtool.reader import LogReader
-from tbtool.record import ReadState, RecordReader
+from tbtool.format.record import ReadState, RecordReader
+from tbtool.reading.log_reader import LogReader
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_export_overwrite_on_s3_replaces_only_its_entries(s3, local_logdir):
 def test_killed_export_to_s3_uploads_nothing(s3, tmp_path):
     """Everything is staged locally and uploaded at the end: kill -9 while writing leaves
     the bucket as it was."""
-    from tbtool.ops.synth import synth
+    from tbtool.ops.synth.generate import synth
 
     logs = tmp_path / "logs"
     synth(logs, runs=4, tags=50, steps=10_000, kinds="scalars,images")

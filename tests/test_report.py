@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tbtool.cli import app
 from tbtool.ops import report_data
 from tbtool.ops.report import MissingExtra, report
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parent.parent / "docs"

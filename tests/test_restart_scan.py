@@ -1,5 +1,5 @@
 """Restarts (SessionLog START) found exactly, whatever their field order: by the look-ahead
-search (``purge.restarts_in_file``, C skim or pure Python) and by the batch path's one scan,
+search (``restarts.restarts_in_file``, C skim or pure Python) and by the batch path's one scan,
 which finds them in the chunks it reads and holds back output a later START may erase.
 
 The oracle reads every record with the per-record reader and decodes it with protobuf.
@@ -15,14 +15,15 @@ import pytest
 from google.protobuf.message import DecodeError
 
 import tbtool
-from tbtool import purge
-from tbtool.columnar import native
+from tbtool.columnar import native, restarts
 from tbtool.columnar import walk as walk_module
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import DataCrcMismatch, RecordError
+from tbtool.format.record import RecordReader, encode_record
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.reader import LogReader
-from tbtool.record import RecordReader, encode_record
-from tbtool.tables import TABLE_KINDS, iter_batches, read_tables
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import iter_batches, read_tables
+from tbtool.runs import purge
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 needs_c = pytest.mark.skipif(not native.available(), reason="C extension not built")
@@ -103,7 +104,7 @@ def test_every_fixture_file_gives_the_oracles_restarts(decoder, monkeypatch):
     found = 0
     for path in files:
         want = _oracle(path, 3)
-        assert purge.restarts_in_file(path, 3) == want, path
+        assert restarts.restarts_in_file(path, 3) == want, path
         found += len(want)
     assert found >= 2  # fixtures with real restarts are among them
 
@@ -114,7 +115,7 @@ def test_a_start_in_any_field_order_is_found(tmp_path, decoder, padded, monkeypa
     _use(decoder, monkeypatch)
     events = [_scalar(s, s) for s in range(6)] + [_out_of_order_start(3, padded)]
     path = _write(tmp_path / "events.out.tfevents.1", [*events, _scalar(3, 30.0)])
-    (restart,) = purge.restarts_in_file(path, 0)
+    (restart,) = restarts.restarts_in_file(path, 0)
     assert restart.step == 3 and restart.position == (0, 6)
     assert restart == _oracle(path)[0]
 
@@ -137,7 +138,7 @@ def test_float_bytes_that_look_like_a_start_are_not_one(tmp_path, decoder, monke
     _use(decoder, monkeypatch)
     value = struct.unpack("<f", b"\x3a\x02\x08\x01")[0]  # the START pattern, as a float
     path = _write(tmp_path / "events.out.tfevents.1", [_scalar(i, value) for i in range(50)])
-    assert purge.restarts_in_file(path, 0) == []
+    assert restarts.restarts_in_file(path, 0) == []
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
@@ -145,12 +146,12 @@ def test_search_from_an_offset_counts_records_from_there(tmp_path, decoder, monk
     _use(decoder, monkeypatch)
     events = [_scalar(0, 0), _start(7), _scalar(1, 1), _scalar(2, 2), _start(1)]
     path = _write(tmp_path / "events.out.tfevents.1", events)
-    everything = purge.restarts_in_file(path, 2)
+    everything = restarts.restarts_in_file(path, 2)
     assert [r.position for r in everything] == [(2, 1), (2, 4)]
     offset = everything[0].offset
     record = Path(path).read_bytes()[offset : offset + 8]
     after = offset + 16 + int.from_bytes(record, "little")  # the record after the first START
-    assert purge.restarts_in_file(path, 2, offset=after, index=2) == everything[1:]
+    assert restarts.restarts_in_file(path, 2, offset=after, index=2) == everything[1:]
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
@@ -164,7 +165,7 @@ def test_damage_ends_the_search_where_it_ends_reading(tmp_path, decoder, monkeyp
     tail = encode_record(_start(3).SerializeToString())
     path = tmp_path / "events.out.tfevents.1"
     path.write_bytes(b"".join([*good, bytes(bad_payload), *good, bytes(bad_length), tail]))
-    found = purge.restarts_in_file(str(path), 0)
+    found = restarts.restarts_in_file(str(path), 0)
     assert [(r.position, r.step) for r in found] == [((0, 1), 5), ((0, 4), 5)]
     assert found == _oracle(str(path))
 
@@ -210,7 +211,7 @@ def test_held_blocks_equal_the_events_engine(tmp_path, decoder, monkeypatch):
     want = [v.to_json() for v in LogReader(logdir).values(engine="events")]
     for budget in (0, 4096, 1 << 30):
         monkeypatch.setattr(walk_module, "HOLD_BYTES", budget)
-        monkeypatch.setattr("tbtool.reader.HOLD_BYTES", budget, raising=False)
+        monkeypatch.setattr("tbtool.reading.reader.HOLD_BYTES", budget, raising=False)
         got = [v.to_json() for v in LogReader(logdir).values()]
         assert got == want, budget
 

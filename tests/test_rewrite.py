@@ -20,13 +20,13 @@ from viewers import python_loader_scalars, rustboard_scalars
 import tbtool
 from tbtool.cli import app
 from tbtool.errors import TruncatedRecord, UsageError
-from tbtool.logdir import find_runs
+from tbtool.format.record import RecordWriter
 from tbtool.ops import purge_steps
 from tbtool.ops.merge import merge
 from tbtool.ops.rewrite import BACKUP_DIR, TMP_PREFIX
 from tbtool.ops.validate import validate
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.record import RecordWriter
+from tbtool.runs.logdir import find_runs
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 runner = CliRunner()

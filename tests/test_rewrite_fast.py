@@ -22,15 +22,15 @@ from hypothesis import strategies as st
 from rewrite_oracle import oracle_merge, oracle_purge
 from synth_cases import make_synth_cases
 
+from tbtool.format.record import RecordReader, encode_record
 from tbtool.ops import clean, merge_in_place, purge_steps, rewrite
 from tbtool.ops.merge import merge, plan_outputs
 from tbtool.ops.merge_plan import scan_sources
 from tbtool.ops.merge_salvage import rewind_drops as per_value_rewind_drops
 from tbtool.ops.purge_rules import _later_step_not_above
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.reader import LogReader
-from tbtool.record import RecordReader, encode_record
+from tbtool.reading.log_reader import LogReader
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORRUPT = FIXTURES / "corrupt" / "logdir"

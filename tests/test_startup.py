@@ -80,11 +80,12 @@ def test_public_api_unchanged():
         "read_audio", "read_histograms", "read_hparams", "read_images", "read_pr_curves",
         "read_scalars", "read_table", "read_tensors", "read_text", "summarize",
     ]  # fmt: skip
-    from tbtool import frames, reader, writer
+    from tbtool import writer
+    from tbtool.reading import frames, log_reader
 
     assert tbtool.read_scalars is frames.read_scalars
     assert tbtool.read_table is frames.read_table
-    assert tbtool.LogReader is reader.LogReader
+    assert tbtool.LogReader is log_reader.LogReader
     assert tbtool.SummaryWriter is writer.SummaryWriter
     assert tbtool.FileWriter is writer.FileWriter
     assert set(tbtool.__all__) <= set(dir(tbtool))

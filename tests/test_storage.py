@@ -9,13 +9,13 @@ import fsspec
 import pytest
 
 import tbtool
-from tbtool import spool, storage
+from tbtool import storage
 from tbtool.errors import PathError, UsageError
-from tbtool.logdir import find_runs
-from tbtool.reader import LogReader
-from tbtool.record import ReadState, RecordReader, encode_record
-from tbtool.remote_file import RemoteFile
-from tbtool.storage import MissingDependency
+from tbtool.format.record import ReadState, RecordReader, encode_record
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.logdir import find_runs
+from tbtool.storage import MissingDependency, filesystems, spool
+from tbtool.storage.remote_file import RemoteFile
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_missing_extra_names_it(monkeypatch):
     def no_package(url):
         raise ImportError("Install s3fs to access S3")
 
-    monkeypatch.setattr(storage, "_resolve", no_package)
+    monkeypatch.setattr(filesystems, "_resolve", no_package)
     with pytest.raises(MissingDependency, match=r"pip install 'tbtool\[s3\]'"):
         tbtool.read_scalars("s3://bucket/runs")
     with pytest.raises(MissingDependency, match=r"pip install 'tbtool\[gcs\]'"):
@@ -124,7 +124,7 @@ def test_spool_fetches_each_object_once_for_two_passes(tmp_path, memory_root, mo
     downloads, ranged = [], []
     real_download, real_fetch = spool._download, storage.fetch
     monkeypatch.setattr(spool, "_download", lambda *a: downloads.append(a[0]) or real_download(*a))
-    monkeypatch.setattr(storage, "fetch", lambda *a: ranged.append(a[0]) or real_fetch(*a))
+    monkeypatch.setattr(filesystems, "fetch", lambda *a: ranged.append(a[0]) or real_fetch(*a))
     files = [f for r in find_runs(memory_root) for f in r.files]
     assert len(tbtool.read_scalars(memory_root)) == 20 + 5 + 1
     assert sorted(downloads) == sorted(files) and not ranged

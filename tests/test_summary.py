@@ -16,9 +16,9 @@ from tensorboard_oracle import scalars as tb_scalars
 from typer.testing import CliRunner
 
 import tbtool
-from tbtool.aggregates import MetricSpec, lower_is_better
 from tbtool.cli import app
 from tbtool.errors import UsageError
+from tbtool.reading.aggregates import MetricSpec, lower_is_better
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 # Writers of every family, without restarts (TensorBoard's loader reads restarts its own way).

@@ -20,15 +20,15 @@ import typer
 from typer.testing import CliRunner
 
 from tbtool import LogReader
-from tbtool.byte_size import parse_size
 from tbtool.cli import app
 from tbtool.errors import UsageError
-from tbtool.ops.synth import FAULTS, MARKER, synth
-from tbtool.ops.synth_bulk import BulkScalars, width_bands
-from tbtool.ops.synth_styles import STYLES
+from tbtool.format.record import read_records
+from tbtool.ops.synth.bulk import BulkScalars, width_bands
+from tbtool.ops.synth.generate import FAULTS, MARKER, synth
+from tbtool.ops.synth.styles import STYLES
 from tbtool.ops.validate import validate
 from tbtool.proto import event_pb2
-from tbtool.record import read_records
+from tbtool.vocabulary.byte_size import parse_size
 from tbtool.writer import wire
 from tbtool.writer.event_file import frame
 

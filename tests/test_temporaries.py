@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 from tbtool.ops.validate import validate
-from tbtool.temporaries import PREFIX, judge, owner, this_host
+from tbtool.storage.temporaries import PREFIX, judge, owner, this_host
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -101,7 +101,7 @@ def test_a_live_temporary_is_kept_and_reported(small):
             sys.executable,
             "-c",
             "import sys\n"
-            "from tbtool.temporaries import temporary_file\n"
+            "from tbtool.storage.temporaries import temporary_file\n"
             f"with temporary_file({str(run)!r}) as path:\n"
             "    print(path, flush=True)\n"
             "    sys.stdin.read()\n",

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from tbtool.cli import app
 from tbtool.errors import UsageError
+from tbtool.format.record import RECORD_OVERHEAD, RecordWriter, encode_record
 from tbtool.ops.validate import CODES, validate
 from tbtool.proto import event_pb2, hparams_pb2, summary_pb2
-from tbtool.record import RECORD_OVERHEAD, RecordWriter, encode_record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CORRUPT = FIXTURES / "corrupt" / "logdir"

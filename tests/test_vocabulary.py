@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from tbtool.cli import app
 from tbtool.cli.app import COMMAND_MODULES, COMMANDS
 from tbtool.cli.command import ALIASES, EXAMPLES
-from tbtool.ops.synth import synth
+from tbtool.ops.synth.generate import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from test_restart_scan import _restart_logdir
 
 from tbtool.columnar import native, whole
-from tbtool.frames import read_frame, to_frame
-from tbtool.reader import LogReader
-from tbtool.tables import collect_tables, read_tables
+from tbtool.reading.frames import read_frame, to_frame
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.tables import collect_tables, read_tables
 
 needs_c = pytest.mark.skipif(not native.available(), reason="C extension not built")
 BACKENDS = ["python", pytest.param("c", marks=needs_c)]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from writer_support import by_tag, payloads
 
-from tbtool.tensor import decode_tensor
+from tbtool.values.tensor import decode_tensor
 from tbtool.writer import SummaryWriter
 
 REPO = Path(__file__).resolve().parent.parent

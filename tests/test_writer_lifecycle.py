@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from writer_support import event_files, events, payloads, summary_values
 
+from tbtool.format.record import ReadState, RecordReader
 from tbtool.proto import event_pb2, summary_pb2
-from tbtool.reader import LogReader
-from tbtool.record import ReadState, RecordReader
+from tbtool.reading.log_reader import LogReader
 from tbtool.writer import (
     EventWriteError,
     FileWriter,

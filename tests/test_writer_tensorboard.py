@@ -26,7 +26,7 @@ from tensorboard.backend.event_processing import (
 from tensorboard.util import tensor_util
 from writer_support import event_files
 
-from tbtool.reader import LogReader
+from tbtool.reading.log_reader import LogReader
 from tbtool.writer import SummaryWriter
 
 RNG = np.random.default_rng(7)

@@ -31,7 +31,7 @@ from tbtool.proto import (  # noqa: E402
     mesh_pb2,
     run_metadata_pb2,
 )
-from tbtool.tensor import decode_tensor  # noqa: E402
+from tbtool.values.tensor import decode_tensor  # noqa: E402
 from tbtool.writer import SummaryWriter  # noqa: E402
 
 #: Fixed wall times of make_torch.py are 1.7e9 + small offsets; later ones are "now".

@@ -1,5 +1,5 @@
 """The writer's hand-built bytes: the same as protobuf's own serialization, framed as
-tbtool.record frames records, and histograms binned exactly as torch bins them."""
+tbtool.format.record frames records, and histograms binned exactly as torch bins them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from writer_support import payloads, summary_values
 
+from tbtool.format.record import encode_record
 from tbtool.proto import event_pb2, histogram_pb2, summary_pb2
-from tbtool.record import encode_record
 from tbtool.writer import SummaryWriter, wire
 from tbtool.writer.event_file import frame
 from tbtool.writer.histogram import DEFAULT_BINS, histogram_proto_bytes, make_histogram

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from tbtool.format.record import read_records
 from tbtool.proto import event_pb2
-from tbtool.record import read_records
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "fixtures" / "scripts"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-import tbtool
+from tbtool._version import __version__
 from tbtool.cli.command import (
     ALIASES,
     EXAMPLES,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from typer._click import Command, Context, HelpFormatter
 
-    from tbtool.damage import FileDamage
+    from tbtool.runs.damage import FileDamage
 
 #: Every command in workflow order (look, check, compare, get data out, repair, tidy, make
 #: sample data), as ``tbtool --help`` lists it, with its one-line summary: the first line of
@@ -156,7 +156,7 @@ def _version(value: bool) -> None:
     if value:
         from tbtool.columnar.decoder import summary
 
-        typer.echo(f"tbtool {tbtool.__version__}")
+        typer.echo(f"tbtool {__version__}")
         typer.echo(summary())
         raise typer.Exit()
 
@@ -289,7 +289,7 @@ def kind_option(
 ) -> Any:
     """``--kind KIND``: repeatable (or comma-separated), each kind singular or plural
     (``scalar``/``scalars``), given back as spelled in ``choices``."""
-    from tbtool.kinds import kind_names
+    from tbtool.vocabulary.kinds import kind_names
 
     def canonical(value: list[str]) -> list[str]:
         names = [name for item in value for name in item.split(",") if name.strip()]
@@ -313,7 +313,7 @@ def kind_option(
 def duration_option(name: str, help: str, *, minimum: float = 0.0) -> Any:
     """An option taking a DURATION: ``90s``, ``15m``, ``2h``, ``30d`` (a bare number is
     seconds), given to the command as seconds."""
-    from tbtool.duration import parse_duration
+    from tbtool.vocabulary.duration import parse_duration
 
     def parse(value: Any) -> float:
         try:

@@ -31,7 +31,7 @@ from tbtool.cli.ls import human_size
 from tbtool.cli.progress import progress_display
 from tbtool.ops import clean as clean_op
 from tbtool.ops.clean import CleanPlan
-from tbtool.printable import printable
+from tbtool.vocabulary.printable import printable
 
 
 class AgeBy(str, Enum):

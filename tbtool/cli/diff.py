@@ -195,8 +195,8 @@ def diff_command(
     """Two runs, or two logdirs with runs matched by name: tags on one side only, hparams,
     and per scalar tag steps, last/min/max and the first step where values diverge. Exits 1
     when anything differs beyond --rtol/--atol."""
-    from tbtool.damage import damaged_files
     from tbtool.ops.diff import diff
+    from tbtool.runs.damage import damaged_files
 
     with reported_errors():
         with progress_display("reading", enabled=not quiet) as progress:

@@ -26,10 +26,11 @@ from tbtool.cli.app import (
 )
 from tbtool.cli.progress import progress_display
 from tbtool.errors import UsageError
-from tbtool.normalize import Normalizer
 from tbtool.ops.dump import dump_values, raw_json, raw_text, value_line
-from tbtool.reader import LogReader, StepRange, ValueSelector
-from tbtool.values import KINDS
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, ValueSelector
+from tbtool.values.normalize import Normalizer
+from tbtool.values.typed import KINDS
 
 
 class DumpFormat(str, Enum):

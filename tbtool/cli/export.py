@@ -29,11 +29,11 @@ from tbtool.cli.app import (
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.damage import damaged_files
+from tbtool.columnar.table_rows import TABLE_KINDS
 from tbtool.errors import UsageError
-from tbtool.hparams import METRIC_AGGREGATES
 from tbtool.ops.export import PARTITION_KEYS, export
-from tbtool.tables import TABLE_KINDS
+from tbtool.reading.hparams import METRIC_AGGREGATES
+from tbtool.runs.damage import damaged_files
 
 KIND_CHOICES = [*TABLE_KINDS, "all"]
 

@@ -24,11 +24,11 @@ from tbtool.cli.app import (
     stdout_console,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.inventory import Inventory, RunSummary, inventory
-from tbtool.printable import printable
-from tbtool.reader import LogReader
-from tbtool.record import ReadState
-from tbtool.temporaries import Leftover, find_leftovers
+from tbtool.format.record import ReadState
+from tbtool.reading.inventory import Inventory, RunSummary, inventory
+from tbtool.reading.log_reader import LogReader
+from tbtool.storage.temporaries import Leftover, find_leftovers
+from tbtool.vocabulary.printable import printable
 
 
 def human_size(n: int) -> str:

@@ -26,7 +26,7 @@ from tbtool.cli.app import (
     reported_errors,
 )
 from tbtool.cli.progress import progress_display
-from tbtool.damage import damaged_files
+from tbtool.runs.damage import damaged_files
 
 
 @command(

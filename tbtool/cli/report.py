@@ -16,7 +16,7 @@ from rich.markup import escape
 from tbtool import storage
 from tbtool.cli.app import EXIT_OK, EXIT_PROBLEMS, choice_option, format_option, stdout_console
 from tbtool.ops.findings import SEVERITIES, Finding, Report
-from tbtool.printable import printable
+from tbtool.vocabulary.printable import printable
 
 
 class ReportFormat(str, Enum):

@@ -87,7 +87,7 @@ def summary_command(
     metric (with the step where it was reached; without --metric, every scalar tag's last
     value). Markdown fits $GITHUB_STEP_SUMMARY."""
     from tbtool.ops.summary import display_table, json_records, summarize
-    from tbtool.reader import LogReader
+    from tbtool.reading.log_reader import LogReader
 
     with reported_errors():
         # Every readable run gets its row either way; --skip-corrupt decides the exit code.

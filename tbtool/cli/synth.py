@@ -26,7 +26,7 @@ from tbtool.cli.app import (
 )
 from tbtool.cli.ls import human_size
 from tbtool.errors import UsageError
-from tbtool.ops.synth import (
+from tbtool.ops.synth.generate import (
     DEFAULT_KINDS,
     DEFAULT_RUNS,
     DEFAULT_START,
@@ -36,7 +36,7 @@ from tbtool.ops.synth import (
     SynthResult,
     synth,
 )
-from tbtool.ops.synth_styles import ALL_KINDS
+from tbtool.ops.synth.styles import ALL_KINDS
 
 
 class Style(str, Enum):

@@ -1,4 +1,4 @@
-"""Which decoder reads event files here: the C extension ``tbtool._columnar`` or the
+"""Which decoder reads event files here: the C extension ``tbtool.columnar._columnar`` or the
 pure-Python one, and why.
 
 The extension is optional at install time (``pip install`` builds it where a C compiler
@@ -20,7 +20,7 @@ PURE_PYTHON_ENV = "TBTOOL_PURE_PYTHON"
 @cache
 def _load() -> Any:
     try:
-        from tbtool import _columnar
+        from tbtool.columnar import _columnar
     except ImportError:
         return None
     return _columnar
@@ -44,11 +44,15 @@ def describe() -> dict[str, Any]:
     code the C decoder runs (``sse4.2``, ``armv8`` or ``software``)."""
     ext = module()
     if ext is not None:
-        return {"decoder": "c", "why": "tbtool._columnar is built", "crc32c": ext.crc_path()}
+        return {
+            "decoder": "c",
+            "why": "tbtool.columnar._columnar is built",
+            "crc32c": ext.crc_path(),
+        }
     if available():
         why = f"{PURE_PYTHON_ENV}={os.environ.get(PURE_PYTHON_ENV)} is set"
     else:
-        why = "the C extension tbtool._columnar is not built (no C compiler at install?)"
+        why = "the C extension tbtool.columnar._columnar is not built (no C compiler at install?)"
     return {"decoder": "python", "why": why, "crc32c": "crc32c package"}
 
 

@@ -1,6 +1,6 @@
 """Batch framing in pure Python: the complete records of a buffer in one tight loop.
 
-The same checks, in the same order, as :class:`tbtool.record.RecordReader` (format.md §1):
+The same checks, in the same order, as :class:`tbtool.format.record.RecordReader` (format.md §1):
 the length CRC as soon as a header is there, then the length limit, then whether the whole
 record is there, then the payload CRC. The loop stops at the first record it cannot hand
 over and says why, so the caller can let the per-record reader produce the exact error (and,
@@ -14,7 +14,7 @@ import struct
 import crc32c as _crc32c
 
 from tbtool.columnar import native
-from tbtool.masked_crc import MASK_DELTA
+from tbtool.format.masked_crc import MASK_DELTA
 
 STOP_END, STOP_LENGTH_CRC, STOP_TOO_LARGE, STOP_DATA_CRC, STOP_PYTHON = 0, 1, 2, 3, 4
 STOP_REASONS = {

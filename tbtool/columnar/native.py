@@ -1,4 +1,4 @@
-"""The C extension ``tbtool._columnar``, when it is built, and the glue around its output.
+"""The C extension ``tbtool.columnar._columnar``, when it is built, and the glue around its output.
 
 The extension is optional: ``pip install`` builds it where a C compiler exists, and every
 caller falls back to the pure-Python decoder when :func:`module` returns ``None`` (or when
@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError
 
 from tbtool.columnar.decoder import available, module
 from tbtool.columnar.index import ChunkIndex
-from tbtool.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
+from tbtool.format.summary_metadata import SummaryMetadata, metadata_key, parse_metadata
 
 __all__ = ["available", "module", "scan"]
 
@@ -88,7 +88,7 @@ def _canonical_metas(
     raw: list[bytes], arrays: dict[str, np.ndarray], file: str, index: int
 ) -> tuple[list[bytes], np.ndarray]:
     """The C scan keeps each value's ``SummaryMetadata`` bytes as written; the index holds
-    them as the pure-Python decoder does (:func:`~tbtool.summary_metadata.metadata_key`):
+    them as the pure-Python decoder does (:func:`~tbtool.format.summary_metadata.metadata_key`):
     canonical, equal encodings merged, present-but-empty ones as no metadata (-1)."""
     metas: list[bytes] = []
     ids: dict[bytes, int] = {}

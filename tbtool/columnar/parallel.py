@@ -26,9 +26,9 @@ from typing import Any
 
 from tbtool import storage
 from tbtool.columnar.index import ChunkIndex
-from tbtool.columnar.scan import FileScan
+from tbtool.columnar.scan import DEFAULT_CHUNK_SIZE, FileScan
 from tbtool.errors import TbtoolError
-from tbtool.record import ReadState
+from tbtool.format.record import ReadState
 
 #: Below this many bytes of input, reading in one process is as fast (forking workers and
 #: moving indexes between processes costs more than it saves on small logdirs).
@@ -46,6 +46,10 @@ ROW_BYTES_PER_FILE_BYTE = 0.7
 #: size; a main process that leaves the scan to workers peaked lower than one process
 #: alone (155 vs 186 MB exporting 1 GB with ``-j 2``, 1.2x of one process is 223 MB).
 PARALLEL_MEMORY_BUDGET = 64 << 20
+#: Messages (a chunk's rows each, :mod:`tbtool.columnar.rows`) a worker may have waiting
+#: for the main process: what bounds the memory of a read with workers (a chunk's rows are
+#: a few MB).
+IN_FLIGHT = 2
 #: ``jobs`` of a library call that gives none: one process. Starting worker processes inside
 #: a user's program is not safe by default (forking a process whose threads hold locks, e.g.
 #: torch's or JAX's, can deadlock; spawning re-runs an unguarded ``__main__``). The CLI, in
@@ -98,9 +102,6 @@ def auto_jobs(files: Sequence[str], jobs: int | None, *, rows: bool = False) -> 
     if total < MIN_PARALLEL_BYTES:
         return 1
     if rows:
-        from tbtool.columnar.rows import IN_FLIGHT
-        from tbtool.columnar.scan import DEFAULT_CHUNK_SIZE
-
         chunk = min(max(largest, 1), DEFAULT_CHUNK_SIZE)
         held = ROW_BYTES_PER_FILE_BYTE * chunk * (IN_FLIGHT + 1)
     else:

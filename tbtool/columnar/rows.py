@@ -28,13 +28,16 @@ import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar import arrow
-from tbtool.columnar.assemble import Piece, RunAssembler
+from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import ONEOF_NONE, ONEOF_TENSOR, ChunkIndex
-from tbtool.columnar.parallel import auto_jobs
+from tbtool.columnar.parallel import IN_FLIGHT, auto_jobs
+from tbtool.columnar.pieces import Piece
 from tbtool.columnar.scan import FileScan
+from tbtool.columnar.table_rows import piece_batch, piece_columns
 from tbtool.columnar.walk import (
     Progress,
     RunChunks,
+    WalkedReader,
     chunk_next,
     chunk_restarts,
     count_file,
@@ -42,16 +45,11 @@ from tbtool.columnar.walk import (
     record_file,
     walk_runs,
 )
-from tbtool.purge import UNPURGED_KINDS, PurgeFilter, Restart
-from tbtool.spool import Spooled
+from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter, Restart
+from tbtool.storage.spool import Spooled
 
 if TYPE_CHECKING:
-    from tbtool.logdir import Run
-    from tbtool.reader import LogReader
-
-#: Messages (a chunk's rows each) a worker may have waiting for the main process: what bounds
-#: the memory of a read with workers (a chunk's rows are a few MB).
-IN_FLIGHT = 2
+    from tbtool.runs.logdir import Run
 
 
 @dataclass
@@ -90,12 +88,12 @@ class RowRequest:
     steps: Any
     purge: bool
     chunk_size: int | None = None
-    #: Rows as :func:`~tbtool.tables.piece_columns` gives them (binary columns as lists of
-    #: ``bytes``, what a whole table keeps) instead of record batches.
+    #: Rows as :func:`~tbtool.columnar.table_rows.piece_columns` gives them (images and
+    #: audio as blobs, which a whole table copies once) instead of record batches.
     columns: bool = False
 
     def assembler(self, run: str, purge: PurgeFilter) -> RunAssembler:
-        from tbtool.logdir import tag_matcher
+        from tbtool.runs.logdir import tag_matcher
 
         return RunAssembler(
             run, self.value_kinds, tag_ok=tag_matcher(list(self.tag_patterns)), steps=self.steps,
@@ -103,8 +101,6 @@ class RowRequest:
         )  # fmt: skip
 
     def rows(self, piece: Piece) -> ChunkRows:
-        from tbtool.tables import piece_batch, piece_columns
-
         convert = piece_columns if self.columns else piece_batch
         batches = [(k, b) for k in self.kinds if (b := convert(k, piece)) is not None]
         return ChunkRows(batches, piece.values, piece.count)
@@ -250,7 +246,7 @@ class AssemblyPool:
 
 
 def walk_rows(
-    reader: LogReader,
+    reader: WalkedReader,
     request: RowRequest,
     *,
     jobs: int,
@@ -286,7 +282,7 @@ def walk_rows(
 
 
 def _run_rows(
-    reader: LogReader, request: RowRequest, walk: RunChunks, pool: AssemblyPool,
+    reader: WalkedReader, request: RowRequest, walk: RunChunks, pool: AssemblyPool,
     progress: Progress,
 ) -> Iterator[ChunkRows]:  # fmt: skip
 
@@ -339,7 +335,7 @@ def _conflicts(uses: dict[str, list[Any]], registry: dict[str, Any]) -> bool:
 
 
 def _read_here(
-    reader: LogReader, request: RowRequest, walk: RunChunks, number: int, path: str,
+    reader: WalkedReader, request: RowRequest, walk: RunChunks, number: int, path: str,
     earlier: dict[str, Any], skip: int, registry: dict[str, Any], progress: Progress,
 ) -> Iterator[ChunkRows]:  # fmt: skip
     """File ``number`` read in this process, as without workers, its first ``skip`` chunks

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import K_SKIP, K, RunAssembler
+from tbtool.columnar.assemble import RunAssembler
 from tbtool.columnar.index import WHAT_CODES, ChunkIndex
+from tbtool.columnar.pieces import K_SKIP, K
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress
-from tbtool.purge import START, UNPURGED_KINDS
-from tbtool.record import HEADER_SIZE, ReadState
-from tbtool.values import KINDS
+from tbtool.format.record import HEADER_SIZE, ReadState
+from tbtool.runs.purge import START, UNPURGED_KINDS
+from tbtool.values.typed import KINDS
 
 #: Per K code (``K_SKIP`` included): kinds a restart never erases.
 UNPURGED = np.zeros(K_SKIP + 1, dtype=bool)

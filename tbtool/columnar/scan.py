@@ -3,9 +3,10 @@
 The file is read a chunk at a time; the records of a chunk are framed, CRC-checked and
 decoded in bulk, by the C extension when it is there and by the pure-Python decoder
 otherwise. Whatever the bulk loop cannot take (a damaged record, an event kind it does not
-decode) is handed to the per-record code of :mod:`tbtool.record` / :mod:`tbtool.events`, so
+decode) is handed to the per-record code of :mod:`tbtool.format.record` /
+:mod:`tbtool.runs.events`, so
 errors, skipped records and the final read state are exactly those of
-:class:`~tbtool.events.EventFileReader`.
+:class:`~tbtool.runs.events.EventFileReader`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import numpy as np
 from tbtool import storage
 from tbtool.columnar import native
 from tbtool.columnar.framing import STOP_END, STOP_PYTHON, frame_records
-from tbtool.columnar.index import ChunkIndex, IndexBuilder, concat_indexes
+from tbtool.columnar.index import ChunkIndex, concat_indexes
+from tbtool.columnar.index_builder import IndexBuilder
 from tbtool.columnar.manyparse import parse_events
 from tbtool.errors import DataCrcMismatch, EventDecodeError, RecordError, TbtoolError
-from tbtool.events import decode_event
-from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, HEADER_SIZE, ReadState, RecordReader
+from tbtool.format.record import DEFAULT_MAX_RECORD_LENGTH, HEADER_SIZE, ReadState, RecordReader
+from tbtool.runs.events import decode_event
 
 DEFAULT_CHUNK_SIZE = 4 << 20
 #: Records decoded per protobuf call by the pure-Python decoder.
@@ -34,7 +36,7 @@ class FileScan:
     """Iterating yields the :class:`ChunkIndex` es of one file, in order.
 
     Afterwards ``events``, ``state``, ``end_offset`` and ``pending_bytes`` say how reading
-    ended (as :class:`~tbtool.reader.FileStatus` does) and ``problems`` lists the records
+    ended (as :class:`~tbtool.reading.reader.FileStatus` does) and ``problems`` lists the records
     skipped with ``skip_corrupt``. Without ``skip_corrupt`` the first problem is raised.
     ``use_native``: ``None`` uses the C extension if it is built, ``False`` never does.
     ``max_record_length``: larger records are damage (:class:`~tbtool.errors.RecordTooLarge`).
@@ -59,7 +61,7 @@ class FileScan:
         self.skip_corrupt = skip_corrupt
         self.native = native.module() if use_native is not False else None
         if use_native and self.native is None:
-            raise RuntimeError("the tbtool._columnar extension is not built")
+            raise RuntimeError("the tbtool.columnar._columnar extension is not built")
         self.chunk_size = chunk_size
         self.max_record_length = max_record_length
         self.problems: list[TbtoolError] = []

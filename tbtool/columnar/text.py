@@ -7,7 +7,7 @@ Python gives one at a time:
 * :func:`float_reprs`: ``repr(float)`` (Python's shortest round-trip digits, positional
   between 1e-4 and 1e16, else ``1e-05`` style); values written as float32 get the shortest
   digits that read back as the same float32 (``0.2``, not ``0.20000000298023224``), as
-  :func:`tbtool.values.float32_repr` does for one value. Arrow's cast gives the shortest
+  :func:`tbtool.values.typed.float32_repr` does for one value. Arrow's cast gives the shortest
   digits; this module only lays them out as Python does.
 * :func:`iso_times`: ``dump``'s UTC times with milliseconds (``2023-11-14T22:13:21.000Z``),
   rounded as ``datetime.fromtimestamp`` rounds.
@@ -41,7 +41,7 @@ def _shortest(values: np.ndarray, float32: np.ndarray) -> pa.StringArray:
 
 def float_reprs(values: np.ndarray, float32: np.ndarray | None = None) -> pa.StringArray:
     """``repr(float(x))`` of every value; rows where ``float32`` is set at float32's shortest
-    digits (the text of :func:`tbtool.values.float32_repr`).
+    digits (the text of :func:`tbtool.values.typed.float32_repr`).
 
     Arrow's text has the right digits; only its layout differs from Python's, and only in
     ways the text and the magnitude tell apart: whole numbers lack ``.0``; exponents have one

@@ -12,7 +12,7 @@ reading ended (events, read state, where it stopped) lands in the reader's ``fil
 and its damaged records in ``problems``, exactly as the per-event iterator records them: a
 damaged record is skipped, and a walk that ends raises :class:`~tbtool.errors.DamagedFiles`
 naming every damaged file it met unless the reader has ``skip_corrupt``
-(:class:`~tbtool.reader.LogReader`). Counters for a progress display are updated as bytes are read.
+(:class:`~tbtool.LogReader`). Counters for a progress display are updated as bytes are read.
 """
 
 from __future__ import annotations
@@ -20,23 +20,35 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from tbtool import storage
 from tbtool.columnar.index import WHAT_CODES, ChunkIndex
 from tbtool.columnar.parallel import Prefetcher, auto_jobs
+from tbtool.columnar.restarts import restarts_in_file
 from tbtool.errors import TbtoolError
-from tbtool.purge import PurgeFilter, Restart, restarts_in_file, start_step
-from tbtool.spool import Spooled
-
-if TYPE_CHECKING:
-    from tbtool.logdir import Run
-    from tbtool.reader import LogReader
+from tbtool.runs.events import FileStatus
+from tbtool.runs.logdir import Run
+from tbtool.runs.purge import PurgeFilter, Restart, start_step
+from tbtool.storage.spool import Spooled
 
 _SESSION_LOG = WHAT_CODES["session_log"]
 _NO_LIMIT = np.iinfo(np.int64).max
+
+
+class WalkedReader(Protocol):
+    """What a walk needs of the reader it serves (:class:`tbtool.reading.reader.Reader`):
+    its runs and purge choice, and where to leave problems met and how each file ended.
+    A protocol, so the columnar layer never imports the reader above it."""
+
+    runs: list[Run]
+    purge: bool
+    problems: list[TbtoolError]
+    file_status: dict[str, FileStatus]
+
+    def check_damage(self, since: int = 0) -> None: ...
 
 
 @dataclass
@@ -127,7 +139,7 @@ class RunChunks:
 
     def complete(self) -> None:
         """Find every restart of the run not met yet by looking ahead over the unread part
-        of its files (:func:`~tbtool.purge.restarts_in_file`, about the cost of reading
+        of its files (:func:`~tbtool.columnar.restarts.restarts_in_file`, about the cost of reading
         them), so that output held back can be released."""
         if self.complete_:
             return
@@ -143,7 +155,7 @@ class RunChunks:
 T = TypeVar("T")
 #: Bytes of output a streamed read holds back per run before it looks ahead for the run's
 #: restarts: smaller runs are read once; larger ones cost one more skim of the rest of the
-#: run (:func:`~tbtool.purge.restarts_in_file`, about a read of it).
+#: run (:func:`~tbtool.columnar.restarts.restarts_in_file`, about a read of it).
 HOLD_BYTES = 8 << 20
 
 
@@ -202,7 +214,7 @@ def file_size(path: str) -> int:
 
 
 def walk_runs(
-    reader: LogReader,
+    reader: WalkedReader,
     *,
     jobs: int | None = 1,
     chunk_size: int | None = None,
@@ -242,11 +254,9 @@ def chunk_next(number: int, chunk: ChunkIndex) -> tuple[int, int, int] | None:
     return (number, end, int(chunk.r_index[-1]) + 1)
 
 
-def record_file(reader: LogReader, path: str, scan: Any) -> None:
+def record_file(reader: WalkedReader, path: str, scan: Any) -> None:
     """How reading ``path`` ended (a scan, or what a worker reported of one): its damaged
     records into the reader's ``problems``, its end into ``file_status``."""
-    from tbtool.reader import FileStatus
-
     reader.problems.extend(scan.problems)
     reader.file_status[path] = FileStatus(
         scan.events, scan.state, scan.end_offset, scan.pending_bytes
@@ -261,7 +271,7 @@ def count_file(progress: Progress, unread_bytes: int) -> None:
 
 
 def _run_chunks(
-    reader: LogReader, run: Run, prefetch: Prefetcher, progress: Progress
+    reader: WalkedReader, run: Run, prefetch: Prefetcher, progress: Progress
 ) -> Iterator[tuple[int, ChunkIndex]]:
     for number, path in enumerate(run.files):
         scan = prefetch.take(path)

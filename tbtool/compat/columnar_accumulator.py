@@ -44,8 +44,8 @@ from tbtool.columnar.index import (
 )
 from tbtool.columnar.scan import FileScan
 from tbtool.compat.legacy_accumulator import file_version, ndarray
+from tbtool.format.summary_metadata import parse_metadata
 from tbtool.proto import event_pb2
-from tbtool.summary_metadata import parse_metadata
 
 KIND_ONEOF = {
     "scalars": ONEOF_SIMPLE,

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from tbtool import limits
-from tbtool.events import EventFileReader
 from tbtool.proto import event_pb2
-from tbtool.tensor import TensorDecodeError, decode_tensor
+from tbtool.runs.events import EventFileReader
+from tbtool.values import limits
+from tbtool.values.tensor import TensorDecodeError, decode_tensor
 
 _START = event_pb2.SessionLog.START
 _PURGED = ("scalars", "histograms", "images", "audio")  # the legacy accumulator's reservoirs
@@ -127,7 +127,7 @@ def text_value(tensor: Any) -> Any:
 def decode_image(data: bytes) -> Any:
     """RGB pixels (frames stacked for a GIF); the encoded bytes when Pillow is missing, the
     bytes are no image it reads, or the pixels would take more memory than
-    :func:`tbtool.limits.value_limit` allows (the size comes from the image's header)."""
+    :func:`tbtool.values.limits.value_limit` allows (the size comes from the image's header)."""
     try:
         from PIL import Image, ImageSequence
     except ImportError:

@@ -34,7 +34,7 @@ import pandas as pd
 from tbtool.compat.columnar_accumulator import KeptFile, Series
 from tbtool.compat.legacy_accumulator import decode_image, decode_wav, text_value
 from tbtool.compat.tbparse_frames import FileFrames
-from tbtool.logdir import is_event_file_name
+from tbtool.runs.logdir import is_event_file_name
 
 SCALARS, TENSORS, HISTOGRAMS, IMAGES, AUDIO = "scalars", "tensors", "histograms", "images", "audio"
 HPARAMS, TEXT = "hparams", "text"

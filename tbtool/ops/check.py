@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import ValueBlock
+from tbtool.columnar.pieces import ValueBlock
 from tbtool.columnar.walk import Progress
-from tbtool.duration import parse_duration
 from tbtool.errors import UsageError
-from tbtool.logdir import compile_patterns, tag_matcher
 from tbtool.ops.findings import Finding, Report
-from tbtool.reader import LogReader
-from tbtool.values import EVENT_KINDS, KINDS, HParams
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.logdir import compile_patterns, tag_matcher
+from tbtool.values.typed import EVENT_KINDS, KINDS, HParams
+from tbtool.vocabulary.duration import parse_duration
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -294,7 +294,7 @@ def check(
     progress: Progress | None = None,
 ) -> Report:
     """Evaluate ``expectations`` against the logs under ``paths`` (one pass, through the
-    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.reader.LogReader.blocks`).
+    batch path; ``jobs`` and ``progress`` as in :meth:`~tbtool.LogReader.blocks`).
     A damaged file fails the gate: it is an ``error`` finding with validate's code for what
     is wrong with it, beside the verdicts on everything that could be read. ``runs``/``tags``
     narrow what is read, as for every reader: an assertion sees only the values they keep."""

@@ -26,8 +26,8 @@ from tbtool.columnar.index import WHAT_CODES, ChunkIndex
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.logdir import Run, compile_patterns, find_runs, walk_files
 from tbtool.ops.rewrite import BACKUP_DIR, real_inside
+from tbtool.runs.logdir import Run, compile_patterns, find_runs
 
 SUMMARY = WHAT_CODES["summary"]
 
@@ -196,7 +196,7 @@ def _run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> tuple[l
         and os.path.abspath(r.directory).startswith(os.path.abspath(run.directory) + os.sep)
     ]
     remove, keep = [], []
-    for directory, files in walk_files(run.directory, follow_symlinks=False):
+    for directory, files in storage.walk_files(run.directory, follow_symlinks=False):
         absolute = os.path.abspath(directory)
         if any(
             absolute == d or absolute.startswith(d + os.sep)
@@ -241,7 +241,7 @@ def _remote_run_files(run: Run, root: str, runs: list[Run], all_files: bool) -> 
         if r.directory != run.directory and storage.inside(r.directory, run.directory)
     ]
     remove, keep = [], []
-    for directory, files in walk_files(run.directory):
+    for directory, files in storage.walk_files(run.directory):
         if any(storage.inside(directory, d) for d in others):
             continue
         where = storage.relative(directory, run.directory).split("/")

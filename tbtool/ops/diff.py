@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from tbtool.aggregates import aggregate
 from tbtool.columnar.walk import Progress
-from tbtool.damage import raise_for_damage
 from tbtool.errors import UsageError
 from tbtool.ops.summary import session_of
-from tbtool.reader import LogReader, StepRange, Steps
-from tbtool.values import EVENT_KINDS, KINDS, json_float
+from tbtool.reading.aggregates import aggregate
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, Steps
+from tbtool.runs.damage import raise_for_damage
+from tbtool.values.typed import EVENT_KINDS, KINDS, json_float
 
 _SCALAR = KINDS.index("scalar")
 _HPARAMS = KINDS.index("hparams")

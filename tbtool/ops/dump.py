@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool.columnar.assemble import ValueBlock
 from tbtool.columnar.parallel import usable_cores
+from tbtool.columnar.pieces import ValueBlock
 from tbtool.columnar.text import (
     float_reprs,
     integers,
@@ -33,11 +33,12 @@ from tbtool.columnar.text import (
     runs_of_equal,
 )
 from tbtool.columnar.walk import Progress
-from tbtool.events import EventRecord
-from tbtool.logdir import Run
-from tbtool.printable import printable
-from tbtool.reader import LogReader, StepRange
-from tbtool.values import KINDS, LoggedValue
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange
+from tbtool.runs.events import EventRecord
+from tbtool.runs.logdir import Run
+from tbtool.values.typed import KINDS, LoggedValue
+from tbtool.vocabulary.printable import printable
 
 FORMATS = ("text", "jsonl")
 _SCALAR = KINDS.index("scalar")

@@ -32,15 +32,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool.aggregates import metric_aggregates
 from tbtool.columnar import arrow, names
+from tbtool.columnar.table_rows import SCHEMAS, check_kinds
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.hparams import HParamsCollector
 from tbtool.ops.export_media import MediaWriter, index_schema
 from tbtool.ops.export_output import MEDIA_KINDS, ExportOutput
 from tbtool.ops.export_sinks import FORMATS, Sink, format_of_path
-from tbtool.reader import LogReader, StepRange, Steps
-from tbtool.tables import SCHEMAS, Progress, check_kinds, iter_batches
+from tbtool.reading.aggregates import metric_aggregates
+from tbtool.reading.hparams import HParamsCollector
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, Steps
+from tbtool.reading.tables import Progress, iter_batches
 
 PARTITION_KEYS = ("run",)
 
@@ -208,7 +210,7 @@ def _write_tables(
                 continue
             write(kind, batch)
         if wide and "scalars" in kinds:
-            from tbtool.frames import to_frame, wide_scalars  # pandas: only --wide needs it
+            from tbtool.reading.frames import to_frame, wide_scalars  # pandas: only --wide needs it
 
             table = pa.Table.from_batches(wide_parts, schema=SCHEMAS["scalars"])
             pivot = pa.Table.from_pandas(wide_scalars(to_frame(table)), preserve_index=False)

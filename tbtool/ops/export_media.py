@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from tbtool import storage
 from tbtool.columnar import arrow
-from tbtool.tables import SCHEMAS
+from tbtool.columnar.table_rows import SCHEMAS
 
 _SAFE = "-_.~ +=,@"
 #: The longest name of a directory written for a run or tag part, in bytes (see above).

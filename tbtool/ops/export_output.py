@@ -5,12 +5,12 @@ a partitioned dataset; :mod:`tbtool.ops.export` describes them) and keeps contra
 data-safety rules:
 
 * Before anything is read, it refuses an output that is, contains or lies inside an input
-  (:func:`tbtool.output.refuse_overlap`), and an existing output unless ``overwrite``: the
+  (:func:`tbtool.ops.output.refuse_overlap`), and an existing output unless ``overwrite``: the
   file OUT, or in a directory OUT the entries this export writes (``<kind>.<ext>``,
   ``images/``, ``audio/``, ``<kind>.parquet/``, a dataset's ``run=*``). Nothing else in OUT
   is ever touched.
 * Everything is written into a staging area: a locked temporary file or directory
-  (:mod:`tbtool.temporaries`) in the directory that will hold the output (one filesystem,
+  (:mod:`tbtool.storage.temporaries`) in the directory that will hold the output (one filesystem,
   so a rename moves it), or for a URL a local temporary directory.
 * :meth:`ExportOutput.commit` puts the output in place once it is complete: one rename for
   a file or a new directory; for an existing directory one rename per entry (media before
@@ -41,9 +41,9 @@ import pyarrow as pa
 from tbtool import storage
 from tbtool.errors import UsageError
 from tbtool.ops.export_sinks import EXTENSIONS, PartitionedSink, Sink, file_sink
+from tbtool.ops.output import refuse_overlap
 from tbtool.ops.rewrite import fsync_directory
-from tbtool.output import refuse_overlap
-from tbtool.temporaries import temporary_directory, temporary_file
+from tbtool.storage.temporaries import temporary_directory, temporary_file
 
 MEDIA_KINDS = ("images", "audio")
 #: Threads that fsync a staged directory's files.

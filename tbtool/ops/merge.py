@@ -11,7 +11,7 @@ splices of their sources (:mod:`tbtool.ops.merge_plan`); runs with damaged sourc
 per-event salvage engine (:mod:`tbtool.ops.merge_salvage`). Both write the same bytes.
 
 A local OUT gets all of its files or none: they are written into a temporary directory in
-OUT (:mod:`tbtool.temporaries`) and moved into place when every run is written. An
+OUT (:mod:`tbtool.storage.temporaries`) and moved into place when every run is written. An
 interrupted merge leaves OUT without event files (at worst a stale temporary directory,
 which the next tbtool command writing there removes), so running it again just works. A URL
 OUT gets its files one by one (an object store has no rename).
@@ -23,69 +23,31 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tbtool import storage
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
-from tbtool.logdir import discover, is_event_file_name
-from tbtool.ops.merge_plan import MergedRun, plan_merged_run, scan_sources
+from tbtool.format.salvage import SkippedRange
+from tbtool.ops.merge_plan import (
+    MergedRun,
+    OutputRun,
+    file_version_payload,
+    plan_merged_run,
+    scan_sources,
+)
 from tbtool.ops.merge_salvage import merged_payloads
+from tbtool.ops.output import refuse_overlap
 from tbtool.ops.rewrite import framed, fsync_directory, write_verified_blocks
 from tbtool.ops.splice import blocks
-from tbtool.output import refuse_overlap
-from tbtool.proto import event_pb2
-from tbtool.salvage import SkippedRange
-from tbtool.spool import spooled
-from tbtool.temporaries import temporary_directory
+from tbtool.runs.logdir import discover, is_event_file_name
+from tbtool.storage.spool import spooled
+from tbtool.storage.temporaries import temporary_directory
 
 __all__ = ["MergeResult", "OutputRun", "merge", "merged_payloads", "plan_outputs", "plan_run"]
 
 LAYOUTS = ("merge", "sub-run", "tag-prefix")
-WRITER_NAME = "tbtool.merge"
-
-
-@dataclass(slots=True)
-class OutputRun:
-    """One run of the output and where its events come from."""
-
-    name: str
-    sources: list[tuple[str, str]] = field(default_factory=list)  # (input label, file path)
-    written: str | None = None
-    records_in: int = 0
-    records_out: int = 0
-    dropped_by_restarts: int = 0
-    duplicates: int = 0
-    skipped: list[SkippedRange] = field(default_factory=list)
-
-    def reset_counts(self) -> None:
-        """Zero the counters, before the sources are merged again."""
-        self.records_in = self.records_out = self.dropped_by_restarts = self.duplicates = 0
-        self.skipped.clear()
-
-    def count(self, planned: MergedRun) -> None:
-        """Take the counters of a columnar plan."""
-        self.records_in = planned.records_in
-        self.records_out = planned.splice.total_records
-        self.dropped_by_restarts = planned.dropped_by_restarts
-        self.duplicates = planned.duplicates
-        self.skipped.clear()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.name,
-            "sources": [path for _, path in self.sources],
-            "written": self.written,
-            "records_in": self.records_in,
-            "records_out": self.records_out,
-            "dropped_by_restarts": self.dropped_by_restarts,
-            "duplicates": self.duplicates,
-            "skipped": [
-                {"file": s.file, "start": s.start, "end": s.end, "reason": s.reason}
-                for s in self.skipped
-            ],
-        }
 
 
 @dataclass(slots=True)
@@ -186,15 +148,6 @@ def _check_out(out: str, inputs: Sequence[str]) -> None:
         raise UsageError(
             f"output {out} already holds event files: choose an empty or new directory"
         )
-
-
-def file_version_payload(wall_time: float) -> bytes:
-    """The first event of a file tbtool writes when merging."""
-    return event_pb2.Event(
-        wall_time=wall_time,
-        file_version="brain.Event:2",
-        source_metadata=event_pb2.SourceMetadata(writer=WRITER_NAME),
-    ).SerializeToString()
 
 
 def file_payloads(

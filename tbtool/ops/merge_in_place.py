@@ -31,12 +31,12 @@ from typing import Any
 from tbtool import storage
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
-from tbtool.ops.merge import OutputRun, file_payloads, merged_payloads, plan_run
-from tbtool.ops.merge_plan import MergedRun
+from tbtool.ops.merge import file_payloads, merged_payloads, plan_run
+from tbtool.ops.merge_plan import MergedRun, OutputRun
 from tbtool.ops.purge_steps import runs_inside
 from tbtool.ops.rewrite import backup, framed, remove_verified, write_verified_blocks
 from tbtool.ops.splice import SourceChanged, blocks
-from tbtool.spool import spooled
+from tbtool.storage.spool import spooled
 
 __all__ = ["InPlacePlan", "InPlaceRun", "SourceChanged", "apply", "plan"]
 

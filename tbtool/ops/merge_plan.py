@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from tbtool.columnar.run_table import FILE_VERSION, SUMMARY, FileTable, RunTables
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import HEADER_SIZE, RECORD_OVERHEAD, ReadState
+from tbtool.format.salvage import SkippedRange
 from tbtool.ops.purge_rules import rewind_drops, start_drops
 from tbtool.ops.splice import Recode, SourceFiles, Splice, reencode
-from tbtool.purge import PurgeFilter, Restart
-from tbtool.record import HEADER_SIZE, RECORD_OVERHEAD, ReadState
+from tbtool.proto import event_pb2
+from tbtool.runs.purge import PurgeFilter, Restart
 
 
 @dataclass(eq=False)
@@ -87,9 +90,7 @@ def plan_merged_run(
     """The output run of ``tables`` (its sources, in read order; ``labels[i]`` names the
     input of source ``i`` for the tag-prefix layout). ``file_version``: the payload written
     first; ``None`` makes it from the first record's wall time (see
-    :func:`tbtool.ops.merge.file_version_payload`)."""
-    from tbtool.ops.merge import file_version_payload
-
+    :func:`file_version_payload`)."""
     drops = _drops(tables, rule)
     paths = [t.path for t in tables]
     sources = SourceFiles(paths)
@@ -240,3 +241,57 @@ def _first_of_duplicates(records: _Records, sources: SourceFiles) -> np.ndarray:
             else:
                 seen.add(digest)
     return keep
+
+
+WRITER_NAME = "tbtool.merge"
+
+
+@dataclass(slots=True)
+class OutputRun:
+    """One run of the output and where its events come from."""
+
+    name: str
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (input label, file path)
+    written: str | None = None
+    records_in: int = 0
+    records_out: int = 0
+    dropped_by_restarts: int = 0
+    duplicates: int = 0
+    skipped: list[SkippedRange] = field(default_factory=list)
+
+    def reset_counts(self) -> None:
+        """Zero the counters, before the sources are merged again."""
+        self.records_in = self.records_out = self.dropped_by_restarts = self.duplicates = 0
+        self.skipped.clear()
+
+    def count(self, planned: MergedRun) -> None:
+        """Take the counters of a columnar plan."""
+        self.records_in = planned.records_in
+        self.records_out = planned.splice.total_records
+        self.dropped_by_restarts = planned.dropped_by_restarts
+        self.duplicates = planned.duplicates
+        self.skipped.clear()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.name,
+            "sources": [path for _, path in self.sources],
+            "written": self.written,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "dropped_by_restarts": self.dropped_by_restarts,
+            "duplicates": self.duplicates,
+            "skipped": [
+                {"file": s.file, "start": s.start, "end": s.end, "reason": s.reason}
+                for s in self.skipped
+            ],
+        }
+
+
+def file_version_payload(wall_time: float) -> bytes:
+    """The first event of a file tbtool writes when merging."""
+    return event_pb2.Event(
+        wall_time=wall_time,
+        file_version="brain.Event:2",
+        source_metadata=event_pb2.SourceMetadata(writer=WRITER_NAME),
+    ).SerializeToString()

@@ -1,7 +1,7 @@
 """merge's per-event engine: the salvage path for runs with damaged or unreadable sources.
 
 Every readable record of every source is salvaged (damaged stretches are skipped and
-reported, :mod:`tbtool.salvage`), decoded with protobuf and classified one value at a time.
+reported, :mod:`tbtool.format.salvage`), decoded with protobuf and classified one value at a time.
 Runs whose sources all read cleanly take the columnar path of :mod:`tbtool.ops.merge_plan`
 instead, which writes the same bytes; this engine stays for the runs it cannot take and is
 the oracle the tests hold that path to.
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError
 
-from tbtool.normalize import Normalizer
+from tbtool.format.record import Record
+from tbtool.format.salvage import SkippedRange, salvage_records
 from tbtool.proto import event_pb2
-from tbtool.purge import START, UNPURGED_KINDS, PurgeFilter, Restart
-from tbtool.record import Record
-from tbtool.salvage import SkippedRange, salvage_records
+from tbtool.runs.purge import START, UNPURGED_KINDS, PurgeFilter, Restart
+from tbtool.values.normalize import Normalizer
 
 if TYPE_CHECKING:
-    from tbtool.ops.merge import OutputRun
+    from tbtool.ops.merge_plan import OutputRun
 
 ValuePosition = tuple[int, int, int]  # (file number, record index, value index)
 

@@ -20,10 +20,11 @@ import numpy as np
 
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError, UsageError
+from tbtool.ops.output import check_output, write_output
 from tbtool.ops.report import require
 from tbtool.ops.report_data import one_per_step
-from tbtool.output import check_output, write_output
-from tbtool.reader import LogReader, Steps
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import Steps
 
 FORMATS = ("png", "svg", "pdf")
 LEGEND_RUNS = 12  # more runs than this: no legend (it would hide the lines)
@@ -90,7 +91,7 @@ def plot(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from tbtool.frames import read_scalars
+    from tbtool.reading.frames import read_scalars
 
     reader = LogReader(paths, runs=runs, tags=tags, purge=purge, skip_corrupt=skip_corrupt)
     check_output(output, reader.paths, command="plot", overwrite=overwrite)

@@ -5,11 +5,11 @@ The rules of ``purge`` and ``merge`` (contract.md "purge semantics", format.md Â
 * ``step``: values with step >= N (of the selected tags), except graphs, run metadata,
   hparams and custom-scalar layouts, which describe a run rather than a step;
 * ``start``: a SessionLog START at step T drops earlier values of the run with step >= T
-  (:meth:`~tbtool.purge.PurgeFilter.keeps_many`);
+  (:meth:`~tbtool.runs.purge.PurgeFilter.keeps_many`);
 * ``rewind``: a value at step s drops earlier values *of its tag* with step >= s (what
   TensorBoard's Rust data server shows), vectorized per tag over the whole run.
 
-Restarts never drop the kinds of :data:`~tbtool.purge.UNPURGED_KINDS`. A value the normalizer
+Restarts never drop the kinds of :data:`~tbtool.runs.purge.UNPURGED_KINDS`. A value the normalizer
 turns into nothing (kind ``K_SKIP``) is purgeable, as it always was.
 """
 
@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from tbtool.columnar.assemble import K_SKIP, K
+from tbtool.columnar.pieces import K_SKIP, K
 from tbtool.columnar.run_table import UNPURGED, FileTable
-from tbtool.purge import UNPURGED_KINDS, PurgeFilter
+from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter
 
 #: ``--step`` keeps these besides graphs: they are written once, at step 0, and describe a run.
 STEP_KEPT_KINDS = UNPURGED_KINDS | {"hparams", "custom_scalars"}

@@ -27,16 +27,17 @@ from typing import Any
 import numpy as np
 
 from tbtool import storage
+from tbtool.columnar.restarts import find_restarts
 from tbtool.columnar.run_table import FileTable, RunTables
 from tbtool.columnar.walk import Progress, file_size
 from tbtool.errors import UsageError
-from tbtool.logdir import Run, discover, tag_matcher
+from tbtool.format.record import RECORD_OVERHEAD, ReadState
 from tbtool.ops.purge_rules import STEP_KEPT_KINDS, rewind_drops, start_drops, step_drops
 from tbtool.ops.rewrite import backup, real_inside, write_verified_blocks
 from tbtool.ops.splice import Recode, Splice, blocks
-from tbtool.purge import PurgeFilter, find_restarts
-from tbtool.record import RECORD_OVERHEAD, ReadState
-from tbtool.spool import spooled
+from tbtool.runs.logdir import Run, discover, tag_matcher
+from tbtool.runs.purge import PurgeFilter
+from tbtool.storage.spool import spooled
 
 __all__ = ["STEP_KEPT_KINDS", "FilePlan", "PurgePlan", "RunPlan", "TagPlan", "apply", "plan"]
 

@@ -22,8 +22,9 @@ from typing import Any
 
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.output import check_output, write_output
-from tbtool.reader import LogReader, StepRange, Steps
+from tbtool.ops.output import check_output, write_output
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, Steps
 
 EXTRA = "report"
 
@@ -88,7 +89,7 @@ def build_document(
     """The JSON document the page draws (see the module docs of report_data)."""
     from tbtool.ops import report_data as rd
     from tbtool.ops.summary import display_table, summary_of
-    from tbtool.tables import read_tables
+    from tbtool.reading.tables import read_tables
 
     tables = read_tables(
         reader, ["scalars", "histograms", "images", "hparams"], steps=steps, jobs=0,

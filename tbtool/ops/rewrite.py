@@ -12,7 +12,7 @@ Every command that rewrites or deletes (purge, merge, clean) goes through here:
 A process killed at any point leaves either the old or the new file, plus at worst a stray
 ``.tbtool-tmp-<host>-<pid>-*`` file (whose name TensorBoard does not read), which the next
 command writing in that directory removes once its owner is gone
-(:mod:`tbtool.temporaries`). Temporary names never contain ``tfevents``, and backups are tar
+(:mod:`tbtool.storage.temporaries`). Temporary names never contain ``tfevents``, and backups are tar
 archives, so neither is ever mistaken for a run.
 
 Remote files (URLs, :mod:`tbtool.storage`) get the same steps with objects: the new content
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from tbtool import storage
 from tbtool.columnar.framing import STOP_END, STOP_REASONS, count_records
 from tbtool.errors import TbtoolError, UsageError
-from tbtool.record import DEFAULT_MAX_RECORD_LENGTH, encode_record
-from tbtool.temporaries import PREFIX, temporary_file, temporary_name
+from tbtool.format.record import DEFAULT_MAX_RECORD_LENGTH, encode_record
+from tbtool.storage.temporaries import PREFIX, temporary_file, temporary_name
 
 BACKUP_DIR = ".tbtool-backups"
 TMP_PREFIX = PREFIX

@@ -21,9 +21,9 @@ import numpy as np
 from tbtool import storage
 from tbtool.columnar.walk import Progress
 from tbtool.errors import TbtoolError
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
+from tbtool.format.record import HEADER_SIZE, RECORD_OVERHEAD, encode_record
 from tbtool.proto import event_pb2
-from tbtool.record import HEADER_SIZE, RECORD_OVERHEAD, encode_record
 
 #: Bytes gathered before they are handed to the writer, and read from a source at a time.
 BLOCK = 4 << 20

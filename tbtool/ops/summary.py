@@ -4,7 +4,7 @@
 run's row holds ``run``, a column per hyperparameter (from the hparams session of the run or
 of the nearest directory above it), ``steps`` (distinct steps with a scalar), ``last_step``,
 ``duration`` (seconds between its first and last scalar's wall time), and per metric its value
-and the step where it was reached. Metrics are ``TAG=AGG`` specs (:mod:`tbtool.aggregates`);
+and the step where it was reached. Metrics are ``TAG=AGG`` specs (:mod:`tbtool.reading.aggregates`);
 by default the last value of every scalar tag. Everything comes from one pass over the data
 through the batch path; a run is listed when it has a scalar or an hparams session.
 """
@@ -21,13 +21,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool.aggregates import MetricSpec, aggregate, lower_is_better, parse_metrics, resolve
 from tbtool.columnar.walk import Progress
 from tbtool.errors import UsageError
-from tbtool.hparams import hparam_columns
-from tbtool.reader import LogReader, StepRange, Steps
-from tbtool.tables import iter_batches
-from tbtool.values import json_float
+from tbtool.reading.aggregates import MetricSpec, aggregate, lower_is_better, parse_metrics, resolve
+from tbtool.reading.hparams import hparam_columns
+from tbtool.reading.log_reader import LogReader
+from tbtool.reading.reader import StepRange, Steps
+from tbtool.reading.tables import iter_batches
+from tbtool.values.typed import json_float
 
 FIXED_COLUMNS = ("run", "steps", "last_step", "duration")
 
@@ -151,7 +152,7 @@ def summarize(
     progress: Progress | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """The summary table of PATH(s) (or a :class:`~tbtool.reader.LogReader`), one row per
+    """The summary table of PATH(s) (or a :class:`~tbtool.LogReader`), one row per
     run. ``metrics``: ``TAG=AGG`` specs (default: ``*=last``); ``sort``: a column, a tag or
     a ``TAG=AGG`` spec, best first unless ``ascending`` says otherwise; ``top``: keep that
     many rows. ``options``: the reader's (``runs``, ``tags``, ``purge``, ``skip_corrupt``).

@@ -4,6 +4,11 @@ Every file is streamed once (bounded memory: per-tag state, not per-value state)
 problem becomes a :class:`~tbtool.ops.findings.Finding` with a stable code. The codes, their
 severities and what to do about each are in docs/findings.md; the table behind it is
 :data:`tbtool.ops.validate_codes.CODES`.
+
+One idea, kept whole: the per-run validator is one streaming pass whose checks read and
+update the same per-tag state; split into modules, that state would have to travel between
+them. What is not that pass lives apart: the logdir-wide findings in
+:mod:`~tbtool.ops.validate_logdir`, the catalogue of codes in :mod:`~tbtool.ops.validate_codes`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from tbtool import storage
-from tbtool.columnar.assemble import tensor_kind
 from tbtool.columnar.index import (
     COL_HISTO,
     ONEOF_SIMPLE,
@@ -27,13 +31,12 @@ from tbtool.columnar.index import (
     ChunkIndex,
     scalar_rows,
 )
+from tbtool.columnar.pieces import tensor_kind
+from tbtool.columnar.restarts import find_restarts
 from tbtool.columnar.scan import FileScan
 from tbtool.columnar.walk import Progress, file_size
-from tbtool.damage import classify
 from tbtool.errors import DataCrcMismatch, EventDecodeError, TbtoolError
-from tbtool.image_header import image_size
-from tbtool.logdir import Run, discover, find_runs, tag_matcher
-from tbtool.normalize import Normalizer
+from tbtool.format.record import HEADER_SIZE, ReadState
 from tbtool.ops.findings import Finding, FindingCollector, Report
 from tbtool.ops.validate_codes import CODES
 from tbtool.ops.validate_codes import finding as make_finding
@@ -43,10 +46,13 @@ from tbtool.ops.validate_logdir import (
     unrecognized_event_files,
 )
 from tbtool.proto import event_pb2
-from tbtool.purge import Restart, find_restarts
-from tbtool.record import HEADER_SIZE, ReadState
-from tbtool.spool import spooled
-from tbtool.values import Histogram, HParams, Image, Scalar, Tensor
+from tbtool.runs.damage import classify
+from tbtool.runs.logdir import Run, discover, find_runs, tag_matcher
+from tbtool.runs.purge import Restart
+from tbtool.storage.spool import spooled
+from tbtool.values.image_header import image_size
+from tbtool.values.normalize import Normalizer
+from tbtool.values.typed import Histogram, HParams, Image, Scalar, Tensor
 
 #: Files modified this recently may still be being written.
 RECENT_SECONDS = 300.0

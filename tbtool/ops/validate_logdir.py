@@ -11,13 +11,13 @@ from google.protobuf.message import DecodeError
 
 from tbtool import storage
 from tbtool.errors import TbtoolError
-from tbtool.logdir import is_event_file_name, walk_files
+from tbtool.format.record import RecordReader
 from tbtool.ops.findings import FindingCollector
 from tbtool.ops.validate_codes import finding
 from tbtool.proto import event_pb2
-from tbtool.record import RecordReader
-from tbtool.temporaries import find_leftovers
-from tbtool.values import HParams
+from tbtool.runs.logdir import is_event_file_name
+from tbtool.storage.temporaries import find_leftovers
+from tbtool.values.typed import HParams
 
 
 class HParamsTracker:
@@ -84,7 +84,7 @@ def unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) 
     for path in paths:
         if not storage.isdir(path):
             continue
-        for directory, files in walk_files(path):
+        for directory, files in storage.walk_files(path):
             for name in sorted(files):
                 if is_event_file_name(name):
                     continue
@@ -100,7 +100,7 @@ def unrecognized_event_files(paths: Sequence[str], collector: FindingCollector) 
                     )
 
 
-#: The finding code of each status of :class:`~tbtool.temporaries.Leftover`.
+#: The finding code of each status of :class:`~tbtool.storage.temporaries.Leftover`.
 _LEFTOVER_CODES = {
     "stale": "stale-temporary",
     "live": "temporary-in-use",
@@ -111,7 +111,7 @@ _LEFTOVER_CODES = {
 
 def leftover_temporaries(paths: Sequence[str], collector: FindingCollector) -> None:
     """``.tbtool-tmp-*`` files and directories below ``paths``: who left them, and whether
-    the next command removes them (:mod:`tbtool.temporaries`)."""
+    the next command removes them (:mod:`tbtool.storage.temporaries`)."""
     for leftover in find_leftovers(paths):
         collector.add(
             finding(

@@ -16,12 +16,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tbtool.events import EventFileReader
-from tbtool.inventory import inventory
-from tbtool.normalize import Normalizer, event_values
 from tbtool.proto import summary_pb2
-from tbtool.reader import LogReader
-from tbtool.values import Scalar
+from tbtool.reading.inventory import inventory
+from tbtool.reading.log_reader import LogReader
+from tbtool.runs.events import EventFileReader
+from tbtool.values.normalize import Normalizer, event_values
+from tbtool.values.typed import Scalar
 
 #: Steps per second are measured over the events of this many seconds of wall time.
 RATE_WINDOW = 60.0

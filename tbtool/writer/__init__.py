@@ -7,7 +7,8 @@ One module per idea: ``summary_writer`` (the facade's ``add_*`` methods), ``run_
 bytes), ``convert`` (numpy / torch / JAX / list inputs), and one encoder per kind
 (``scalar``, ``histogram``, ``image``, ``figure``, ``video``, ``audio``, ``text``,
 ``tensor``, ``pr_curve``, ``mesh``, ``embedding``, ``hparams``, ``custom_scalars``,
-``graph``). See docs/writer.md.
+``graph``), and ``upload`` (remote directories: written locally, uploaded whole).
+See docs/writer.md.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import crc32c
 import numpy as np
 
 from tbtool.errors import TbtoolError
-from tbtool.masked_crc import masked_crc32c
+from tbtool.format.masked_crc import masked_crc32c
 from tbtool.writer import file_names, wire
 
 #: ``Event.file_version`` of every file (format.md §2.2).
