@@ -5,9 +5,9 @@ A read of images is mostly their bytes. Copying each into a ``bytes`` object of 
 costs a page fault per 4 KiB of fresh memory, which on this project's benchmark machine took
 longer than the copies and the CRCs together (docs/performance.md, issue 16). So a chunk's
 blobs stay :class:`Blobs` (slices of its read buffer) until their destination is known: a
-whole-table read appends them to one growing block (:class:`BlobColumn`: a few large
-allocations, advised to use huge pages), a streamed read gathers each chunk's into one
-buffer for an Arrow array (:meth:`Blobs.arrow`). Either way each blob is copied once, and a
+whole-table read appends them to a few large segments (:class:`BlobColumn`: numpy arrays,
+which numpy asks the kernel to back with huge pages), a streamed read gathers each chunk's
+into one buffer for an Arrow array (:meth:`Blobs.arrow`). Either way each blob is copied once, and a
 DataFrame holds them as one Arrow binary column (``binary[pyarrow]``: each item is
 ``bytes``).
 """
@@ -87,14 +87,6 @@ def binary_array(offsets: np.ndarray, values: Any) -> pa.Array:
     """An Arrow binary array over ``values`` (any buffer) without copying it."""
     buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)]
     return pa.Array.from_buffers(pa.binary(), len(offsets) - 1, buffers)
-
-
-def heads_and_sizes(data: Blobs | pa.Array) -> tuple[list[bytes], list[int]]:
-    """:meth:`Blobs.heads` and :meth:`Blobs.sizes` of blobs or of an Arrow binary array."""
-    if isinstance(data, Blobs):
-        return data.heads(), data.sizes()
-    items = data.to_pylist()
-    return [b[:HEAD_BYTES] for b in items], [len(b) for b in items]
 
 
 class BlobColumn:
