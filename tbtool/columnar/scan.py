@@ -4,9 +4,8 @@ The file is read a chunk at a time; the records of a chunk are framed, CRC-check
 decoded in bulk, by the C extension when it is there and by the pure-Python decoder
 otherwise. Whatever the bulk loop cannot take (a damaged record, an event kind it does not
 decode) is handed to the per-record code of :mod:`tbtool.format.record` /
-:mod:`tbtool.runs.events`, so
-errors, skipped records and the final read state are exactly those of
-:class:`~tbtool.runs.events.EventFileReader`.
+:mod:`tbtool.runs.events`, so errors, skipped records and the final read state are exactly
+those of :class:`~tbtool.runs.events.EventFileReader`.
 """
 
 from __future__ import annotations

@@ -4,14 +4,14 @@ A *session* is a run holding a ``_hparams_/session_start_info`` value (torch's a
 tensorboardX's ``add_hparams`` sub-runs, TF's ``hp.hparams``, Keras' hparams callback). Its
 metrics are scalars of the session run and of its sub-runs: an experiment's ``MetricInfo``
 ``{group, tag}`` names the scalar ``tag`` of run ``<session>/<group>`` (TensorBoard's
-``backend_context``); without an experiment every scalar tag of the sessions is a metric.
-A metric's value is its last value in read order (``metric_agg="last"``), or the ``min``,
+``backend_context``); without an experiment every scalar tag of the sessions is a metric. A
+metric's value is its last value in read order (``metric_agg="last"``), or the ``min``,
 ``max``, ``mean`` or ``best`` of its values (NaN ignored; :mod:`tbtool.reading.aggregates`),
-chosen per
-metric with ``metric_aggs`` (``{"loss/val": "min", "accuracy*": "max"}``: a metric column's
-name or its tag matched against glob patterns; the first match wins) and ``metric_agg`` for
-the rest. Hyperparameter columns carry the field metadata ``{"tbtool.role": "hparam"}``
-(:func:`hparam_columns`), so a reader of the table can tell them from metrics.
+chosen per metric with ``metric_aggs`` (``{"loss/val": "min", "accuracy*": "max"}``: a
+metric column's name or its tag matched against glob patterns; the first match wins) and
+``metric_agg`` for the rest. Hyperparameter columns carry the field metadata
+``{"tbtool.role": "hparam"}`` (:func:`hparam_columns`), so a reader of the table can tell
+them from metrics.
 """
 
 from __future__ import annotations

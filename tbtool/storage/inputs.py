@@ -48,9 +48,8 @@ def readable_size(f: Any, size: int) -> int:
 
 def open_input(path: str | os.PathLike) -> BinaryIO:
     """An unbuffered binary reader: the file itself, a local copy of a remote object held
-    by :mod:`tbtool.storage.spool`, or a :class:`~tbtool.storage.remote_file.RemoteFile` (which
-    reads at
-    most the object's size)."""
+    by :mod:`tbtool.storage.spool`, or a :class:`~tbtool.storage.remote_file.RemoteFile`
+    (which reads at most the object's size)."""
     if not is_url(path):
         return LocalInput(path)
     local = spool.local_copy(path)  # type: ignore[arg-type]

@@ -1,10 +1,10 @@
 """Kind names as users spell them: singular or plural, whatever the command calls them.
 
 contract.md names kinds in the singular (``scalar``, ``histogram``:
-:data:`tbtool.values.typed.KINDS`);
-export tables and synth's kinds are plural (``scalars``, ``histograms``). Every place that
-takes kind names accepts both spellings and answers in its own, with one error for anything
-else, so ``dump --kind scalars`` and ``export --kind scalar`` both work.
+:data:`tbtool.values.typed.KINDS`); export tables and synth's kinds are plural (``scalars``,
+``histograms``). Every place that takes kind names accepts both spellings and answers in its
+own, with one error for anything else, so ``dump --kind scalars`` and ``export --kind
+scalar`` both work.
 """
 
 from __future__ import annotations
