@@ -3,13 +3,15 @@ and never load pandas (30 MB of an export's 200 MB, issue 16)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from tbtool.columnar.arrow import from_python
+from tbtool.columnar.arrow import booleans, from_python
 
 CASES = [
     ([1, None, 3], pa.int64()),
@@ -43,3 +45,32 @@ def test_from_python_leaves_pandas_unloaded() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("mask", [[], [True], [True, False, True] * 5, [False] * 9])
+def test_booleans_is_pa_array(mask: list) -> None:
+    import numpy as np
+
+    built = booleans(np.array(mask, dtype=bool))
+    built.validate(full=True)
+    assert built.equals(pa.array(mask, type=pa.bool_()))
+
+
+def test_a_streamed_read_whose_restarts_erase_held_rows_leaves_pandas_unloaded(tmp_path) -> None:
+    """Held-back rows that a later START erases are filtered with a mask built from buffers
+    (``pa.array`` of the mask imported pandas into such exports)."""
+    from test_restart_scan import _restart_logdir
+
+    logdir = _restart_logdir(tmp_path)
+    code = (
+        "import sys; from tbtool.reading.log_reader import LogReader; "
+        "from tbtool.reading.tables import iter_batches; "
+        f"rows = sum(b.num_rows for _, b in iter_batches(LogReader({str(logdir)!r}), "
+        "['scalars'], chunk_size=1024, hold=1 << 30)); "
+        "print(rows, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )  # fmt: skip
+    assert out.stdout.split() == [str(2 * 150 + 2 * 150 + 100 + 1), "False"]

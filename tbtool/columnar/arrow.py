@@ -8,6 +8,7 @@ path builds its arrays here instead, from buffers, which is also never a copy fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,13 +28,28 @@ def numbers(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
+def booleans(values: np.ndarray) -> pa.Array:
+    """A numpy bool array (a filter's mask) as an Arrow boolean array."""
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
+def variable(
+    type_: pa.DataType, offsets: np.ndarray, values: Any, validity: pa.Buffer | None = None,
+    null_count: int = 0,
+) -> pa.Array:  # fmt: skip
+    """A string or binary array over ``values`` (any buffer, not copied) cut at ``offsets``
+    (``len + 1`` of them, below 2 GiB)."""
+    buffers = [validity, pa.py_buffer(np.asarray(offsets, dtype=np.int32)), pa.py_buffer(values)]
+    return pa.Array.from_buffers(type_, len(offsets) - 1, buffers, null_count)
+
+
 def strings(values: Sequence[str]) -> pa.Array:
     """A few strings (names, format names) as an Arrow string array."""
     encoded = [v.encode() for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    data = pa.py_buffer(b"".join(encoded))
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
+    return variable(pa.string(), offsets, b"".join(encoded))
 
 
 def _validity(values: Sequence[object]) -> tuple[pa.Buffer | None, np.ndarray]:
@@ -71,9 +87,7 @@ def from_python(values: Sequence[object], type_: pa.DataType) -> pa.Array:
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         if offsets[-1] < 2**31:
-            data = pa.py_buffer(b"".join(encoded))
-            buffers = [validity, pa.py_buffer(offsets.astype(np.int32)), data]
-            return pa.Array.from_buffers(type_, n, buffers, int(null.sum()))
+            return variable(type_, offsets, b"".join(encoded), validity, int(null.sum()))
     return pa.array(list(values), type=type_)
 
 

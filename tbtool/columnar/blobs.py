@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tbtool.columnar import arrow
+
 #: Bytes of a blob's start that name its format and hold a WAV header's chunks.
 HEAD_BYTES = 4096
 #: Largest size of one Arrow binary array's data (its offsets are int32).
@@ -80,13 +82,18 @@ def _arrow_of(parts: Sequence[Any]) -> pa.Array | pa.ChunkedArray:
     values = np.empty(int(offsets[-1]), dtype=np.uint8)
     for part, start, stop in zip(parts, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
         values[start:stop] = np.frombuffer(part, dtype=np.uint8)
-    return binary_array(offsets, values)
+    return arrow.variable(pa.binary(), offsets, values)
 
 
-def binary_array(offsets: np.ndarray, values: Any) -> pa.Array:
-    """An Arrow binary array over ``values`` (any buffer) without copying it."""
-    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(values)]
-    return pa.Array.from_buffers(pa.binary(), len(offsets) - 1, buffers)
+def _slices_of(column: pa.Array | pa.ChunkedArray) -> list[memoryview]:
+    """The blobs of an Arrow binary array, as slices of its data buffer (no copy)."""
+    parts: list[memoryview] = []
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        _, offsets, values = chunk.buffers()
+        ends = np.frombuffer(offsets, dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+        view = memoryview(values) if values is not None else memoryview(b"")
+        parts.extend(view[a:b] for a, b in zip(ends[:-1].tolist(), ends[1:].tolist(), strict=True))
+    return parts
 
 
 class BlobColumn:
@@ -118,7 +125,7 @@ class BlobColumn:
         self._ends[-1].append(self._used)
 
     def append(self, column: Blobs | pa.Array | pa.ChunkedArray) -> None:
-        parts = column.parts if isinstance(column, Blobs) else column.to_pylist()
+        parts = column.parts if isinstance(column, Blobs) else _slices_of(column)
         for part in parts:
             self._add(part)
         self.rows += len(parts)
@@ -153,7 +160,7 @@ class BlobColumn:
         for segment, ends in zip(self._segments, self._ends, strict=True):
             if ends:
                 offsets = np.array([0, *ends], dtype=np.int64)
-                chunks.append(binary_array(offsets, segment[: ends[-1]]))
+                chunks.append(arrow.variable(pa.binary(), offsets, segment[: ends[-1]]))
         self._segments, self._ends, self._used = [], [], 0
         if len(chunks) == 1:
             return chunks[0]

@@ -74,7 +74,7 @@ class ChunkRows:
 def rows_before(batch: pa.RecordBatch, limit: int) -> pa.RecordBatch:
     """The rows of ``batch`` whose ``step`` is below ``limit``."""
     keep = arrow.to_numpy(batch.column("step")) < limit
-    return batch if keep.all() else batch.filter(pa.array(keep))
+    return batch if keep.all() else batch.filter(arrow.booleans(keep))
 
 
 @dataclass(frozen=True)

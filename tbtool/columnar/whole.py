@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tbtool.columnar import names, native
+from tbtool.columnar import arrow, names, native
 from tbtool.columnar.blobs import BlobColumn
 
 #: Bytes of a full segment: above the largest threshold from which glibc's malloc maps
@@ -293,7 +293,7 @@ class ChunkColumn:
 
 
 def _select(chunk: pa.Array, mask: np.ndarray) -> pa.Array:
-    return chunk.filter(pa.array(mask))
+    return chunk.filter(arrow.booleans(mask))
 
 
 @dataclass
