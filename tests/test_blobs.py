@@ -101,7 +101,7 @@ def test_a_frame_holds_images_as_arrow_binary(tmp_path, decoder):
     pd.testing.assert_frame_equal(frame, tbtool.read_images(logdir, engine="events"))
 
 
-def test_workers_hand_over_blobs_copied_once(tmp_path):
+def test_workers_give_the_same_images(tmp_path):
     logdir = _restarted_images(tmp_path)
     want = tbtool.read_images(logdir, jobs=1)
     pd.testing.assert_frame_equal(tbtool.read_images(logdir, jobs=2), want)

@@ -22,7 +22,9 @@ import pyarrow as pa
 
 from tbtool.columnar import arrow
 
-#: Bytes of a blob's start that name its format and hold a WAV header's chunks.
+#: Bytes of a blob's start that name its format (:func:`tbtool.values.typed.sniff_format`)
+#: and that hold a WAV header's chunks.
+FORMAT_BYTES = 16
 HEAD_BYTES = 4096
 #: Largest size of one Arrow binary array's data (its offsets are int32).
 _ARRAY_BYTES = 2**31 - 1
@@ -49,9 +51,9 @@ class Blobs:
     def nbytes(self) -> int:
         return sum(len(part) for part in self.parts)
 
-    def heads(self) -> list[bytes]:
-        """The first :data:`HEAD_BYTES` of each blob (for format names and WAV headers)."""
-        return [bytes(part[:HEAD_BYTES]) for part in self.parts]
+    def heads(self, size: int = HEAD_BYTES) -> list[bytes]:
+        """The first ``size`` bytes of each blob (for format names and WAV headers)."""
+        return [bytes(part[:size]) for part in self.parts]
 
     def sizes(self) -> list[int]:
         return [len(part) for part in self.parts]

@@ -45,6 +45,7 @@ from tbtool.columnar.walk import (
     record_file,
     walk_runs,
 )
+from tbtool.runs.logdir import tag_matcher
 from tbtool.runs.purge import UNPURGED_KINDS, PurgeFilter, Restart
 from tbtool.storage.spool import Spooled
 
@@ -93,8 +94,6 @@ class RowRequest:
     columns: bool = False
 
     def assembler(self, run: str, purge: PurgeFilter) -> RunAssembler:
-        from tbtool.runs.logdir import tag_matcher
-
         return RunAssembler(
             run, self.value_kinds, tag_ok=tag_matcher(list(self.tag_patterns)), steps=self.steps,
             purge=purge,

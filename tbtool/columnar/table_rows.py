@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from tbtool.columnar import arrow, names
-from tbtool.columnar.blobs import Blobs
+from tbtool.columnar.blobs import FORMAT_BYTES, Blobs
 from tbtool.columnar.pieces import Piece
 from tbtool.values.typed import (
     PR_ROWS,
@@ -303,7 +303,9 @@ def _fast_columns(kind: str, piece: Piece) -> tuple[Columns, np.ndarray] | None:
         out["sample"] = arrow.numbers(np.zeros(n, dtype=np.int32))
         out["width"] = arrow.numbers(cols["width"], pa.int64())
         out["height"] = arrow.numbers(cols["height"], pa.int64())
-        out["format"] = arrow.strings([sniff_format(head) for head in cols["data"].heads()])
+        out["format"] = arrow.strings(
+            [sniff_format(head) for head in cols["data"].heads(FORMAT_BYTES)]
+        )
         out["data"] = cols["data"]
     return out, cols["row"]
 
